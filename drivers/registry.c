@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <string.h>
+
+#include "driver.h"
+
+static const struct warp_driver_ops *const drivers[] = {
+	&warp__loop_driver,
+};
+
+const struct warp_driver_ops *warp__driver_find(const char *name)
+{
+	for (size_t i = 0; i < WARP__ARRAY_LEN(drivers); i++)
+		if (strcmp(drivers[i]->name, name) == 0)
+			return drivers[i];
+	return NULL;
+}
+
+const char *warp__driver_names(void)
+{
+	return "loop";
+}

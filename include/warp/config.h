@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/**
+ * @file warp/config.h
+ * Engine configuration. Fill with warp_config_init() (documented defaults,
+ * all named below), override what you need, pass to warp_engine_create().
+ * The engine copies what it needs; the struct may be freed afterwards.
+ * Reserved fields must stay zero so the struct can grow.
+ */
+#ifndef WARP_CONFIG_H
+#define WARP_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define WARP_NODE_MAX 64       /* node id length incl. NUL */
+#define WARP_DRIVER_NAME_MAX 16
+#define WARP_ADDR_STR_MAX 128
+#define WARP_MAX_TRANSPORTS 4  /* per engine and per peer */
+
+/* Defaults (units in the names). */
+#define WARP_DEFAULT_MTU 1472                      /* bytes of one warp packet (UDP payload on 1500-byte Ethernet) */
+#define WARP_DEFAULT_MAX_PAYLOAD_BYTES (8u << 20)  /* largest message */
+#define WARP_DEFAULT_PKT_POOL 4096                 /* packet buffers per engine */
+#define WARP_DEFAULT_TX_ARENA_BYTES (32u << 20)    /* queued outgoing message bytes */
+#define WARP_DEFAULT_RX_ARENA_BYTES (32u << 20)    /* partially received message bytes */
+#define WARP_DEFAULT_MAX_TX_MSGS 65536             /* queued outgoing messages */
+#define WARP_DEFAULT_MAX_PEERS 64
+#define WARP_DEFAULT_MAX_STREAMS 64                /* per peer */
+#define WARP_DEFAULT_MAX_REASSEMBLY 256            /* partial messages at once */
+#define WARP_DEFAULT_REASSEMBLY_TIMEOUT_NS 5000000000ull
+#define WARP_DEFAULT_BURST 32                      /* packets per rx/tx burst */
+#define WARP_DEFAULT_SUBMIT_BUDGET 256             /* channel records drained per poll */
+#define WARP_DEFAULT_MAX_CHANNELS 8
+#define WARP_DEFAULT_TIMER_TICK_NS 100000ull        /* timing wheel resolution: 100 us */
+#define WARP_DEFAULT_TIMER_SLOTS 4096
+#define WARP_DEFAULT_HEARTBEAT_INTERVAL_NS 0ull    /* 0 = no heartbeats (reliability issue turns them on) */
+#define WARP_DEFAULT_IDLE_SPINS 1000               /* back-off idle: empty polls spinning */
+#define WARP_DEFAULT_IDLE_YIELDS 100               /* ... then sched_yield() calls */
+#define WARP_DEFAULT_IDLE_MIN_SLEEP_NS 1000ull     /* ... then sleeps doubling from */
+#define WARP_DEFAULT_IDLE_MAX_SLEEP_NS 1000000ull  /* ... up to */
+
+/** What the engine thread does when a poll found no work. */
+typedef enum warp_idle_kind {
+	WARP_IDLE_SPIN = 0,    /* busy-poll: lowest latency, one core at 100 % */
+	WARP_IDLE_YIELD = 1,   /* sched_yield() between empty polls */
+	WARP_IDLE_BACKOFF = 2, /* spin, then yield, then sleep with exponential back-off */
+} warp_idle_kind_t;
+
+typedef struct warp_idle_config {
+	warp_idle_kind_t kind;
+	uint32_t spins;        /* BACKOFF: empty polls spun before yielding */
+	uint32_t yields;       /* BACKOFF: yields before sleeping */
+	uint64_t min_sleep_ns; /* BACKOFF: first sleep */
+	uint64_t max_sleep_ns; /* BACKOFF: sleep cap; the latency added to the first message after idling */
+} warp_idle_config_t;
+
+/** A clock in nanoseconds; NULL in the config means CLOCK_MONOTONIC. Tests
+ *  pass a manual clock to drive timers deterministically. */
+typedef uint64_t (*warp_clock_fn)(void *arg);
+
+/** One transport of the engine: a driver instance and its local address. */
+typedef struct warp_transport_config {
+	char driver[WARP_DRIVER_NAME_MAX]; /* "loop", later "uring-udp", "uring-tcp", "dpdk" */
+	char listen[WARP_ADDR_STR_MAX];    /* driver-specific local address, e.g. "127.0.0.1:7000" */
+	void *driver_arg;                  /* driver-specific (loop: a warp_loop_net_t *, NULL = the process default) */
+} warp_transport_config_t;
+
+/** A peer known at start-up. */
+typedef struct warp_peer_config {
+	char node[WARP_NODE_MAX]; /* node id */
+	struct {
+		char driver[WARP_DRIVER_NAME_MAX];
+		char addr[WARP_ADDR_STR_MAX];
+	} transports[WARP_MAX_TRANSPORTS]; /* in order of preference */
+	uint32_t n_transports;
+} warp_peer_config_t;
+
+typedef struct warp_config {
+	char node_id[WARP_NODE_MAX]; /* this node's id: [A-Za-z0-9._-]{1,63}; required */
+	warp_transport_config_t transports[WARP_MAX_TRANSPORTS];
+	uint32_t n_transports; /* at least one */
+
+	uint32_t mtu;               /* bytes per warp packet, WARP_WIRE_MIN_MTU..WARP_WIRE_MAX_MTU */
+	uint64_t max_payload_bytes; /* largest message; larger sends fail with WARP_ETOOBIG */
+	uint32_t pkt_pool;          /* packet buffers */
+	uint64_t tx_arena_bytes;    /* must hold at least one max_payload_bytes message */
+	uint64_t rx_arena_bytes;    /* must hold at least one max_payload_bytes message */
+	uint32_t max_tx_msgs;
+	uint32_t max_peers;
+	uint32_t max_streams;       /* per peer */
+	uint32_t max_reassembly;
+	uint64_t reassembly_timeout_ns;
+	uint32_t rx_burst;          /* 1..256 */
+	uint32_t tx_burst;          /* 1..256 */
+	uint32_t submit_budget;     /* channel records handled per poll */
+	uint32_t max_channels;
+	size_t channel_ring_bytes;  /* 0 = smallest power of two holding two max-size records */
+	uint64_t timer_tick_ns;
+	uint32_t timer_slots;       /* power of two */
+	uint64_t heartbeat_interval_ns;
+
+	warp_idle_config_t idle;
+	int cpu;                    /* engine thread affinity (warp_engine_start), -1 = none */
+	warp_clock_fn clock;
+	void *clock_arg;
+
+	const warp_peer_config_t *peers; /* read during warp_engine_create only */
+	uint32_t n_peers;
+
+	uint8_t reserved[64];
+} warp_config_t;
+
+/**
+ * Fill *cfg with the defaults above (no transports, empty node id).
+ * @return 0, or WARP_EINVAL when cfg is NULL. Any thread.
+ */
+int warp_config_init(warp_config_t *cfg);
+
+/**
+ * Append a transport to cfg.
+ * @return 0; WARP_EINVAL (names too long, table full) with a detail string.
+ */
+int warp_config_add_transport(warp_config_t *cfg, const char *driver, const char *listen,
+			      void *driver_arg);
+
+/**
+ * Check a configuration without creating anything.
+ * @return 0, or WARP_ECONFIG with warp_errdetail() naming the key and the
+ *         value, e.g. "mtu: 100 is below the minimum 256".
+ */
+int warp_config_validate(const warp_config_t *cfg);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

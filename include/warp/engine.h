@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/**
+ * @file warp/engine.h
+ * Engines, peers, streams, messages and application channels.
+ *
+ * Thread rules (read these first):
+ * - An engine is owned by one thread at a time, "the engine thread": either
+ *   the application thread that calls warp_engine_poll() (embedded mode:
+ *   callbacks run inline, inside poll), or the thread warp_engine_start()
+ *   creates. Functions marked [engine thread] may only be called from it.
+ * - Setup functions marked [setup] (peers, streams, channels, callbacks)
+ *   may be called from the owning thread while the engine is not started
+ *   with warp_engine_start(); they allocate and are not for the hot path.
+ * - Other application threads talk to a started engine only through a
+ *   warp_channel_t: a pair of lock-free SPSC rings, one channel per thread.
+ *   Functions marked [channel thread] may be called by the one thread
+ *   using that channel.
+ * - All sends on one stream must come from one thread (the engine thread or
+ *   one channel's thread): the stream's message ids are assigned by it.
+ */
+#ifndef WARP_ENGINE_H
+#define WARP_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "warp/config.h"
+#include "warp/stats.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct warp_engine warp_engine_t;
+typedef struct warp_peer warp_peer_t;
+typedef struct warp_stream warp_stream_t;
+typedef struct warp_channel warp_channel_t;
+
+#define WARP_PRIO_MIN 16  /* most urgent application priority; 0..15 are control */
+#define WARP_PRIO_MAX 255 /* least urgent */
+
+/** A received message (or, with status < 0, a failed send of yours). */
+typedef struct warp_msg {
+	warp_peer_t *peer;     /* the sending peer */
+	const char *src_node;  /* its node id */
+	uint16_t stream_id;
+	uint64_t msg_id;       /* the sender's id for this message on this stream */
+	const void *data;      /* payload; see the delivery function for its lifetime */
+	size_t len;
+	uint64_t rx_time_ns;   /* engine clock when the last fragment arrived */
+	const char *transport; /* driver name that carried it, e.g. "loop" */
+	int status;            /* 0: a received message. < 0: a message this engine had
+				  accepted for sending (stream_id, msg_id) could not be sent,
+				  status is the WARP_E* code (data NULL, len 0) */
+} warp_msg_t;
+
+/** Inline receive callback [engine thread]. msg and msg->data are valid only
+ *  during the call; copy what you keep. The callback may call warp_send(). */
+typedef void (*warp_recv_fn)(void *user, const warp_msg_t *msg);
+
+/* ---- engine --------------------------------------------------------------- */
+
+/**
+ * Create an engine: validate cfg, allocate every pool, open the transports,
+ * add cfg->peers. Nothing is allocated on the data path afterwards.
+ * @param cfg configuration (copied; the caller keeps ownership).
+ * @param out receives the engine; free with warp_engine_destroy().
+ * @return 0; WARP_ECONFIG (bad config), WARP_ENOMEM, WARP_EDRIVER (a
+ *         transport failed to open), WARP_EINVALID_NODE (bad peer); the detail
+ *         string names the key, peer or driver. Any thread; the caller becomes
+ *         the engine thread.
+ */
+int warp_engine_create(const warp_config_t *cfg, warp_engine_t **out);
+
+/** Stop (if started), close transports, free everything. NULL is ignored.
+ *  Messages still queued are dropped. [setup] */
+void warp_engine_destroy(warp_engine_t *e);
+
+/** This engine's node id. Any thread. */
+const char *warp_engine_node_id(const warp_engine_t *e);
+
+/** Set the inline receive callback (NULL: deliver to receiving channels). [setup] */
+void warp_engine_set_recv(warp_engine_t *e, warp_recv_fn fn, void *user);
+
+/**
+ * Run one iteration of the engine: read the clock once, drain channel
+ * submissions, receive a burst per transport, deliver, run due timers, build
+ * and send packets.
+ * @return the amount of work done (0 = idle), or WARP_ESTATE when the engine
+ *         is started on its own thread. [engine thread]
+ */
+int warp_engine_poll(warp_engine_t *e);
+
+/**
+ * Start a thread that polls the engine with cfg->idle as idle strategy (and
+ * pinned to cfg->cpu if >= 0). From now on use channels from other threads.
+ * @return 0; WARP_ESTATE (already started), WARP_EDRIVER (thread creation).
+ */
+int warp_engine_start(warp_engine_t *e);
+
+/** Stop the engine thread and join it; the caller becomes the engine thread.
+ *  @return 0, WARP_ESTATE when not started. */
+int warp_engine_stop(warp_engine_t *e);
+
+/** Copy the counters. Any thread. @return 0, WARP_EINVAL. */
+int warp_engine_stats(const warp_engine_t *e, warp_stats_t *out);
+
+/** Engine clock now (as the engine reads it). Any thread. */
+uint64_t warp_engine_now(const warp_engine_t *e);
+
+/* ---- peers -------------------------------------------------------------- */
+
+/**
+ * Add a peer by node id "name@host:port" on the engine's first transport
+ * (the address syntax is the driver's: loop takes any "host:port" key).
+ * @return 0; WARP_EINVALID_NODE (malformed id, bad address), WARP_EEXIST
+ *         (node already added), WARP_ENOMEM (max_peers reached), with a
+ *         detail string. [setup]
+ */
+int warp_peer_add(warp_engine_t *e, const char *node_at_addr, warp_peer_t **out);
+
+/** Add a peer with its transports in order of preference. [setup] */
+int warp_peer_add_config(warp_engine_t *e, const warp_peer_config_t *pc, warp_peer_t **out);
+
+/** Look a peer up by node id. @return 0 or WARP_EINVALID_NODE. Any thread
+ *  (peers are not removed while channels are in use). */
+int warp_peer_find(warp_engine_t *e, const char *node, warp_peer_t **out);
+
+/** Node id of a peer. Any thread. */
+const char *warp_peer_node(const warp_peer_t *p);
+
+/**
+ * Close the connection to a peer: queued messages are dropped (reported
+ * with status WARP_ECLOSED), a CLOSE frame is sent, further sends fail with
+ * WARP_ECLOSED. A peer that receives CLOSE treats the connection as closed
+ * too. warp_peer_reopen() allows sending again. [engine thread]
+ */
+int warp_peer_close(warp_engine_t *e, warp_peer_t *p, uint16_t code, const char *reason);
+int warp_peer_reopen(warp_engine_t *e, warp_peer_t *p);
+
+/* ---- streams ------------------------------------------------------------ */
+
+/**
+ * Open stream `stream_id` to a peer with a priority (WARP_PRIO_MIN..MAX,
+ * lower is more urgent). Frames of the most urgent stream with data go first;
+ * equal priorities share packets round-robin; a large or held-up message on
+ * one stream never waits for another stream.
+ * @return 0; WARP_EINVAL (priority out of range), WARP_EEXIST (already open),
+ *         WARP_ENOMEM (max_streams). [setup]
+ */
+int warp_stream_open(warp_engine_t *e, warp_peer_t *p, uint16_t stream_id, uint8_t priority,
+		     warp_stream_t **out);
+
+/** Stream id and peer of a stream. Any thread. */
+uint16_t warp_stream_id(const warp_stream_t *s);
+warp_peer_t *warp_stream_peer(const warp_stream_t *s);
+
+/* ---- sending from the engine thread -------------------------------------- */
+
+/**
+ * Queue a message; it is copied, so buf may be reused at once. It goes out
+ * (coalesced with other small messages, or fragmented) at the end of the
+ * current or next poll.
+ * @param msg_id receives the message id (may be NULL).
+ * @return 0; WARP_ETOOBIG (len > max_payload_bytes; nothing queued),
+ *         WARP_EAGAIN (tx arena or message table full: poll and retry),
+ *         WARP_ECLOSED (peer closed), WARP_EINVAL. [engine thread]
+ */
+int warp_send(warp_engine_t *e, warp_stream_t *s, const void *buf, size_t len, uint64_t *msg_id);
+
+/* ---- channels: application threads that do not own the engine ----------- */
+
+#define WARP_CHANNEL_RECV 0x1u /* this channel receives messages (see warp_channel_open) */
+
+/**
+ * Open a channel (a submission ring and a delivery ring of
+ * cfg->channel_ring_bytes each). With WARP_CHANNEL_RECV and no inline
+ * callback set, received messages are delivered to the receiving channels:
+ * stream id modulo the number of receiving channels picks one, so a stream
+ * always lands on the same channel, in order.
+ * @return 0; WARP_ENOMEM (max_channels or memory); WARP_ESTATE (started). [setup]
+ */
+int warp_channel_open(warp_engine_t *e, unsigned flags, warp_channel_t **out);
+
+/** One send of a burst. */
+typedef struct warp_send_req {
+	warp_stream_t *stream;
+	const void *buf;
+	size_t len;
+	uint64_t msg_id; /* out: assigned id */
+	int status;      /* out: 0 or WARP_E* */
+} warp_send_req_t;
+
+/**
+ * Copy a message into the channel's submission ring; the engine queues it at
+ * its next poll. Errors the engine finds later (peer closed) come back as a
+ * warp_msg_t with status < 0 through warp_channel_recv_burst().
+ * @return 0; WARP_ETOOBIG, WARP_EAGAIN (ring full: the engine is behind),
+ *         WARP_EINVAL. [channel thread]
+ */
+int warp_channel_send(warp_channel_t *c, warp_stream_t *s, const void *buf, size_t len,
+		      uint64_t *msg_id);
+
+/**
+ * Submit up to n sends with one publication. Stops at the first refused
+ * request (its status says why).
+ * @return how many were accepted (0..n). [channel thread]
+ */
+int warp_channel_send_burst(warp_channel_t *c, warp_send_req_t *reqs, unsigned n);
+
+/**
+ * Take up to n delivered messages (and failed-send reports). Each msg->data
+ * points into the delivery ring and stays valid until warp_channel_recv_done().
+ * @return 0..n. [channel thread]
+ */
+int warp_channel_recv_burst(warp_channel_t *c, warp_msg_t *msgs, unsigned n);
+
+/** Give the ring space of every message received so far back to the engine.
+ *  [channel thread] */
+void warp_channel_recv_done(warp_channel_t *c);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

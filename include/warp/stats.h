@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/**
+ * @file warp/stats.h
+ * Engine counters. Every counter is written by the engine's thread only and
+ * may be read from any thread with warp_engine_stats() (a consistent-enough
+ * snapshot: each counter is read atomically, not the set).
+ */
+#ifndef WARP_STATS_H
+#define WARP_STATS_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* name, help */
+#define WARP_STATS_MAP(X)                                                            \
+	X(polls, "calls to warp_engine_poll")                                         \
+	X(idle_polls, "polls that found no work")                                     \
+	X(rx_packets, "packets received from drivers")                                \
+	X(rx_bytes, "bytes received from drivers")                                    \
+	X(tx_packets, "packets handed to drivers")                                    \
+	X(tx_bytes, "bytes handed to drivers")                                        \
+	X(tx_frames, "stream frames sent")                                            \
+	X(rx_frames, "stream frames received")                                        \
+	X(msgs_sent, "messages accepted for sending")                                 \
+	X(msgs_delivered, "messages delivered to the application")                    \
+	X(msgs_fragmented, "messages sent in more than one frame")                    \
+	X(msgs_dropped_closed, "queued messages dropped because their peer closed")   \
+	X(msgs_undeliverable, "messages received with no callback nor channel")       \
+	X(reassembly_timeouts, "partial messages given up after reassembly_timeout")  \
+	X(send_backpressure, "sends refused with WARP_EAGAIN")                        \
+	X(send_too_big, "sends refused with WARP_ETOOBIG")                            \
+	X(tx_driver_full, "packets a driver could not take this poll (retried)")      \
+	X(rx_spilled, "deliveries that waited for a full channel ring")               \
+	X(heartbeats_tx, "heartbeat frames sent")                                     \
+	X(heartbeats_rx, "heartbeat frames received")                                 \
+	X(acks_rx, "ack frames received")                                             \
+	X(closes_rx, "close frames received")                                         \
+	X(allocs_after_start, "heap allocations on the engine thread since start")    \
+	X(drops, "packets or fragments dropped (sum of drop_*)")
+
+typedef struct warp_stats {
+#define WARP__STAT_FIELD(name, help) uint64_t name;
+	WARP_STATS_MAP(WARP__STAT_FIELD)
+#undef WARP__STAT_FIELD
+	/** Drops by reason; index with warp_drop_reason_name(). */
+	uint64_t drop[32];
+	uint32_t n_drop_reasons;
+} warp_stats_t;
+
+/** Name of drop reason i (0 <= i < n_drop_reasons), e.g. "bad_magic"; NULL if out of range. */
+const char *warp_drop_reason_name(unsigned i);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

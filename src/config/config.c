@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <stdio.h>
+#include <string.h>
+
+#include "common.h"
+#include "proto/wire.h"
+#include "warp/config.h"
+#include "warp/error.h"
+
+int warp_config_init(warp_config_t *cfg)
+{
+	if (!cfg)
+		return WARP_EINVAL;
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->mtu = WARP_DEFAULT_MTU;
+	cfg->max_payload_bytes = WARP_DEFAULT_MAX_PAYLOAD_BYTES;
+	cfg->pkt_pool = WARP_DEFAULT_PKT_POOL;
+	cfg->tx_arena_bytes = WARP_DEFAULT_TX_ARENA_BYTES;
+	cfg->rx_arena_bytes = WARP_DEFAULT_RX_ARENA_BYTES;
+	cfg->max_tx_msgs = WARP_DEFAULT_MAX_TX_MSGS;
+	cfg->max_peers = WARP_DEFAULT_MAX_PEERS;
+	cfg->max_streams = WARP_DEFAULT_MAX_STREAMS;
+	cfg->max_reassembly = WARP_DEFAULT_MAX_REASSEMBLY;
+	cfg->reassembly_timeout_ns = WARP_DEFAULT_REASSEMBLY_TIMEOUT_NS;
+	cfg->rx_burst = WARP_DEFAULT_BURST;
+	cfg->tx_burst = WARP_DEFAULT_BURST;
+	cfg->submit_budget = WARP_DEFAULT_SUBMIT_BUDGET;
+	cfg->max_channels = WARP_DEFAULT_MAX_CHANNELS;
+	cfg->channel_ring_bytes = 0;
+	cfg->timer_tick_ns = WARP_DEFAULT_TIMER_TICK_NS;
+	cfg->timer_slots = WARP_DEFAULT_TIMER_SLOTS;
+	cfg->heartbeat_interval_ns = WARP_DEFAULT_HEARTBEAT_INTERVAL_NS;
+	cfg->idle.kind = WARP_IDLE_BACKOFF;
+	cfg->idle.spins = WARP_DEFAULT_IDLE_SPINS;
+	cfg->idle.yields = WARP_DEFAULT_IDLE_YIELDS;
+	cfg->idle.min_sleep_ns = WARP_DEFAULT_IDLE_MIN_SLEEP_NS;
+	cfg->idle.max_sleep_ns = WARP_DEFAULT_IDLE_MAX_SLEEP_NS;
+	cfg->cpu = -1;
+	return 0;
+}
+
+int warp_config_add_transport(warp_config_t *cfg, const char *driver, const char *listen,
+			      void *driver_arg)
+{
+	if (!cfg || !driver || !listen)
+		return warp__err(WARP_EINVAL, "transport: driver and listen address are required");
+	if (cfg->n_transports >= WARP_MAX_TRANSPORTS)
+		return warp__err(WARP_EINVAL, "transports: at most %d", WARP_MAX_TRANSPORTS);
+	if (strlen(driver) >= WARP_DRIVER_NAME_MAX)
+		return warp__err(WARP_EINVAL, "transport driver '%s': longer than %d characters",
+				 driver, WARP_DRIVER_NAME_MAX - 1);
+	if (strlen(listen) >= WARP_ADDR_STR_MAX)
+		return warp__err(WARP_EINVAL, "transport listen '%s': longer than %d characters",
+				 listen, WARP_ADDR_STR_MAX - 1);
+	warp_transport_config_t *t = &cfg->transports[cfg->n_transports++];
+	memset(t, 0, sizeof(*t));
+	strcpy(t->driver, driver);
+	strcpy(t->listen, listen);
+	t->driver_arg = driver_arg;
+	return 0;
+}
+
+/* Node names: [A-Za-z0-9._-]{1,63}. Returns the first bad character or 0. */
+int warp__node_name_check(const char *s, size_t n);
+int warp__node_name_check(const char *s, size_t n)
+{
+	if (n == 0)
+		return -1;
+	if (n >= WARP_NODE_MAX)
+		return -2;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
+			return (unsigned char)c;
+	}
+	return 0;
+}
+
+#define RANGE(key, v, lo, hi)                                                                  \
+	do {                                                                                   \
+		if ((uint64_t)(v) < (uint64_t)(lo) || (uint64_t)(v) > (uint64_t)(hi))          \
+			return warp__err(WARP_ECONFIG, "%s: %llu is outside %llu..%llu", key,     \
+					 (unsigned long long)(v), (unsigned long long)(lo),    \
+					 (unsigned long long)(hi));                            \
+	} while (0)
+
+static int is_pow2(uint64_t v)
+{
+	return v && !(v & (v - 1));
+}
+
+int warp_config_validate(const warp_config_t *c)
+{
+	if (!c)
+		return warp__err(WARP_ECONFIG, "config: NULL");
+	size_t nl = strnlen(c->node_id, WARP_NODE_MAX);
+	int bad = warp__node_name_check(c->node_id, nl);
+	if (bad == -1)
+		return warp__err(WARP_ECONFIG, "node_id: required");
+	if (bad == -2)
+		return warp__err(WARP_ECONFIG, "node_id: longer than %d characters", WARP_NODE_MAX - 1);
+	if (bad > 0)
+		return warp__err(WARP_ECONFIG,
+				 "node_id '%s': invalid character '%c' (allowed: A-Z a-z 0-9 . _ -)",
+				 c->node_id, bad);
+	if (c->n_transports == 0)
+		return warp__err(WARP_ECONFIG, "transports: at least one transport is required");
+	RANGE("n_transports", c->n_transports, 1, WARP_MAX_TRANSPORTS);
+	for (uint32_t i = 0; i < c->n_transports; i++) {
+		if (strnlen(c->transports[i].driver, WARP_DRIVER_NAME_MAX) == 0)
+			return warp__err(WARP_ECONFIG, "transports[%u].driver: required", i);
+		if (strnlen(c->transports[i].driver, WARP_DRIVER_NAME_MAX) >= WARP_DRIVER_NAME_MAX ||
+		    strnlen(c->transports[i].listen, WARP_ADDR_STR_MAX) >= WARP_ADDR_STR_MAX)
+			return warp__err(WARP_ECONFIG, "transports[%u]: string not terminated", i);
+	}
+	RANGE("mtu", c->mtu, WARP_WIRE_MIN_MTU, WARP_WIRE_MAX_MTU);
+	RANGE("max_payload_bytes", c->max_payload_bytes, 1, UINT32_MAX);
+	RANGE("pkt_pool", c->pkt_pool, 64, 1u << 24);
+	RANGE("max_tx_msgs", c->max_tx_msgs, 16, 1u << 24);
+	RANGE("max_peers", c->max_peers, 1, 1u << 16);
+	RANGE("max_streams", c->max_streams, 1, 65536);
+	RANGE("max_reassembly", c->max_reassembly, 1, 1u << 20);
+	RANGE("reassembly_timeout_ns", c->reassembly_timeout_ns, 1000000ull, 3600000000000ull);
+	RANGE("rx_burst", c->rx_burst, 1, 256);
+	RANGE("tx_burst", c->tx_burst, 1, 256);
+	RANGE("submit_budget", c->submit_budget, 1, 1u << 20);
+	RANGE("max_channels", c->max_channels, 1, 1024);
+	RANGE("timer_tick_ns", c->timer_tick_ns, 1000, 1000000000ull);
+	if (!is_pow2(c->timer_slots) || c->timer_slots < 16 || c->timer_slots > (1u << 20))
+		return warp__err(WARP_ECONFIG, "timer_slots: %u is not a power of two in 16..1048576",
+				 c->timer_slots);
+	if (c->tx_arena_bytes < c->max_payload_bytes)
+		return warp__err(WARP_ECONFIG,
+				 "tx_arena_bytes: %llu cannot hold one max_payload_bytes (%llu) message",
+				 (unsigned long long)c->tx_arena_bytes,
+				 (unsigned long long)c->max_payload_bytes);
+	if (c->rx_arena_bytes < c->max_payload_bytes)
+		return warp__err(WARP_ECONFIG,
+				 "rx_arena_bytes: %llu cannot hold one max_payload_bytes (%llu) message",
+				 (unsigned long long)c->rx_arena_bytes,
+				 (unsigned long long)c->max_payload_bytes);
+	RANGE("tx_arena_bytes", c->tx_arena_bytes, 4096, 1ull << 36);
+	RANGE("rx_arena_bytes", c->rx_arena_bytes, 4096, 1ull << 36);
+	if (c->channel_ring_bytes &&
+	    (!is_pow2(c->channel_ring_bytes) ||
+	     c->channel_ring_bytes / 2 < c->max_payload_bytes + 64))
+		return warp__err(WARP_ECONFIG,
+				 "channel_ring_bytes: %zu must be a power of two of at least twice "
+				 "max_payload_bytes + 64 (%llu), or 0 for automatic",
+				 c->channel_ring_bytes,
+				 (unsigned long long)(2 * (c->max_payload_bytes + 64)));
+	if (c->idle.kind != WARP_IDLE_SPIN && c->idle.kind != WARP_IDLE_YIELD &&
+	    c->idle.kind != WARP_IDLE_BACKOFF)
+		return warp__err(WARP_ECONFIG, "idle.kind: %d is not spin, yield or backoff",
+				 (int)c->idle.kind);
+	if (c->idle.kind == WARP_IDLE_BACKOFF &&
+	    (c->idle.min_sleep_ns == 0 || c->idle.max_sleep_ns < c->idle.min_sleep_ns))
+		return warp__err(WARP_ECONFIG,
+				 "idle: min_sleep_ns must be > 0 and <= max_sleep_ns (%llu, %llu)",
+				 (unsigned long long)c->idle.min_sleep_ns,
+				 (unsigned long long)c->idle.max_sleep_ns);
+	if (c->n_peers && !c->peers)
+		return warp__err(WARP_ECONFIG, "peers: n_peers is %u but peers is NULL", c->n_peers);
+	if (c->n_peers > c->max_peers)
+		return warp__err(WARP_ECONFIG, "peers: %u listed, max_peers is %u", c->n_peers,
+				 c->max_peers);
+	for (size_t i = 0; i < sizeof(c->reserved); i++)
+		if (c->reserved[i])
+			return warp__err(WARP_ECONFIG, "reserved: must be zero");
+	return 0;
+}

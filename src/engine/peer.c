@@ -1,0 +1,235 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Peers and streams (slow path). */
+#include <stdio.h>
+#include <string.h>
+
+#include "engine/engine_priv.h"
+#include "warp/error.h"
+
+int warp__node_name_check(const char *s, size_t n);
+
+uint64_t warp__conn_id(const char *node)
+{
+	/* FNV-1a 64. v1 connection ids are the sender's node id hash; the
+	 * handshake (crypto issue) replaces them with negotiated ids. */
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (const unsigned char *p = (const unsigned char *)node; *p; p++) {
+		h ^= *p;
+		h *= 0x100000001b3ull;
+	}
+	return h ? h : 1;
+}
+
+int warp__parse_node_id(const char *s, char *name, size_t name_cap, const char **addr)
+{
+	if (!s)
+		return warp__err(WARP_EINVALID_NODE, "node id: NULL");
+	const char *at = strchr(s, '@');
+	size_t n = at ? (size_t)(at - s) : strlen(s);
+	int bad = warp__node_name_check(s, n);
+	if (bad == -1)
+		return warp__err(WARP_EINVALID_NODE, "node id '%s': empty name", s);
+	if (bad == -2 || n >= name_cap)
+		return warp__err(WARP_EINVALID_NODE, "node id '%s': name longer than %d characters",
+				 s, WARP_NODE_MAX - 1);
+	if (bad > 0)
+		return warp__err(WARP_EINVALID_NODE,
+				 "node id '%s': invalid character '%c' in name (allowed: A-Z a-z "
+				 "0-9 . _ -)",
+				 s, bad);
+	memcpy(name, s, n);
+	name[n] = '\0';
+	if (addr)
+		*addr = at ? at + 1 : NULL;
+	return 0;
+}
+
+static struct warp_peer *peer_lookup_name(warp_engine_t *e, const char *node)
+{
+	for (uint32_t i = 0; i < e->n_peers; i++)
+		if (strcmp(e->peers[i].node, node) == 0)
+			return &e->peers[i];
+	return NULL;
+}
+
+static int transport_index(warp_engine_t *e, const char *driver)
+{
+	for (uint32_t i = 0; i < e->n_tp; i++)
+		if (strcmp(e->tp[i].ops->name, driver) == 0)
+			return (int)i;
+	return -1;
+}
+
+int warp_peer_add_config(warp_engine_t *e, const warp_peer_config_t *pc, warp_peer_t **out)
+{
+	if (!e || !pc)
+		return warp__err(WARP_EINVAL, "peer: NULL argument");
+	if (e->started)
+		return warp__err(WARP_ESTATE, "peer '%s': engine is started", pc->node);
+	char name[WARP_NODE_MAX];
+	int rc = warp__parse_node_id(pc->node, name, sizeof(name), NULL);
+	if (rc)
+		return rc;
+	if (strcmp(name, e->cfg.node_id) == 0)
+		return warp__err(WARP_EINVALID_NODE, "peer '%s': that is this node's own id", name);
+	if (peer_lookup_name(e, name))
+		return warp__err(WARP_EEXIST, "peer '%s': already added", name);
+	if (e->n_peers >= e->cfg.max_peers)
+		return warp__err(WARP_ENOMEM, "peer '%s': max_peers (%u) reached", name,
+				 e->cfg.max_peers);
+	if (pc->n_transports == 0 || pc->n_transports > WARP_MAX_TRANSPORTS)
+		return warp__err(WARP_EINVALID_NODE, "peer '%s': needs 1..%d transports", name,
+				 WARP_MAX_TRANSPORTS);
+	uint64_t cid = warp__conn_id(name);
+	uint32_t slot = (uint32_t)cid & e->peer_hash_mask;
+	while (e->peer_hash[slot] >= 0) {
+		if (e->peers[e->peer_hash[slot]].conn_id == cid)
+			return warp__err(WARP_EEXIST,
+					 "peer '%s': connection id collides with peer '%s'; rename one",
+					 name, e->peers[e->peer_hash[slot]].node);
+		slot = (slot + 1) & e->peer_hash_mask;
+	}
+	if (cid == e->conn_id)
+		return warp__err(WARP_EEXIST, "peer '%s': connection id collides with this node", name);
+
+	struct warp_peer *p = &e->peers[e->n_peers];
+	struct warp_stream *streams = p->streams; /* preallocated at create */
+	memset(p, 0, sizeof(*p));
+	p->streams = streams;
+	for (uint32_t i = 0; i < pc->n_transports; i++) {
+		int t = transport_index(e, pc->transports[i].driver);
+		if (t < 0)
+			return warp__err(WARP_EINVALID_NODE,
+					 "peer '%s': transport '%s' is not configured on this engine",
+					 name, pc->transports[i].driver);
+		p->tp[i].transport = (uint8_t)t;
+		rc = e->tp[t].ops->parse_addr(e->tp[t].ctx, pc->transports[i].addr, &p->tp[i].addr);
+		if (rc)
+			return warp__err_prefix(rc, "peer '%s': ", name);
+	}
+	strcpy(p->node, name);
+	p->engine = e;
+	p->conn_id = cid;
+	p->idx = e->n_peers;
+	p->n_tp = pc->n_transports;
+	p->next_pkt_num = 1;
+	warp__timer_init(&p->hb_timer, warp__peer_hb_timer);
+	e->peer_hash[slot] = (int32_t)e->n_peers;
+	e->n_peers++;
+	if (e->cfg.heartbeat_interval_ns)
+		warp__wheel_arm(&e->wheel, &p->hb_timer, e->now + e->cfg.heartbeat_interval_ns);
+	if (out)
+		*out = p;
+	return 0;
+}
+
+int warp_peer_add(warp_engine_t *e, const char *node_at_addr, warp_peer_t **out)
+{
+	if (!e || !node_at_addr)
+		return warp__err(WARP_EINVAL, "peer: NULL argument");
+	warp_peer_config_t pc;
+	memset(&pc, 0, sizeof(pc));
+	const char *addr;
+	int rc = warp__parse_node_id(node_at_addr, pc.node, sizeof(pc.node), &addr);
+	if (rc)
+		return rc;
+	if (!addr || !*addr)
+		return warp__err(WARP_EINVALID_NODE, "node id '%s': missing '@address'", node_at_addr);
+	if (strlen(addr) >= WARP_ADDR_STR_MAX)
+		return warp__err(WARP_EINVALID_NODE, "node id '%s': address too long", node_at_addr);
+	strcpy(pc.transports[0].driver, e->tp[0].ops->name);
+	strcpy(pc.transports[0].addr, addr);
+	pc.n_transports = 1;
+	return warp_peer_add_config(e, &pc, out);
+}
+
+int warp_peer_find(warp_engine_t *e, const char *node, warp_peer_t **out)
+{
+	if (!e || !node)
+		return WARP_EINVAL;
+	struct warp_peer *p = peer_lookup_name(e, node);
+	if (!p)
+		return warp__err(WARP_EINVALID_NODE, "peer '%s': unknown", node);
+	if (out)
+		*out = p;
+	return 0;
+}
+
+const char *warp_peer_node(const warp_peer_t *p)
+{
+	return p ? p->node : "";
+}
+
+int warp_peer_close(warp_engine_t *e, warp_peer_t *p, uint16_t code, const char *reason)
+{
+	if (!e || !p)
+		return WARP_EINVAL;
+	if (p->closed)
+		return WARP_ECLOSED;
+	warp__tx_drop_peer_queue(e, p, WARP_ECLOSED);
+	p->closed = true;
+	p->close_pending = true;
+	p->close_code = code;
+	snprintf(p->close_reason, sizeof(p->close_reason), "%s", reason ? reason : "");
+	warp__tx_activate_peer(e, p);
+	return 0;
+}
+
+int warp_peer_reopen(warp_engine_t *e, warp_peer_t *p)
+{
+	if (!e || !p)
+		return WARP_EINVAL;
+	p->closed = false;
+	p->close_pending = false;
+	/* The remote may have restarted: forget its packet numbers. */
+	p->rx_largest = 0;
+	memset(p->rx_window, 0, sizeof(p->rx_window));
+	return 0;
+}
+
+void warp__peer_hb_timer(struct warp_timer *t, uint64_t now)
+{
+	struct warp_peer *p = warp__container_of(t, struct warp_peer, hb_timer);
+	warp_engine_t *e = p->engine;
+	if (!p->closed) {
+		p->hb_pending = true;
+		warp__tx_activate_peer(e, p);
+	}
+	warp__wheel_arm(&e->wheel, t, now + e->cfg.heartbeat_interval_ns);
+}
+
+int warp_stream_open(warp_engine_t *e, warp_peer_t *p, uint16_t stream_id, uint8_t priority,
+		     warp_stream_t **out)
+{
+	if (!e || !p)
+		return warp__err(WARP_EINVAL, "stream: NULL argument");
+	if (priority < WARP_PRIO_MIN)
+		return warp__err(WARP_EINVAL,
+				 "stream %u: priority %u is reserved for control (use %d..%d)",
+				 stream_id, priority, WARP_PRIO_MIN, WARP_PRIO_MAX);
+	for (uint32_t i = 0; i < p->n_streams; i++)
+		if (p->streams[i].id == stream_id)
+			return warp__err(WARP_EEXIST, "stream %u to '%s': already open", stream_id,
+					 p->node);
+	if (p->n_streams >= e->cfg.max_streams)
+		return warp__err(WARP_ENOMEM, "stream %u to '%s': max_streams (%u) reached",
+				 stream_id, p->node, e->cfg.max_streams);
+	struct warp_stream *s = &p->streams[p->n_streams++];
+	memset(s, 0, sizeof(*s));
+	s->peer = p;
+	s->id = stream_id;
+	s->prio = priority;
+	if (out)
+		*out = s;
+	return 0;
+}
+
+uint16_t warp_stream_id(const warp_stream_t *s)
+{
+	return s->id;
+}
+
+warp_peer_t *warp_stream_peer(const warp_stream_t *s)
+{
+	return s->peer;
+}

@@ -1,0 +1,412 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Receive side: validate, find the peer, drop network duplicates, act on
+ * frames, reassemble fragmented messages, deliver (inline callback or the
+ * receiving channel's ring, spilling to rx-arena memory while a ring is full).
+ */
+#include <string.h>
+
+#include "engine/engine_priv.h"
+#include "warp/error.h"
+
+/* ---- delivery ------------------------------------------------------------ */
+
+static struct warp_channel *rx_channel_for(warp_engine_t *e, uint16_t stream_id)
+{
+	if (!e->n_rx_channels)
+		return NULL;
+	return e->rx_channels[stream_id % e->n_rx_channels];
+}
+
+/* Try to put a record in c's delivery ring; false when full. */
+static bool chan_put(struct warp_channel *c, struct warp_peer *p, uint16_t stream_id,
+		     uint64_t msg_id, uint8_t transport, uint64_t rx_ns, int status,
+		     const void *data, uint32_t len)
+{
+	struct warp_chrec_msg *r =
+		warp_spsc_reserve(c->del, (uint32_t)sizeof(*r) + len, WARP_CHREC_MSG);
+	if (!r)
+		return false;
+	r->peer = p;
+	r->msg_id = msg_id;
+	r->rx_ns = rx_ns;
+	r->status = status;
+	r->stream_id = stream_id;
+	r->transport = transport;
+	r->pad = 0;
+	if (len)
+		memcpy(r + 1, data, len);
+	c->del_dirty = true;
+	return true;
+}
+
+static void spill_push(struct warp_channel *c, warp_engine_t *e, struct warp_reasm *r)
+{
+	int32_t i = (int32_t)(r - e->reasm);
+	r->spilled = true;
+	r->qnext = -1;
+	if (c->spill_tail >= 0)
+		e->reasm[c->spill_tail].qnext = i;
+	else
+		c->spill_head = i;
+	c->spill_tail = i;
+	e->n_spilled++;
+	warp__stat(e, rx_spilled, 1);
+}
+
+static struct warp_reasm *reasm_alloc(warp_engine_t *e, uint32_t len)
+{
+	int64_t i = warp__idx_get(&e->reasm_free);
+	if (i < 0)
+		return NULL;
+	struct warp_reasm *r = &e->reasm[i];
+	r->buf = warp__buddy_alloc(&e->rxa, len);
+	if (!r->buf) {
+		warp__idx_put(&e->reasm_free, (uint32_t)i);
+		return NULL;
+	}
+	r->used = true;
+	r->spilled = false;
+	r->hnext = r->qnext = -1;
+	r->n_iv = 0;
+	r->status = 0;
+	return r;
+}
+
+void warp__reasm_release(warp_engine_t *e, struct warp_reasm *r)
+{
+	warp__wheel_cancel(&e->wheel, &r->timer);
+	warp__buddy_free(&e->rxa, r->buf);
+	r->buf = NULL;
+	r->used = false;
+	r->spilled = false;
+	warp__idx_put(&e->reasm_free, (uint32_t)(r - e->reasm));
+}
+
+/* Deliver a complete message. `held` is the reassembly entry holding it (or
+ * NULL when data points into a packet). Returns true when the data was
+ * consumed (delivered, spilled or dropped and counted) and `held`, if any,
+ * may be reused by the caller — false when `held` was kept as a spill entry. */
+static bool deliver(warp_engine_t *e, struct warp_channel *target, struct warp_peer *p,
+		    uint16_t stream_id, uint64_t msg_id, uint8_t transport, const void *data,
+		    uint32_t len, int status, struct warp_reasm *held)
+{
+	if (!target && e->recv_fn) {
+		warp_msg_t m = {
+			.peer = p,
+			.src_node = p->node,
+			.stream_id = stream_id,
+			.msg_id = msg_id,
+			.data = data,
+			.len = len,
+			.rx_time_ns = e->now,
+			.transport = e->tp[transport].ops->name,
+			.status = status,
+		};
+		e->recv_fn(e->recv_user, &m);
+		if (status == 0)
+			warp__stat(e, msgs_delivered, 1);
+		return true;
+	}
+	struct warp_channel *c = target ? target : rx_channel_for(e, stream_id);
+	if (!c) {
+		if (status == 0)
+			warp__stat(e, msgs_undeliverable, 1);
+		return true;
+	}
+	/* Keep per-stream order: once something waits, everything after waits. */
+	if (c->spill_head < 0 &&
+	    chan_put(c, p, stream_id, msg_id, transport, e->now, status, data, len)) {
+		if (status == 0)
+			warp__stat(e, msgs_delivered, 1);
+		return true;
+	}
+	struct warp_reasm *r = held;
+	if (!r) {
+		r = reasm_alloc(e, len);
+		if (!r) {
+			warp__drop(e, WARP_DROP_RX_BACKPRESSURE);
+			return true;
+		}
+		if (len)
+			memcpy(r->buf, data, len);
+	}
+	r->peer_idx = p->idx;
+	r->stream_id = stream_id;
+	r->msg_id = msg_id;
+	r->msg_len = len;
+	r->transport = transport;
+	r->status = status;
+	r->rx_ns = e->now;
+	warp__wheel_cancel(&e->wheel, &r->timer);
+	spill_push(c, e, r);
+	return r != held;
+}
+
+unsigned warp__deliver_spilled(warp_engine_t *e)
+{
+	unsigned n = 0;
+	for (uint32_t i = 0; i < e->n_channels; i++) {
+		struct warp_channel *c = e->channels[i];
+		while (c->spill_head >= 0) {
+			struct warp_reasm *r = &e->reasm[c->spill_head];
+			if (!chan_put(c, &e->peers[r->peer_idx], r->stream_id, r->msg_id,
+				      r->transport, r->rx_ns, r->status, r->buf, r->msg_len))
+				break;
+			if (r->status == 0)
+				warp__stat(e, msgs_delivered, 1);
+			c->spill_head = r->qnext;
+			if (c->spill_head < 0)
+				c->spill_tail = -1;
+			e->n_spilled--;
+			warp__reasm_release(e, r);
+			n++;
+		}
+	}
+	return n;
+}
+
+void warp__rx_commit(warp_engine_t *e)
+{
+	for (uint32_t i = 0; i < e->n_channels; i++) {
+		struct warp_channel *c = e->channels[i];
+		if (c->del_dirty) {
+			warp_spsc_commit(c->del);
+			c->del_dirty = false;
+		}
+	}
+}
+
+void warp__report_send_failure(warp_engine_t *e, struct warp_peer *p, uint16_t stream_id,
+			       uint64_t msg_id, int status, int chan)
+{
+	struct warp_channel *c = chan >= 0 ? e->channels[chan] : NULL;
+	if (!c && !e->recv_fn)
+		return; /* the engine thread's own send: counted, nobody to tell */
+	deliver(e, c, p, stream_id, msg_id, p->tp[p->active_tp].transport, NULL, 0, status, NULL);
+}
+
+/* ---- reassembly ---------------------------------------------------------- */
+
+static inline uint32_t reasm_hash(const warp_engine_t *e, uint32_t peer, uint16_t stream,
+				  uint64_t msg_id)
+{
+	uint64_t h = (msg_id * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)peer << 16 | stream);
+	h ^= h >> 29;
+	return (uint32_t)h & e->reasm_hash_mask;
+}
+
+static void reasm_unhash(warp_engine_t *e, struct warp_reasm *r)
+{
+	int32_t idx = (int32_t)(r - e->reasm);
+	int32_t *pp = &e->reasm_hash[reasm_hash(e, r->peer_idx, r->stream_id, r->msg_id)];
+	while (*pp >= 0 && *pp != idx)
+		pp = &e->reasm[*pp].hnext;
+	if (*pp == idx)
+		*pp = r->hnext;
+	r->hnext = -1;
+}
+
+void warp__reasm_timeout(struct warp_timer *t, uint64_t now)
+{
+	struct warp_reasm *r = warp__container_of(t, struct warp_reasm, timer);
+	warp_engine_t *e = r->engine;
+	(void)now;
+	reasm_unhash(e, r);
+	warp__stat(e, reassembly_timeouts, 1);
+	warp__reasm_release(e, r);
+}
+
+/* Add [lo, hi) to r's received intervals. Returns 1 if new bytes were
+ * added, 0 if all were there already, -1 when too many gaps. */
+static int iv_add(struct warp_reasm *r, uint32_t lo, uint32_t hi)
+{
+	unsigned i = 0;
+	while (i < r->n_iv && r->iv[i].hi < lo)
+		i++;
+	if (i < r->n_iv && r->iv[i].lo <= lo && r->iv[i].hi >= hi)
+		return 0;
+	/* merge every interval touching [lo, hi) into one at i */
+	unsigned j = i;
+	uint32_t nlo = lo, nhi = hi;
+	while (j < r->n_iv && r->iv[j].lo <= hi) {
+		if (r->iv[j].lo < nlo)
+			nlo = r->iv[j].lo;
+		if (r->iv[j].hi > nhi)
+			nhi = r->iv[j].hi;
+		j++;
+	}
+	unsigned merged = j - i;
+	if (merged == 0) {
+		if (r->n_iv >= WARP_REASM_MAX_IVALS)
+			return -1;
+		memmove(&r->iv[i + 1], &r->iv[i], (r->n_iv - i) * sizeof(r->iv[0]));
+		r->n_iv++;
+	} else if (merged > 1) {
+		memmove(&r->iv[i + 1], &r->iv[j], (r->n_iv - j) * sizeof(r->iv[0]));
+		r->n_iv -= merged - 1;
+	}
+	r->iv[i].lo = nlo;
+	r->iv[i].hi = nhi;
+	return 1;
+}
+
+static void on_stream_frame(warp_engine_t *e, struct warp_peer *p, const struct warp_frame *f,
+			    uint8_t transport)
+{
+	uint16_t sid = f->u.stream.stream_id;
+	uint64_t mid = f->u.stream.msg_id;
+	uint32_t mlen = f->u.stream.msg_len;
+	warp__stat(e, rx_frames, 1);
+
+	if (f->u.stream.offset == 0 && f->u.stream.len == mlen) { /* whole message */
+		deliver(e, NULL, p, sid, mid, transport, f->u.stream.data, mlen, 0, NULL);
+		return;
+	}
+	uint32_t h = reasm_hash(e, p->idx, sid, mid);
+	int32_t i = e->reasm_hash[h];
+	while (i >= 0) {
+		struct warp_reasm *r = &e->reasm[i];
+		if (r->peer_idx == p->idx && r->stream_id == sid && r->msg_id == mid)
+			break;
+		i = r->hnext;
+	}
+	struct warp_reasm *r;
+	if (i < 0) {
+		if (e->reasm_free.nfree == 0) {
+			warp__drop(e, WARP_DROP_REASSEMBLY_FULL);
+			return;
+		}
+		r = reasm_alloc(e, mlen);
+		if (!r) {
+			warp__drop(e, WARP_DROP_NO_BUFFER);
+			return;
+		}
+		r->peer_idx = p->idx;
+		r->stream_id = sid;
+		r->msg_id = mid;
+		r->msg_len = mlen;
+		r->transport = transport;
+		r->hnext = e->reasm_hash[h];
+		e->reasm_hash[h] = (int32_t)(r - e->reasm);
+		warp__wheel_arm(&e->wheel, &r->timer, e->now + e->cfg.reassembly_timeout_ns);
+	} else {
+		r = &e->reasm[i];
+		if (r->msg_len != mlen) {
+			warp__drop(e, WARP_DROP_REASSEMBLY_CONFLICT);
+			return;
+		}
+	}
+	uint32_t lo = f->u.stream.offset, hi = lo + f->u.stream.len;
+	int added = iv_add(r, lo, hi);
+	if (added == 0) {
+		warp__drop(e, WARP_DROP_DUP_FRAGMENT);
+		return;
+	}
+	if (added < 0) {
+		warp__drop(e, WARP_DROP_REASSEMBLY_GAPS);
+		return;
+	}
+	memcpy(r->buf + lo, f->u.stream.data, f->u.stream.len);
+	if (r->n_iv == 1 && r->iv[0].lo == 0 && r->iv[0].hi == mlen) {
+		reasm_unhash(e, r);
+		if (deliver(e, NULL, p, sid, mid, transport, r->buf, mlen, 0, r))
+			warp__reasm_release(e, r);
+	}
+}
+
+/* ---- packets --------------------------------------------------------------- */
+
+/* Returns 0 for a new packet number, else a drop reason + 1. The window is a
+ * ring of 64-bit words indexed by pn / 64 (RFC 6479): advancing clears the
+ * words of the blocks skipped; numbers more than (words - 1) * 64 below the
+ * largest are refused as old. */
+static int rx_window_check(struct warp_peer *p, uint64_t pn)
+{
+	if (pn == 0)
+		return 1 + WARP_DROP_OLD_PACKET; /* numbering starts at 1 */
+	if (pn > p->rx_largest) {
+		uint64_t cur = p->rx_largest / 64, nb = pn / 64;
+		if (nb - cur >= WARP_RX_WINDOW_WORDS)
+			memset(p->rx_window, 0, sizeof(p->rx_window));
+		else
+			for (uint64_t b = cur + 1; b <= nb; b++)
+				p->rx_window[b % WARP_RX_WINDOW_WORDS] = 0;
+		p->rx_largest = pn;
+	} else if (p->rx_largest - pn >= (WARP_RX_WINDOW_WORDS - 1) * 64) {
+		return 1 + WARP_DROP_OLD_PACKET;
+	}
+	uint64_t *w = &p->rx_window[(pn / 64) % WARP_RX_WINDOW_WORDS];
+	uint64_t bit = 1ull << (pn & 63);
+	if (*w & bit)
+		return 1 + WARP_DROP_DUP_PACKET;
+	*w |= bit;
+	return 0;
+}
+
+void warp__rx_packet(warp_engine_t *e, struct warp_pkt *pkt)
+{
+	struct warp_pkt_hdr h;
+	warp__stat(e, rx_packets, 1);
+	warp__stat(e, rx_bytes, pkt->len);
+	int rc = warp__pkt_validate(pkt->data, pkt->len, e->cfg.mtu, e->cfg.max_payload_bytes, &h);
+	if (warp__unlikely(rc < 0)) {
+		warp__drop(e, -rc - 1);
+		return;
+	}
+	uint32_t slot = (uint32_t)h.conn_id & e->peer_hash_mask;
+	struct warp_peer *p = NULL;
+	while (e->peer_hash[slot] >= 0) {
+		if (e->peers[e->peer_hash[slot]].conn_id == h.conn_id) {
+			p = &e->peers[e->peer_hash[slot]];
+			break;
+		}
+		slot = (slot + 1) & e->peer_hash_mask;
+	}
+	if (warp__unlikely(!p)) {
+		warp__drop(e, WARP_DROP_UNKNOWN_PEER);
+		return;
+	}
+	if (warp__unlikely(p->closed)) {
+		warp__drop(e, WARP_DROP_PEER_CLOSED);
+		return;
+	}
+	rc = rx_window_check(p, h.pkt_num);
+	if (rc) {
+		warp__drop(e, rc - 1);
+		return;
+	}
+	p->last_rx_ns = e->now;
+
+	struct warp_frame f;
+	size_t off = WARP_WIRE_HDR_LEN;
+	while (warp__frame_next(pkt->data, pkt->len, &off, &f)) {
+		switch (f.type) {
+		case WARP_FRAME_STREAM:
+			if (!p->closed)
+				on_stream_frame(e, p, &f, pkt->transport);
+			break;
+		case WARP_FRAME_ACK:
+			warp__stat(e, acks_rx, 1);
+			break;
+		case WARP_FRAME_HEARTBEAT:
+			warp__stat(e, heartbeats_rx, 1);
+			if (!(f.u.heartbeat.flags & WARP_HEARTBEAT_REPLY)) {
+				p->hb_reply_pending = true;
+				p->hb_reply_seq = f.u.heartbeat.seq;
+				p->hb_reply_ts = f.u.heartbeat.timestamp_ns;
+				warp__tx_activate_peer(e, p);
+			}
+			break;
+		case WARP_FRAME_CLOSE:
+			warp__stat(e, closes_rx, 1);
+			if (!p->closed) {
+				warp__tx_drop_peer_queue(e, p, WARP_ECLOSED);
+				p->closed = true;
+			}
+			break;
+		default:
+			break;
+		}
+	}
+}

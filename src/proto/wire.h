@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Wire protocol v1: packet header and frames. Byte layouts are documented in
+ * docs/wire-protocol.md; keep the two in step. All multi-byte fields are big
+ * endian (network order).
+ *
+ * Parsing is two-pass: warp__pkt_validate() checks every field of a packet
+ * against the bounds below without acting on it, so a bad packet is dropped
+ * whole; afterwards warp__frame_next() walks the (now trusted) frames.
+ */
+#ifndef WARP_PROTO_WIRE_H
+#define WARP_PROTO_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#define WARP_WIRE_MAGIC 0x57415250u /* "WARP" */
+#define WARP_WIRE_VERSION 1u
+#define WARP_WIRE_HDR_LEN 24u
+/* Room kept free in every packet for the AEAD tag of packet protection. */
+#define WARP_WIRE_TAG_RESERVE 16u
+#define WARP_WIRE_MIN_MTU 256u
+#define WARP_WIRE_MAX_MTU 9000u
+
+/* Packet types (header byte 5). */
+enum warp_pkt_type {
+	WARP_PKT_FRAMES = 1,    /* plaintext frames */
+	WARP_PKT_PROTECTED = 2, /* reserved: AEAD-protected frames (crypto issue) */
+	WARP_PKT_HANDSHAKE = 3, /* reserved: handshake (crypto issue) */
+};
+
+/* Frame types (first byte of each frame). */
+enum warp_frame_type {
+	WARP_FRAME_PADDING = 0x00, /* the rest of the packet is padding */
+	WARP_FRAME_STREAM = 0x01,
+	WARP_FRAME_ACK = 0x02,
+	WARP_FRAME_HEARTBEAT = 0x03,
+	WARP_FRAME_CLOSE = 0x04,
+	/* reserved, parsed as errors until their issue lands:
+	 * 0x05 NACK, 0x06 RESET_STREAM, 0x07 CREDIT, 0x20..0x2f handshake/crypto */
+};
+
+#define WARP_STREAM_FIN 0x01u
+#define WARP_HEARTBEAT_REPLY 0x01u
+
+#define WARP_FRAME_STREAM_HDR 22u
+#define WARP_FRAME_ACK_HDR 16u
+#define WARP_FRAME_ACK_RANGE 8u
+#define WARP_FRAME_ACK_MAX_RANGES 32u
+#define WARP_FRAME_HEARTBEAT_LEN 16u
+#define WARP_FRAME_CLOSE_HDR 6u
+#define WARP_FRAME_CLOSE_MAX_REASON 256u
+
+/* Why a packet was dropped. The X-macro gives the enum, the counter names in
+ * warp_stats_t and the strings warp-stat prints. */
+#define WARP_DROP_MAP(X)                                                                   \
+	X(TRUNCATED, truncated, "shorter than the header")                                    \
+	X(OVERSIZE, oversize, "longer than the MTU")                                           \
+	X(BAD_MAGIC, bad_magic, "wrong magic")                                                 \
+	X(BAD_VERSION, bad_version, "unsupported version")                                     \
+	X(BAD_TYPE, bad_type, "unknown packet type")                                           \
+	X(FRAME_TRUNCATED, frame_truncated, "frame runs past the end of the packet")          \
+	X(BAD_FRAME_TYPE, bad_frame_type, "unknown frame type")                                \
+	X(BAD_FRAME, bad_frame, "frame field out of range")                                    \
+	X(MSG_TOO_LARGE, msg_too_large, "message length above max_payload_bytes")             \
+	X(UNKNOWN_PEER, unknown_peer, "connection id of no known peer")                        \
+	X(PEER_CLOSED, peer_closed, "peer is closed")                                         \
+	X(DUP_PACKET, dup_packet, "packet number already received")                            \
+	X(OLD_PACKET, old_packet, "packet number below the receive window")                    \
+	X(NO_BUFFER, no_buffer, "reassembly memory exhausted")                                 \
+	X(REASSEMBLY_FULL, reassembly_full, "too many partial messages")                       \
+	X(REASSEMBLY_CONFLICT, reassembly_conflict, "fragment disagrees with its message")     \
+	X(REASSEMBLY_GAPS, reassembly_gaps, "too many gaps in one message")                    \
+	X(DUP_FRAGMENT, dup_fragment, "fragment already received")                             \
+	X(RX_BACKPRESSURE, rx_backpressure, "receiver ring and spill memory full")
+
+enum warp_drop_reason {
+#define WARP__DROP_ENUM(up, low, s) WARP_DROP_##up,
+	WARP_DROP_MAP(WARP__DROP_ENUM)
+#undef WARP__DROP_ENUM
+	WARP_DROP__COUNT
+};
+
+struct warp_pkt_hdr {
+	uint32_t magic;
+	uint8_t version;
+	uint8_t type;
+	uint16_t flags;
+	uint64_t conn_id;
+	uint64_t pkt_num;
+};
+
+struct warp_frame {
+	uint8_t type;
+	union {
+		struct {
+			uint8_t flags;
+			uint16_t stream_id;
+			uint64_t msg_id;
+			uint32_t msg_len;
+			uint32_t offset;
+			uint16_t len;
+			const uint8_t *data;
+		} stream;
+		struct {
+			uint8_t nranges;
+			uint16_t ack_delay_us;
+			uint64_t largest;
+			uint32_t first_range;
+			const uint8_t *ranges; /* nranges x {gap u32, len u32} */
+		} ack;
+		struct {
+			uint8_t flags;
+			uint32_t seq;
+			uint64_t timestamp_ns;
+		} heartbeat;
+		struct {
+			uint16_t code;
+			uint16_t reason_len;
+			const uint8_t *reason;
+		} close;
+	} u;
+};
+
+/* ---- byte order helpers -------------------------------------------------- */
+static inline void warp__put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+static inline void warp__put32(uint8_t *p, uint32_t v)
+{
+	v = __builtin_bswap32(v);
+	memcpy(p, &v, 4);
+}
+static inline void warp__put64(uint8_t *p, uint64_t v)
+{
+	v = __builtin_bswap64(v);
+	memcpy(p, &v, 8);
+}
+static inline uint16_t warp__get16(const uint8_t *p)
+{
+	return (uint16_t)((p[0] << 8) | p[1]);
+}
+static inline uint32_t warp__get32(const uint8_t *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return __builtin_bswap32(v);
+}
+static inline uint64_t warp__get64(const uint8_t *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return __builtin_bswap64(v);
+}
+
+/* ---- encoding: each returns the bytes written, 0 when it does not fit ---- */
+size_t warp__hdr_encode(uint8_t *p, size_t room, uint8_t type, uint64_t conn_id, uint64_t pkt_num);
+size_t warp__frame_stream_encode(uint8_t *p, size_t room, uint16_t stream_id, uint64_t msg_id,
+				 uint32_t msg_len, uint32_t offset, const void *data, uint16_t len);
+/* ranges: nranges pairs {gap, len} */
+size_t warp__frame_ack_encode(uint8_t *p, size_t room, uint64_t largest, uint32_t first_range,
+			      uint16_t ack_delay_us, const uint32_t *ranges, uint8_t nranges);
+size_t warp__frame_heartbeat_encode(uint8_t *p, size_t room, uint8_t flags, uint32_t seq,
+				    uint64_t timestamp_ns);
+size_t warp__frame_close_encode(uint8_t *p, size_t room, uint16_t code, const char *reason);
+
+/* ---- decoding ------------------------------------------------------------ */
+/* Validate a whole packet: header, then every frame against the packet's end
+ * and against max_msg_len. Returns 0 and fills *h, or -(1 + enum
+ * warp_drop_reason) for the first problem found. */
+int warp__pkt_validate(const uint8_t *p, size_t len, size_t mtu, uint64_t max_msg_len,
+		       struct warp_pkt_hdr *h);
+
+/* Walk frames of a validated packet: *off starts at WARP_WIRE_HDR_LEN.
+ * Returns 1 with *f filled, 0 at the end. Must only be used on packets that
+ * warp__pkt_validate() accepted. */
+int warp__frame_next(const uint8_t *p, size_t len, size_t *off, struct warp_frame *f);
+
+const char *warp__drop_reason_str(int reason);
+
+#endif

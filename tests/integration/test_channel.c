@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Application threads talking to started engines through channels. */
+#include <pthread.h>
+
+#include "../helpers.h"
+
+#define N_MSGS 100000
+
+struct sender {
+	warp_channel_t *ch;
+	warp_stream_t *streams[3];
+	size_t sent;
+};
+
+static void *sender_main(void *arg)
+{
+	struct sender *s = arg;
+	static uint8_t buf[256 * 1024];
+	uint64_t x = 12345;
+	size_t i = 0;
+	while (i < N_MSGS) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		warp_stream_t *st = s->streams[x % 3];
+		size_t len = (x >> 8) % 1000 == 0 ? (size_t)((x >> 20) % (200 * 1024))
+						   : (size_t)((x >> 20) % 2048);
+		th_fill(buf, len, th_seed(warp_stream_id(st), st->next_msg_id, len));
+		if (i % 3 == 0) { /* exercise the burst API too */
+			warp_send_req_t rq = { .stream = st, .buf = buf, .len = len };
+			int n;
+			while ((n = warp_channel_send_burst(s->ch, &rq, 1)) == 0) {
+				cr_assert_eq(rq.status, WARP_EAGAIN);
+				sched_yield();
+			}
+		} else {
+			int rc;
+			while ((rc = warp_channel_send(s->ch, st, buf, len, NULL)) == WARP_EAGAIN)
+				sched_yield();
+			cr_assert_eq(rc, 0, "%s", warp_strerror(rc));
+		}
+		i++;
+	}
+	s->sent = i;
+	return NULL;
+}
+
+Test(channel, two_started_engines_exchange_100k_messages_in_order)
+{
+	warp_loop_net_t *net;
+	cr_assert_eq(warp_loop_net_create(1, 0, &net), 0);
+	warp_config_t cfg;
+	warp_config_init(&cfg);
+	cfg.max_payload_bytes = 256 * 1024;
+	cfg.idle.kind = WARP_IDLE_YIELD;
+	warp_engine_t *a = th_engine(net, "a", &cfg);
+	warp_engine_t *b = th_engine(net, "b", &cfg);
+	/* real clock for started engines */
+	a->cfg.clock = NULL;
+	b->cfg.clock = NULL;
+	warp_peer_t *ab = th_peer(a, "b");
+	th_peer(b, "a");
+	struct sender snd = { 0 };
+	for (int k = 0; k < 3; k++)
+		cr_assert_eq(warp_stream_open(a, ab, (uint16_t)(k + 1), (uint8_t)(16 + 50 * k),
+					      &snd.streams[k]),
+			     0);
+	cr_assert_eq(warp_channel_open(a, 0, &snd.ch), 0);
+	warp_channel_t *rx;
+	cr_assert_eq(warp_channel_open(b, WARP_CHANNEL_RECV, &rx), 0);
+	cr_assert_eq(warp_engine_start(a), 0);
+	cr_assert_eq(warp_engine_start(b), 0);
+	cr_assert_eq(warp_engine_start(b), WARP_ESTATE);
+	cr_assert_eq(warp_engine_poll(b), WARP_ESTATE);
+
+	pthread_t t;
+	pthread_create(&t, NULL, sender_main, &snd);
+	uint64_t next[4] = { 0 };
+	size_t got = 0;
+	warp_msg_t msgs[64];
+	while (got < N_MSGS) {
+		int n = warp_channel_recv_burst(rx, msgs, 64);
+		cr_assert_geq(n, 0);
+		for (int i = 0; i < n; i++) {
+			warp_msg_t *m = &msgs[i];
+			cr_assert_eq(m->status, 0);
+			cr_assert_str_eq(m->src_node, "a");
+			cr_assert_str_eq(m->transport, "loop");
+			cr_assert_eq(m->msg_id, next[m->stream_id]++, "order on stream %u",
+				     m->stream_id);
+			cr_assert(th_check(m->data, m->len, th_seed(m->stream_id, m->msg_id, m->len)),
+				  "payload of %u/%llu", m->stream_id, (unsigned long long)m->msg_id);
+		}
+		if (n)
+			warp_channel_recv_done(rx);
+		else
+			sched_yield();
+		got += (size_t)n;
+	}
+	pthread_join(t, NULL);
+	cr_assert_eq(snd.sent, N_MSGS);
+	cr_assert_eq(warp_engine_stop(a), 0);
+	cr_assert_eq(warp_engine_stop(b), 0);
+	warp_stats_t sa, sb;
+	warp_engine_stats(a, &sa);
+	warp_engine_stats(b, &sb);
+	cr_assert_eq(sa.msgs_sent, N_MSGS);
+	cr_assert_eq(sb.msgs_delivered, N_MSGS);
+	cr_assert_eq(sa.allocs_after_start + sb.allocs_after_start, 0);
+	warp_engine_destroy(a);
+	warp_engine_destroy(b);
+	warp_loop_net_destroy(net);
+}
+
+Test(channel, full_ring_is_backpressure_and_refusals_are_clear)
+{
+	warp_loop_net_t *net;
+	cr_assert_eq(warp_loop_net_create(1, 0, &net), 0);
+	warp_config_t cfg;
+	warp_config_init(&cfg);
+	cfg.max_payload_bytes = 1000;
+	cfg.channel_ring_bytes = 4096;
+	warp_engine_t *a = th_engine(net, "a", &cfg);
+	warp_engine_t *b = th_engine(net, "b", &cfg);
+	warp_peer_t *ab = th_peer(a, "b");
+	th_peer(b, "a");
+	struct th_log lb;
+	th_log_init(&lb);
+	warp_engine_set_recv(b, th_recv, &lb);
+	warp_stream_t *s;
+	cr_assert_eq(warp_stream_open(a, ab, 1, 16, &s), 0);
+	warp_channel_t *ch;
+	cr_assert_eq(warp_channel_open(a, 0, &ch), 0);
+	uint8_t buf[1001];
+	cr_assert_eq(warp_channel_send(ch, s, buf, 1001, NULL), WARP_ETOOBIG);
+	cr_assert_eq(warp_channel_send(ch, NULL, buf, 1, NULL), WARP_EINVAL);
+	int accepted = 0;
+	for (;;) {
+		th_fill(buf, 500, th_seed(1, s->next_msg_id, 500));
+		int rc = warp_channel_send(ch, s, buf, 500, NULL);
+		if (rc == WARP_EAGAIN)
+			break;
+		cr_assert_eq(rc, 0);
+		accepted++;
+	}
+	cr_assert_geq(accepted, 3);
+	warp_engine_t *es[2] = { a, b };
+	th_run(es, 2, 10, 1000);
+	cr_assert_eq(lb.n, (size_t)accepted, "everything accepted arrives");
+	cr_assert_eq(lb.bad, 0);
+	th_fill(buf, 500, th_seed(1, s->next_msg_id, 500));
+	cr_assert_eq(warp_channel_send(ch, s, buf, 500, NULL), 0, "room again after a poll");
+	/* a send to a closed peer comes back as a failed-send report */
+	cr_assert_eq(warp_peer_close(a, ab, 1, "test"), 0);
+	th_run(es, 2, 2, 1000);
+	warp_msg_t m[4];
+	int n = warp_channel_recv_burst(ch, m, 4);
+	cr_assert_geq(n, 1);
+	cr_assert_eq(m[0].status, WARP_ECLOSED);
+	cr_assert_null(m[0].data);
+	warp_channel_recv_done(ch);
+	warp_engine_destroy(a);
+	warp_engine_destroy(b);
+	warp_loop_net_destroy(net);
+	free(lb.rx);
+}

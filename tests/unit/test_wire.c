@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Wire format v1: every frame encodes and decodes to the same fields. */
+#include <criterion/criterion.h>
+
+#include "proto/wire.h"
+
+static size_t one_frame(uint8_t *b, size_t room, struct warp_frame *f)
+{
+	size_t off = WARP_WIRE_HDR_LEN;
+	struct warp_pkt_hdr h;
+	cr_assert_eq(warp__pkt_validate(b, room, 9000, UINT32_MAX, &h), 0);
+	cr_assert_eq(warp__frame_next(b, room, &off, f), 1);
+	return off;
+}
+
+Test(wire, header_round_trip)
+{
+	uint8_t b[64];
+	cr_assert_eq(warp__hdr_encode(b, 23, WARP_PKT_FRAMES, 1, 2), 0, "too small");
+	cr_assert_eq(warp__hdr_encode(b, sizeof(b), WARP_PKT_FRAMES, 0x1122334455667788ull, 42),
+		     WARP_WIRE_HDR_LEN);
+	struct warp_pkt_hdr h;
+	cr_assert_eq(warp__pkt_validate(b, WARP_WIRE_HDR_LEN, 1500, 100, &h), 0);
+	cr_assert_eq(h.magic, WARP_WIRE_MAGIC);
+	cr_assert_eq(h.version, 1);
+	cr_assert_eq(h.conn_id, 0x1122334455667788ull);
+	cr_assert_eq(h.pkt_num, 42);
+	cr_assert_eq(b[0], 'W');
+	cr_assert_eq(b[3], 'P');
+}
+
+Test(wire, stream_frame_round_trip)
+{
+	uint8_t b[256];
+	size_t off = warp__hdr_encode(b, sizeof(b), WARP_PKT_FRAMES, 9, 1);
+	const char *msg = "hello";
+	size_t n = warp__frame_stream_encode(b + off, sizeof(b) - off, 300, 1ull << 40, 105, 100,
+					     msg, 5);
+	cr_assert_eq(n, WARP_FRAME_STREAM_HDR + 5);
+	struct warp_frame f;
+	cr_assert_eq(one_frame(b, off + n, &f), off + n);
+	cr_assert_eq(f.type, WARP_FRAME_STREAM);
+	cr_assert_eq(f.u.stream.stream_id, 300);
+	cr_assert_eq(f.u.stream.msg_id, 1ull << 40);
+	cr_assert_eq(f.u.stream.msg_len, 105);
+	cr_assert_eq(f.u.stream.offset, 100);
+	cr_assert_eq(f.u.stream.len, 5);
+	cr_assert_eq(f.u.stream.flags, WARP_STREAM_FIN, "last fragment carries FIN");
+	cr_assert_arr_eq(f.u.stream.data, msg, 5);
+	cr_assert_eq(warp__frame_stream_encode(b, sizeof(b), 1, 1, 10, 8, msg, 5), 0,
+		     "offset + len beyond msg_len is not encoded");
+}
+
+Test(wire, ack_frame_round_trip_and_range_checks)
+{
+	uint8_t b[256];
+	size_t off = warp__hdr_encode(b, sizeof(b), WARP_PKT_FRAMES, 9, 1);
+	uint32_t ranges[4] = { 3, 10, 0, 5 };
+	size_t n = warp__frame_ack_encode(b + off, sizeof(b) - off, 1000, 20, 55, ranges, 2);
+	cr_assert_eq(n, WARP_FRAME_ACK_HDR + 2 * WARP_FRAME_ACK_RANGE);
+	struct warp_frame f;
+	one_frame(b, off + n, &f);
+	cr_assert_eq(f.type, WARP_FRAME_ACK);
+	cr_assert_eq(f.u.ack.largest, 1000);
+	cr_assert_eq(f.u.ack.first_range, 20);
+	cr_assert_eq(f.u.ack.ack_delay_us, 55);
+	cr_assert_eq(f.u.ack.nranges, 2);
+	cr_assert_eq(warp__get32(f.u.ack.ranges + 4), 10);
+	/* ranges that walk below packet number 0 are malformed */
+	n = warp__frame_ack_encode(b + off, sizeof(b) - off, 10, 11, 0, NULL, 0);
+	struct warp_pkt_hdr h;
+	cr_assert_eq(warp__pkt_validate(b, off + n, 9000, 100, &h), -(1 + WARP_DROP_BAD_FRAME));
+}
+
+Test(wire, heartbeat_and_close_round_trip)
+{
+	uint8_t b[512];
+	size_t off = warp__hdr_encode(b, sizeof(b), WARP_PKT_FRAMES, 9, 1);
+	size_t n1 = warp__frame_heartbeat_encode(b + off, sizeof(b) - off, WARP_HEARTBEAT_REPLY,
+						 77, 123456789);
+	size_t n2 = warp__frame_close_encode(b + off + n1, sizeof(b) - off - n1, 3, "going away");
+	size_t len = off + n1 + n2;
+	struct warp_pkt_hdr h;
+	cr_assert_eq(warp__pkt_validate(b, len, 9000, 100, &h), 0);
+	struct warp_frame f;
+	size_t o = WARP_WIRE_HDR_LEN;
+	cr_assert_eq(warp__frame_next(b, len, &o, &f), 1);
+	cr_assert_eq(f.type, WARP_FRAME_HEARTBEAT);
+	cr_assert_eq(f.u.heartbeat.seq, 77);
+	cr_assert_eq(f.u.heartbeat.timestamp_ns, 123456789);
+	cr_assert_eq(f.u.heartbeat.flags, WARP_HEARTBEAT_REPLY);
+	cr_assert_eq(warp__frame_next(b, len, &o, &f), 1);
+	cr_assert_eq(f.type, WARP_FRAME_CLOSE);
+	cr_assert_eq(f.u.close.code, 3);
+	cr_assert_eq(f.u.close.reason_len, 10);
+	cr_assert_arr_eq(f.u.close.reason, "going away", 10);
+	cr_assert_eq(warp__frame_next(b, len, &o, &f), 0);
+}
+
+Test(wire, padding_ends_the_frames)
+{
+	uint8_t b[128];
+	size_t off = warp__hdr_encode(b, sizeof(b), WARP_PKT_FRAMES, 9, 1);
+	memset(b + off, 0, sizeof(b) - off);
+	struct warp_pkt_hdr h;
+	cr_assert_eq(warp__pkt_validate(b, sizeof(b), 9000, 100, &h), 0);
+	struct warp_frame f;
+	size_t o = WARP_WIRE_HDR_LEN;
+	cr_assert_eq(warp__frame_next(b, sizeof(b), &o, &f), 0);
+}
+
+Test(wire, stream_frame_field_rules)
+{
+	uint8_t b[256];
+	size_t off = warp__hdr_encode(b, sizeof(b), WARP_PKT_FRAMES, 9, 1);
+	struct warp_pkt_hdr h;
+	size_t n = warp__frame_stream_encode(b + off, sizeof(b) - off, 1, 1, 50, 0, "abcdefghij",
+					     10);
+	/* message longer than the receiver's limit */
+	cr_assert_eq(warp__pkt_validate(b, off + n, 9000, 49, &h), -(1 + WARP_DROP_MSG_TOO_LARGE));
+	cr_assert_eq(warp__pkt_validate(b, off + n, 9000, 50, &h), 0);
+	/* FIN on a fragment that does not end the message */
+	b[off + 1] = WARP_STREAM_FIN;
+	cr_assert_eq(warp__pkt_validate(b, off + n, 9000, 50, &h), -(1 + WARP_DROP_BAD_FRAME));
+	/* unknown flag bits */
+	b[off + 1] = 0x80;
+	cr_assert_eq(warp__pkt_validate(b, off + n, 9000, 50, &h), -(1 + WARP_DROP_BAD_FRAME));
+	b[off + 1] = 0;
+	/* empty fragment of a non-empty message */
+	warp__put16(b + off + 20, 0);
+	cr_assert_eq(warp__pkt_validate(b, off + WARP_FRAME_STREAM_HDR, 9000, 50, &h),
+		     -(1 + WARP_DROP_BAD_FRAME));
+	/* reserved frame types */
+	b[off] = 0x05;
+	cr_assert_eq(warp__pkt_validate(b, off + n, 9000, 50, &h), -(1 + WARP_DROP_BAD_FRAME_TYPE));
+	/* longer than the MTU */
+	cr_assert_eq(warp__pkt_validate(b, 300, 256, 50, &h), -(1 + WARP_DROP_OVERSIZE));
+}
