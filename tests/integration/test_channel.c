@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Application threads talking to started engines through channels. */
 #include <pthread.h>
+#include <time.h>
 
 #include "../helpers.h"
 
@@ -163,4 +164,61 @@ Test(channel, full_ring_is_backpressure_and_refusals_are_clear)
 	warp_engine_destroy(b);
 	warp_loop_net_destroy(net);
 	free(lb.rx);
+}
+
+/* Each idle strategy keeps a started engine responsive: messages submitted
+ * after the engine went idle (backoff: asleep) still arrive. */
+Test(channel, every_idle_strategy_delivers_after_idling)
+{
+	warp_idle_kind_t kinds[] = { WARP_IDLE_SPIN, WARP_IDLE_YIELD, WARP_IDLE_BACKOFF };
+	for (size_t k = 0; k < 3; k++) {
+		warp_loop_net_t *net;
+		cr_assert_eq(warp_loop_net_create(1, 0, &net), 0);
+		warp_config_t cfg;
+		warp_config_init(&cfg);
+		cfg.max_payload_bytes = 4096;
+		cfg.idle.kind = kinds[k];
+		warp_engine_t *a = th_engine(net, "a", &cfg);
+		warp_engine_t *b = th_engine(net, "b", &cfg);
+		a->cfg.clock = b->cfg.clock = NULL;
+		warp_peer_t *ab = th_peer(a, "b");
+		th_peer(b, "a");
+		warp_stream_t *s;
+		cr_assert_eq(warp_stream_open(a, ab, 1, 16, &s), 0);
+		warp_channel_t *tx, *rx;
+		cr_assert_eq(warp_channel_open(a, 0, &tx), 0);
+		cr_assert_eq(warp_channel_open(b, WARP_CHANNEL_RECV, &rx), 0);
+		cr_assert_eq(warp_engine_start(a), 0);
+		cr_assert_eq(warp_engine_start(b), 0);
+		struct timespec ts = { 0, 20 * 1000 * 1000 }; /* let both go idle */
+		nanosleep(&ts, NULL);
+		uint8_t buf[100];
+		size_t got = 0;
+		for (int i = 0; i < 100; i++) {
+			th_fill(buf, sizeof(buf), th_seed(1, s->next_msg_id, sizeof(buf)));
+			cr_assert_eq(warp_channel_send(tx, s, buf, sizeof(buf), NULL), 0);
+		}
+		warp_msg_t m[16];
+		for (int spins = 0; got < 100 && spins < 10000000; spins++) {
+			int n = warp_channel_recv_burst(rx, m, 16);
+			for (int i = 0; i < n; i++)
+				cr_assert(th_check(m[i].data, m[i].len,
+						   th_seed(1, m[i].msg_id, m[i].len)));
+			if (n)
+				warp_channel_recv_done(rx);
+			else
+				sched_yield();
+			got += (size_t)n;
+		}
+		cr_assert_eq(got, 100, "idle kind %d", (int)kinds[k]);
+		cr_assert_eq(warp_engine_stop(a), 0);
+		cr_assert_eq(warp_engine_stop(b), 0);
+		cr_assert_eq(warp_engine_stop(b), WARP_ESTATE);
+		warp_stats_t st;
+		warp_engine_stats(b, &st);
+		cr_assert_gt(st.idle_polls, 0);
+		warp_engine_destroy(a);
+		warp_engine_destroy(b);
+		warp_loop_net_destroy(net);
+	}
 }
