@@ -21,12 +21,25 @@
 #define WARP_DRV_DATAGRAM 0x1u /* carries packets as they are */
 #define WARP_DRV_STREAM 0x2u   /* carries packets length-prefixed */
 
+/* Counters a driver keeps for its engine (summed into warp_stats_t). */
+struct warp_driver_counters {
+	warp__counter_t rx_truncated; /* datagrams longer than a buffer */
+	warp__counter_t rx_errors;
+	warp__counter_t tx_errors;    /* sends the kernel refused */
+	warp__counter_t rx_rearms;    /* multishot receives re-armed */
+	warp__counter_t connects;     /* stream drivers: connections made */
+	warp__counter_t disconnects;  /* stream drivers: connections lost */
+};
+
 struct warp_driver_open_args {
 	const char *listen; /* local address string */
 	void *driver_arg;   /* warp_transport_config_t.driver_arg */
 	const char *node_id;
 	uint32_t mtu;
 	struct warp__pktpool *pool;
+	uint32_t flags;          /* WARP_TRANSPORT_* */
+	uint32_t sock_buf_bytes; /* 0 = default */
+	struct warp_driver_counters *cnt;
 };
 
 struct warp_driver_ops {
@@ -40,6 +53,11 @@ struct warp_driver_ops {
 	int (*parse_addr)(void *ctx, const char *s, warp__addr_t *out);
 	uint16_t (*rx_burst)(void *ctx, struct warp_pkt **pkts, uint16_t n, uint64_t now_ns);
 	uint16_t (*tx_burst)(void *ctx, struct warp_pkt **pkts, uint16_t n, uint64_t now_ns);
+	/* Optional: block up to timeout_ns for something to receive (idle
+	 * engines wait here instead of sleeping blind). NULL = not supported. */
+	void (*wait)(void *ctx, uint64_t timeout_ns);
+	/* Optional: the bound local address as a string ("127.0.0.1:40123"). */
+	int (*local_addr)(void *ctx, char *buf, size_t cap);
 };
 
 /* The registry: NULL when no driver of that name is built in. */
@@ -48,5 +66,7 @@ const struct warp_driver_ops *warp__driver_find(const char *name);
 const char *warp__driver_names(void);
 
 extern const struct warp_driver_ops warp__loop_driver;
+extern const struct warp_driver_ops warp__uring_udp_driver;
+extern const struct warp_driver_ops warp__uring_tcp_driver;
 
 #endif

@@ -5,6 +5,9 @@
 
 static const struct warp_driver_ops *const drivers[] = {
 	&warp__loop_driver,
+#ifdef WARP_HAVE_URING
+	&warp__uring_udp_driver,
+#endif
 };
 
 const struct warp_driver_ops *warp__driver_find(const char *name)
@@ -17,5 +20,9 @@ const struct warp_driver_ops *warp__driver_find(const char *name)
 
 const char *warp__driver_names(void)
 {
-	return "loop";
+#ifdef WARP_HAVE_URING
+	return "loop, uring-udp";
+#else
+	return "loop (uring-udp/uring-tcp: built without liburing)";
+#endif
 }

@@ -146,4 +146,72 @@ static inline void th_run(warp_engine_t **es, size_t n, unsigned rounds, uint64_
 	}
 }
 
+/* ---- driver-generic helpers: the same test runs over every driver -------- */
+
+struct th_env {
+	const char *drv;       /* "loop" or "uring-udp" */
+	warp_loop_net_t *net;  /* loop only */
+};
+
+static inline void th_env_up(struct th_env *env, const char *drv, uint64_t seed)
+{
+	env->drv = drv;
+	env->net = NULL;
+	if (strcmp(drv, "loop") == 0)
+		cr_assert_eq(warp_loop_net_create(seed, 0, &env->net), 0);
+}
+
+static inline void th_env_down(struct th_env *env)
+{
+	warp_loop_net_destroy(env->net);
+}
+
+/* Engine `name`: loop key "name:1", or a socket on 127.0.0.1 port 0. Loop
+ * engines use the manual clock; socket engines the real one. */
+static inline warp_engine_t *th_make(struct th_env *env, const char *name, warp_config_t *tweak)
+{
+	if (env->net)
+		return th_engine(env->net, name, tweak);
+	warp_config_t cfg;
+	if (tweak)
+		cfg = *tweak;
+	else
+		warp_config_init(&cfg);
+	snprintf(cfg.node_id, sizeof(cfg.node_id), "%s", name);
+	cfg.n_transports = 0;
+	cr_assert_eq(warp_config_add_transport(&cfg, env->drv, "127.0.0.1:0", NULL), 0);
+	warp_engine_t *e = NULL;
+	int rc = warp_engine_create(&cfg, &e);
+	cr_assert_eq(rc, 0, "create %s on %s: %s (%s)", name, env->drv, warp_strerror(rc),
+		     warp_errdetail());
+	return e;
+}
+
+/* Add engine `to` as a peer of `from`. */
+static inline warp_peer_t *th_link(warp_engine_t *from, warp_engine_t *to)
+{
+	char addr[160], id[256];
+	cr_assert_eq(warp_engine_local_addr(to, 0, addr, sizeof(addr)), 0);
+	snprintf(id, sizeof(id), "%s@%s", warp_engine_node_id(to), addr);
+	warp_peer_t *p = NULL;
+	int rc = warp_peer_add(from, id, &p);
+	cr_assert_eq(rc, 0, "peer %s: %s (%s)", id, warp_strerror(rc), warp_errdetail());
+	return p;
+}
+
+/* Poll until *counter >= want (or max_rounds); the manual clock moves 1 us
+ * per round. Returns whether the count was reached. */
+static inline bool th_pump(warp_engine_t **es, size_t n, const size_t *counter, size_t want,
+			   unsigned max_rounds)
+{
+	for (unsigned r = 0; r < max_rounds; r++) {
+		if (*counter >= want)
+			return true;
+		for (size_t i = 0; i < n; i++)
+			warp_engine_poll(es[i]);
+		th_now += 1000;
+	}
+	return *counter >= want;
+}
+
 #endif

@@ -8,6 +8,7 @@
  * in-process benchmarks, not for the production fast path.
  */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -461,6 +462,13 @@ static uint16_t loop_rx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uin
 	return k;
 }
 
+static int loop_local_addr(void *ctx, char *buf, size_t cap)
+{
+	struct loop_port *p = ctx;
+	snprintf(buf, cap, "%s", p->net->ep[p->ep].key);
+	return 0;
+}
+
 const struct warp_driver_ops warp__loop_driver = {
 	.name = "loop",
 	.caps = WARP_DRV_DATAGRAM,
@@ -469,4 +477,5 @@ const struct warp_driver_ops warp__loop_driver = {
 	.parse_addr = loop_parse_addr,
 	.rx_burst = loop_rx_burst,
 	.tx_burst = loop_tx_burst,
+	.local_addr = loop_local_addr,
 };

@@ -66,8 +66,21 @@ typedef uint64_t (*warp_clock_fn)(void *arg);
 typedef struct warp_transport_config {
 	char driver[WARP_DRIVER_NAME_MAX]; /* "loop", later "uring-udp", "uring-tcp", "dpdk" */
 	char listen[WARP_ADDR_STR_MAX];    /* driver-specific local address, e.g. "127.0.0.1:7000" */
-	void *driver_arg;                  /* driver-specific (loop: a warp_loop_net_t *, NULL = the process default) */
+	void *driver_arg;                  /* driver-specific (loop: the warp_loop_net_t *; required) */
+	uint32_t flags;                    /* WARP_TRANSPORT_* */
+	uint32_t sock_buf_bytes;           /* socket drivers: SO_RCVBUF/SO_SNDBUF, 0 = WARP_DEFAULT_SOCK_BUF_BYTES */
 } warp_transport_config_t;
+
+#define WARP_TRANSPORT_REUSEPORT 0x1u /* socket drivers: SO_REUSEPORT, so several engines share a port */
+/* io_uring ring setup (docs/benchmarking-baselines.md has the measurements).
+ * Default (none of these): COOP_TASKRUN | TASKRUN_FLAG: completions are not
+ * pushed to a spinning thread by interrupt; the engine enters the kernel
+ * when the kernel flags pending work. */
+#define WARP_TRANSPORT_URING_DEFER 0x2u  /* SINGLE_ISSUER | DEFER_TASKRUN: the engine must be
+					    polled by one thread for its whole life */
+#define WARP_TRANSPORT_URING_SQPOLL 0x4u /* a kernel thread polls submissions (costs a core) */
+#define WARP_TRANSPORT_URING_PLAIN 0x8u  /* no setup flags (for measurement only) */
+#define WARP_DEFAULT_SOCK_BUF_BYTES (4u << 20)
 
 /** A peer known at start-up. */
 typedef struct warp_peer_config {
@@ -96,7 +109,7 @@ typedef struct warp_config {
 	uint64_t reassembly_timeout_ns;
 	uint32_t rx_burst;          /* 1..256 */
 	uint32_t tx_burst;          /* 1..256 */
-	uint32_t submit_budget;     /* channel records handled per poll */
+	uint32_t submit_budget;     /* records handled per channel per poll */
 	uint32_t max_channels;
 	size_t channel_ring_bytes;  /* 0 = smallest power of two holding two max-size records */
 	uint64_t timer_tick_ns;
@@ -130,7 +143,7 @@ int warp_config_add_transport(warp_config_t *cfg, const char *driver, const char
 /**
  * Check a configuration without creating anything.
  * @return 0, or WARP_ECONFIG with warp_errdetail() naming the key and the
- *         value, e.g. "mtu: 100 is below the minimum 256".
+ *         value, e.g. "mtu: 100 is outside 256..9000".
  */
 int warp_config_validate(const warp_config_t *cfg);
 

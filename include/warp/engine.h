@@ -102,6 +102,13 @@ int warp_engine_start(warp_engine_t *e);
  *  @return 0, WARP_ESTATE when not started. */
 int warp_engine_stop(warp_engine_t *e);
 
+/**
+ * The local address transport number `transport` (0-based, in config order)
+ * is bound to, e.g. "127.0.0.1:40123" after listening on port 0.
+ * @return 0; WARP_EINVAL; WARP_ENOTSUP (driver cannot tell). Any thread.
+ */
+int warp_engine_local_addr(const warp_engine_t *e, unsigned transport, char *buf, size_t cap);
+
 /** Copy the counters. Any thread. @return 0, WARP_EINVAL. */
 int warp_engine_stats(const warp_engine_t *e, warp_stats_t *out);
 
@@ -177,7 +184,9 @@ int warp_send(warp_engine_t *e, warp_stream_t *s, const void *buf, size_t len, u
  * cfg->channel_ring_bytes each). With WARP_CHANNEL_RECV and no inline
  * callback set, received messages are delivered to the receiving channels:
  * stream id modulo the number of receiving channels picks one, so a stream
- * always lands on the same channel, in order.
+ * always lands on the same channel, in the order its messages complete (in
+ * v1 that is the send order unless the network reorders packets; the
+ * reliability layer adds in-order delivery).
  * @return 0; WARP_ENOMEM (max_channels or memory); WARP_ESTATE (started). [setup]
  */
 int warp_channel_open(warp_engine_t *e, unsigned flags, warp_channel_t **out);

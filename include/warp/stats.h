@@ -26,20 +26,26 @@ extern "C" {
 	X(rx_frames, "stream frames received")                                        \
 	X(msgs_sent, "messages accepted for sending")                                 \
 	X(msgs_delivered, "messages delivered to the application")                    \
-	X(msgs_fragmented, "messages sent in more than one frame")                    \
+	X(msgs_fragmented, "messages longer than one full frame (sent as several)")                    \
 	X(msgs_dropped_closed, "queued messages dropped because their peer closed")   \
 	X(msgs_undeliverable, "messages received with no callback nor channel")       \
 	X(reassembly_timeouts, "partial messages given up after reassembly_timeout")  \
-	X(send_backpressure, "sends refused with WARP_EAGAIN")                        \
-	X(send_too_big, "sends refused with WARP_ETOOBIG")                            \
+	X(send_backpressure, "engine-thread sends refused with WARP_EAGAIN, and channel records that had to wait for memory")                        \
+	X(send_too_big, "engine-thread sends refused with WARP_ETOOBIG")                            \
 	X(tx_driver_full, "packets a driver could not take this poll (retried)")      \
 	X(rx_spilled, "deliveries that waited for a full channel ring")               \
-	X(heartbeats_tx, "heartbeat frames sent")                                     \
+	X(heartbeats_tx, "heartbeat frames sent (replies not included)")                                     \
 	X(heartbeats_rx, "heartbeat frames received")                                 \
 	X(acks_rx, "ack frames received")                                             \
 	X(closes_rx, "close frames received")                                         \
 	X(allocs_after_start, "heap allocations on the engine thread since start")    \
-	X(drops, "packets or fragments dropped (sum of drop_*)")
+	X(drops, "packets or fragments dropped (sum of drop_*)")                        \
+	X(drv_rx_truncated, "driver: datagrams longer than a receive buffer")           \
+	X(drv_rx_errors, "driver: receive errors")                                      \
+	X(drv_tx_errors, "driver: sends the kernel refused")                            \
+	X(drv_rx_rearms, "driver: multishot receives (re-)armed")                       \
+	X(drv_connects, "driver: stream connections established")                      \
+	X(drv_disconnects, "driver: stream connections lost")
 
 typedef struct warp_stats {
 #define WARP__STAT_FIELD(name, help) uint64_t name;

@@ -168,6 +168,7 @@ unsigned warp__channels_drain(warp_engine_t *e)
 			if (!rec)
 				break;
 			if (submit_one(e, c, rec, len) == WARP_EAGAIN) {
+				warp__stat(e, send_backpressure, 1);
 				c->stalled = rec; /* not released until it goes through */
 				c->stalled_len = len;
 				break;

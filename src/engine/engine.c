@@ -132,6 +132,9 @@ warp__cold int warp_engine_create(const warp_config_t *cfg, warp_engine_t **out)
 			.node_id = cfg->node_id,
 			.mtu = cfg->mtu,
 			.pool = &e->pkts,
+			.flags = tc->flags,
+			.sock_buf_bytes = tc->sock_buf_bytes,
+			.cnt = &t->cnt,
 		};
 		rc = ops->open(&a, &t->ctx);
 		if (rc) {
@@ -227,10 +230,13 @@ static bool rx_room(warp_engine_t *e)
 {
 	if (e->recv_fn || !e->n_rx_channels)
 		return true;
-	size_t need = 4 * (size_t)e->cfg.mtu + 4096;
+	/* payload + one record (8-byte header, 32-byte message header, 7
+	 * bytes of alignment) per frame the packet can hold */
+	size_t need = e->cfg.mtu + (e->cfg.mtu / WARP_FRAME_STREAM_HDR + 1) * 48;
 	for (uint32_t i = 0; i < e->n_rx_channels; i++) {
-		warp_spsc_t *r = e->rx_channels[i]->del;
-		if (warp_spsc_capacity(r) - warp_spsc_used(r) < need)
+		struct warp_channel *c = e->rx_channels[i];
+		size_t cap = warp_spsc_capacity(c->del);
+		if (c->spill_head >= 0 || cap - warp_spsc_used(c->del) < WARP__MIN(need, cap / 2))
 			return false;
 	}
 	return true;
@@ -240,7 +246,7 @@ static bool rx_room(warp_engine_t *e)
 static unsigned rx_held(warp_engine_t *e)
 {
 	unsigned n = 0;
-	while (e->rx_next < e->rx_n && e->n_spilled == 0 && rx_room(e)) {
+	while (e->rx_next < e->rx_n && rx_room(e)) {
 		struct warp_pkt *pkt = e->rxv[e->rx_next++];
 		warp__rx_packet(e, pkt);
 		warp__pkt_put(&e->pkts, pkt);
@@ -321,7 +327,7 @@ struct idle_state {
 	uint64_t sleep_ns;
 };
 
-static void idle_step(const warp_idle_config_t *ic, struct idle_state *st)
+static void idle_step(warp_engine_t *e, const warp_idle_config_t *ic, struct idle_state *st)
 {
 	switch (ic->kind) {
 	case WARP_IDLE_SPIN:
@@ -339,9 +345,17 @@ static void idle_step(const warp_idle_config_t *ic, struct idle_state *st)
 		} else {
 			if (st->sleep_ns < ic->min_sleep_ns)
 				st->sleep_ns = ic->min_sleep_ns;
-			struct timespec ts = { .tv_sec = (time_t)(st->sleep_ns / 1000000000ull),
-					       .tv_nsec = (long)(st->sleep_ns % 1000000000ull) };
-			nanosleep(&ts, NULL);
+			/* One transport that can wait in the kernel: sleep there, so a
+			 * packet wakes the engine at once (io_uring wait with timeout). */
+			if (e->n_tp == 1 && e->tp[0].ops->wait) {
+				e->tp[0].ops->wait(e->tp[0].ctx, st->sleep_ns);
+			} else {
+				struct timespec ts = {
+					.tv_sec = (time_t)(st->sleep_ns / 1000000000ull),
+					.tv_nsec = (long)(st->sleep_ns % 1000000000ull)
+				};
+				nanosleep(&ts, NULL);
+			}
 			st->sleep_ns *= 2;
 			if (st->sleep_ns > ic->max_sleep_ns)
 				st->sleep_ns = ic->max_sleep_ns;
@@ -366,7 +380,7 @@ static void *engine_thread(void *arg)
 			st.empty = 0;
 			st.sleep_ns = 0;
 		} else {
-			idle_step(&e->cfg.idle, &st);
+			idle_step(e, &e->cfg.idle, &st);
 		}
 	}
 	return NULL;
@@ -402,6 +416,16 @@ warp__cold int warp_engine_stop(warp_engine_t *e)
 	return 0;
 }
 
+int warp_engine_local_addr(const warp_engine_t *e, unsigned transport, char *buf, size_t cap)
+{
+	if (!e || !buf || !cap || transport >= e->n_tp)
+		return WARP_EINVAL;
+	const struct warp_transport *t = &e->tp[transport];
+	if (!t->ops->local_addr)
+		return WARP_ENOTSUP;
+	return t->ops->local_addr(t->ctx, buf, cap);
+}
+
 int warp_engine_stats(const warp_engine_t *e, warp_stats_t *out)
 {
 	if (!e || !out)
@@ -412,6 +436,15 @@ int warp_engine_stats(const warp_engine_t *e, warp_stats_t *out)
 #undef WARP__STAT_COPY
 	for (unsigned i = 0; i < WARP_DROP__COUNT; i++)
 		out->drop[i] = warp__cnt_get(e->st.drop[i]);
+	for (uint32_t i = 0; i < e->n_tp; i++) {
+		const struct warp_driver_counters *c = &e->tp[i].cnt;
+		out->drv_rx_truncated += warp__cnt_get(c->rx_truncated);
+		out->drv_rx_errors += warp__cnt_get(c->rx_errors);
+		out->drv_tx_errors += warp__cnt_get(c->tx_errors);
+		out->drv_rx_rearms += warp__cnt_get(c->rx_rearms);
+		out->drv_connects += warp__cnt_get(c->connects);
+		out->drv_disconnects += warp__cnt_get(c->disconnects);
+	}
 	out->n_drop_reasons = WARP_DROP__COUNT;
 	return 0;
 }

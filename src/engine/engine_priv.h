@@ -142,6 +142,7 @@ struct warp_transport {
 	uint16_t (*tx_burst)(void *ctx, struct warp_pkt **pkts, uint16_t n, uint64_t now_ns);
 	struct warp_pkt **txq; /* built, not yet taken by the driver */
 	uint32_t ntxq;
+	struct warp_driver_counters cnt;
 };
 
 struct warp__stats {

@@ -203,6 +203,9 @@ int warp_stream_open(warp_engine_t *e, warp_peer_t *p, uint16_t stream_id, uint8
 {
 	if (!e || !p)
 		return warp__err(WARP_EINVAL, "stream: NULL argument");
+	if (e->started)
+		return warp__err(WARP_ESTATE, "stream %u: open streams before warp_engine_start",
+				 stream_id);
 	if (priority < WARP_PRIO_MIN)
 		return warp__err(WARP_EINVAL,
 				 "stream %u: priority %u is reserved for control (use %d..%d)",

@@ -139,7 +139,6 @@ int warp__tx_enqueue(warp_engine_t *e, warp_stream_t *s, uint64_t msg_id, const 
 		warp__stat(e, msgs_fragmented, 1);
 	return 0;
 full:
-	warp__stat(e, send_backpressure, 1);
 	return WARP_EAGAIN;
 }
 
@@ -152,8 +151,11 @@ int warp_send(warp_engine_t *e, warp_stream_t *s, const void *buf, size_t len, u
 		return WARP_ETOOBIG;
 	}
 	int rc = warp__tx_enqueue(e, s, s->next_msg_id, buf, len, -1);
-	if (rc)
+	if (rc) {
+		if (rc == WARP_EAGAIN)
+			warp__stat(e, send_backpressure, 1);
 		return rc;
+	}
 	if (msg_id)
 		*msg_id = s->next_msg_id;
 	s->next_msg_id++;

@@ -1,0 +1,401 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * uring-udp: warp packets as UDP datagrams through io_uring.
+ *
+ * Receive: one multishot RECVMSG on the socket, filling buffers from a
+ * provided buffer ring; every completion is one datagram, copied into an
+ * engine packet buffer and its ring buffer handed straight back.
+ * Send: one SENDMSG SQE per packet, a burst submitted with one
+ * io_uring_enter; the packet returns to the pool when its completion is
+ * reaped (the kernel copies UDP payloads during the send).
+ *
+ * Ring setup: see WARP_TRANSPORT_URING_* in warp/config.h. With the default
+ * COOP_TASKRUN | TASKRUN_FLAG, the receive side only enters the kernel when
+ * the kernel has flagged pending task work (IORING_SQ_TASKRUN), so an idle
+ * busy-poll costs no system call.
+ */
+#include <errno.h>
+#include <liburing.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "driver.h"
+#include "sockaddr.h"
+#include "warp/config.h"
+#include "warp/error.h"
+
+#define RX_BUFS 1024u  /* provided buffers (power of two) */
+#define TX_SLOTS 512u  /* sends in flight */
+#define RING_SQ 1024u
+#define RING_CQ 8192u
+#define BGID 7
+#define TAG_RX (1ull << 63)
+
+struct tx_slot {
+	struct msghdr msg;
+	struct iovec iov;
+	struct sockaddr_storage to;
+	struct warp_pkt *pkt;
+};
+
+struct uring_udp {
+	int fd;
+	int family;
+	struct io_uring ring;
+	bool ring_ok;
+	bool enabled; /* R_DISABLED rings are enabled by the first poll */
+	bool defer;
+	struct warp__pktpool *pool;
+	struct warp_driver_counters *cnt;
+
+	struct io_uring_buf_ring *br;
+	size_t br_bytes;
+	uint8_t *rx_mem;
+	uint32_t rx_buf_size;
+	struct msghdr rx_msg; /* template for the multishot receive */
+	bool rx_armed;
+	bool need_submit;
+
+	struct tx_slot *tx;
+	uint32_t *tx_free;
+	uint32_t ntx_free;
+};
+
+static void udp_close(void *ctx);
+
+static int fail(struct uring_udp *u, int err, const char *what, int e)
+{
+	udp_close(u);
+	return warp__err(err, "%s: %s", what, strerror(e));
+}
+
+static void arm_rx(struct uring_udp *u)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+	if (!sqe)
+		return; /* SQ full: try again next poll */
+	io_uring_prep_recvmsg_multishot(sqe, u->fd, &u->rx_msg, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = BGID;
+	io_uring_sqe_set_data64(sqe, TAG_RX);
+	u->rx_armed = true;
+	u->need_submit = true;
+	warp__cnt_add(u->cnt->rx_rearms, 1);
+}
+
+static int udp_open(const struct warp_driver_open_args *a, void **ctx)
+{
+	struct uring_udp *u = warp__calloc(1, sizeof(*u));
+	if (!u)
+		return WARP_ENOMEM;
+	u->fd = -1;
+	u->pool = a->pool;
+	u->cnt = a->cnt;
+
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int rc = warp__sockaddr_parse(a->listen, SOCK_DGRAM, &ss, &sl);
+	if (rc) {
+		udp_close(u);
+		return warp__err_prefix(WARP_ECONFIG, "listen: ");
+	}
+	u->family = ss.ss_family;
+	u->fd = socket(u->family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (u->fd < 0)
+		return fail(u, WARP_EDRIVER, "socket", errno);
+	int one = 1;
+	if (a->flags & WARP_TRANSPORT_REUSEPORT)
+		setsockopt(u->fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	int buf = (int)(a->sock_buf_bytes ? a->sock_buf_bytes : WARP_DEFAULT_SOCK_BUF_BYTES);
+	/* FORCE variants pass rmem_max/wmem_max when we may (CAP_NET_ADMIN) */
+	if (setsockopt(u->fd, SOL_SOCKET, SO_RCVBUFFORCE, &buf, sizeof(buf)))
+		setsockopt(u->fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+	if (setsockopt(u->fd, SOL_SOCKET, SO_SNDBUFFORCE, &buf, sizeof(buf)))
+		setsockopt(u->fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
+	if (bind(u->fd, (struct sockaddr *)&ss, sl)) {
+		int e = errno;
+		udp_close(u);
+		if (e == EADDRINUSE)
+			return warp__err(WARP_EDRIVER, "listen '%s': port in use", a->listen);
+		return warp__err(WARP_EDRIVER, "listen '%s': bind: %s", a->listen, strerror(e));
+	}
+
+	struct io_uring_params p;
+	memset(&p, 0, sizeof(p));
+	p.flags = IORING_SETUP_CQSIZE;
+	p.cq_entries = RING_CQ;
+	if (a->flags & WARP_TRANSPORT_URING_DEFER) {
+		p.flags |= IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+			   IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_R_DISABLED;
+		u->defer = true;
+	} else if (a->flags & WARP_TRANSPORT_URING_SQPOLL) {
+		p.flags |= IORING_SETUP_SQPOLL;
+		p.sq_thread_idle = 1000;
+	} else if (!(a->flags & WARP_TRANSPORT_URING_PLAIN)) {
+		p.flags |= IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
+	}
+	rc = io_uring_queue_init_params(RING_SQ, &u->ring, &p);
+	if (rc < 0)
+		return fail(u, WARP_EDRIVER, "io_uring_queue_init", -rc);
+	u->ring_ok = true;
+	u->enabled = !u->defer;
+
+	/* provided buffer ring */
+	u->rx_buf_size = a->mtu + WARP_PKT_SLACK + (uint32_t)sizeof(struct io_uring_recvmsg_out) +
+			 (uint32_t)sizeof(struct sockaddr_in6);
+	u->rx_buf_size = (u->rx_buf_size + 63) & ~63u;
+	u->br_bytes = RX_BUFS * sizeof(struct io_uring_buf);
+	u->br = mmap(NULL, u->br_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1,
+		     0);
+	if (u->br == MAP_FAILED) {
+		u->br = NULL;
+		return fail(u, WARP_ENOMEM, "mmap buffer ring", errno);
+	}
+	u->rx_mem = warp__aligned_alloc(4096, (size_t)RX_BUFS * u->rx_buf_size);
+	u->tx = warp__calloc(TX_SLOTS, sizeof(*u->tx));
+	u->tx_free = warp__calloc(TX_SLOTS, sizeof(*u->tx_free));
+	if (!u->rx_mem || !u->tx || !u->tx_free) {
+		udp_close(u);
+		return WARP_ENOMEM;
+	}
+	io_uring_buf_ring_init(u->br);
+	struct io_uring_buf_reg reg = { .ring_addr = (unsigned long)u->br,
+					.ring_entries = RX_BUFS,
+					.bgid = BGID };
+	rc = io_uring_register_buf_ring(&u->ring, &reg, 0);
+	if (rc)
+		return fail(u, WARP_EDRIVER, "io_uring_register_buf_ring (kernel >= 5.19 needed)",
+			    -rc);
+	int mask = io_uring_buf_ring_mask(RX_BUFS);
+	for (uint32_t i = 0; i < RX_BUFS; i++)
+		io_uring_buf_ring_add(u->br, u->rx_mem + (size_t)i * u->rx_buf_size, u->rx_buf_size,
+				      (unsigned short)i, mask, (int)i);
+	io_uring_buf_ring_advance(u->br, RX_BUFS);
+	u->rx_msg.msg_namelen = sizeof(struct sockaddr_in6);
+	u->rx_msg.msg_controllen = 0;
+	for (uint32_t i = 0; i < TX_SLOTS; i++)
+		u->tx_free[i] = TX_SLOTS - 1 - i;
+	u->ntx_free = TX_SLOTS;
+	if (u->enabled)
+		arm_rx(u);
+	*ctx = u;
+	return 0;
+}
+
+static void udp_close(void *ctx)
+{
+	struct uring_udp *u = ctx;
+	if (!u)
+		return;
+	if (u->ring_ok)
+		io_uring_queue_exit(&u->ring);
+	if (u->tx)
+		for (uint32_t i = 0; i < TX_SLOTS; i++)
+			if (u->tx[i].pkt)
+				warp__pkt_put(u->pool, u->tx[i].pkt);
+	if (u->br)
+		munmap(u->br, u->br_bytes);
+	warp__free(u->rx_mem);
+	warp__free(u->tx);
+	warp__free(u->tx_free);
+	if (u->fd >= 0)
+		close(u->fd);
+	warp__free(u);
+}
+
+static int udp_parse_addr(void *ctx, const char *s, warp__addr_t *out)
+{
+	struct uring_udp *u = ctx;
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int rc = warp__sockaddr_parse(s, SOCK_DGRAM, &ss, &sl);
+	if (rc)
+		return rc;
+	if (ss.ss_family != u->family)
+		return warp__err(WARP_EINVALID_NODE,
+				 "address '%s': %s, but this transport listens on %s", s,
+				 ss.ss_family == AF_INET ? "IPv4" : "IPv6",
+				 u->family == AF_INET ? "IPv4" : "IPv6");
+	warp__sockaddr_pack((struct sockaddr *)&ss, sl, out);
+	return 0;
+}
+
+static inline void ring_enable(struct uring_udp *u)
+{
+	if (warp__likely(u->enabled))
+		return;
+	/* SINGLE_ISSUER: the polling thread becomes the submitter */
+	/* liburing 2.3 declares io_uring_enable_rings but Debian's build does
+	 * not export it: register directly */
+	syscall(__NR_io_uring_register, u->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0);
+	u->enabled = true;
+	arm_rx(u);
+}
+
+/* Enter the kernel only when there is something to submit or the kernel
+ * flagged completions waiting to be posted (or DEFER_TASKRUN, which only
+ * runs task work inside io_uring_enter). */
+static inline void ring_pump(struct uring_udp *u)
+{
+	unsigned kflags = IO_URING_READ_ONCE(*u->ring.sq.kflags);
+	if (u->need_submit || (kflags & IORING_SQ_TASKRUN)) {
+		u->need_submit = false;
+		io_uring_submit_and_get_events(&u->ring);
+	} else if (kflags & IORING_SQ_CQ_OVERFLOW) {
+		io_uring_get_events(&u->ring);
+	}
+}
+
+static uint16_t udp_rx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uint64_t now)
+{
+	struct uring_udp *u = ctx;
+	ring_enable(u);
+	if (!u->rx_armed)
+		arm_rx(u);
+	ring_pump(u);
+
+	uint16_t k = 0;
+	unsigned seen = 0, returned = 0;
+	int mask = io_uring_buf_ring_mask(RX_BUFS);
+	struct io_uring_cqe *cqe;
+	unsigned head;
+	io_uring_for_each_cqe(&u->ring, head, cqe)
+	{
+		uint64_t tag = io_uring_cqe_get_data64(cqe);
+		if (tag != TAG_RX) { /* a send finished */
+			struct tx_slot *t = &u->tx[tag];
+			if (cqe->res < 0)
+				warp__cnt_add(u->cnt->tx_errors, 1);
+			warp__pkt_put(u->pool, t->pkt);
+			t->pkt = NULL;
+			u->tx_free[u->ntx_free++] = (uint32_t)tag;
+			seen++;
+			continue;
+		}
+		if (!(cqe->flags & IORING_CQE_F_MORE))
+			u->rx_armed = false;
+		if (cqe->res < 0) {
+			if (cqe->res != -ENOBUFS)
+				warp__cnt_add(u->cnt->rx_errors, 1);
+			seen++;
+			continue;
+		}
+		if (!(cqe->flags & IORING_CQE_F_BUFFER)) {
+			warp__cnt_add(u->cnt->rx_errors, 1);
+			seen++;
+			continue;
+		}
+		if (k == n)
+			break; /* this datagram waits for the next burst */
+		struct warp_pkt *pkt = warp__pkt_get(u->pool);
+		if (!pkt)
+			break;
+		unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+		uint8_t *buf = u->rx_mem + (size_t)bid * u->rx_buf_size;
+		struct io_uring_recvmsg_out *o = io_uring_recvmsg_validate(buf, cqe->res, &u->rx_msg);
+		bool ok = false;
+		if (!o) {
+			warp__cnt_add(u->cnt->rx_errors, 1);
+		} else if (o->flags & MSG_TRUNC) {
+			warp__cnt_add(u->cnt->rx_truncated, 1);
+		} else {
+			uint32_t plen =
+				io_uring_recvmsg_payload_length(o, cqe->res, &u->rx_msg);
+			if (plen <= pkt->cap) {
+				memcpy(pkt->data, io_uring_recvmsg_payload(o, &u->rx_msg), plen);
+				pkt->len = plen;
+				uint32_t nl = o->namelen < u->rx_msg.msg_namelen
+						      ? o->namelen
+						      : u->rx_msg.msg_namelen;
+				warp__sockaddr_pack(io_uring_recvmsg_name(o), nl, &pkt->addr);
+				pkt->rx_ns = now;
+				pkts[k++] = pkt;
+				ok = true;
+			} else {
+				warp__cnt_add(u->cnt->rx_truncated, 1);
+			}
+		}
+		if (!ok)
+			warp__pkt_put(u->pool, pkt);
+		io_uring_buf_ring_add(u->br, buf, u->rx_buf_size, (unsigned short)bid, mask,
+				      (int)returned++);
+		seen++;
+	}
+	if (seen)
+		io_uring_cq_advance(&u->ring, seen);
+	if (returned)
+		io_uring_buf_ring_advance(u->br, (int)returned);
+	if (!u->rx_armed)
+		arm_rx(u); /* submitted with the next pump or send */
+	return k;
+}
+
+static uint16_t udp_tx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uint64_t now)
+{
+	struct uring_udp *u = ctx;
+	(void)now;
+	ring_enable(u);
+	uint16_t i;
+	for (i = 0; i < n && u->ntx_free; i++) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+		if (!sqe)
+			break;
+		uint32_t si = u->tx_free[--u->ntx_free];
+		struct tx_slot *t = &u->tx[si];
+		struct warp_pkt *pkt = pkts[i];
+		t->pkt = pkt;
+		t->iov.iov_base = pkt->data;
+		t->iov.iov_len = pkt->len;
+		t->msg.msg_name = &t->to;
+		t->msg.msg_namelen = warp__sockaddr_unpack(&pkt->addr, &t->to);
+		t->msg.msg_iov = &t->iov;
+		t->msg.msg_iovlen = 1;
+		io_uring_prep_sendmsg(sqe, u->fd, &t->msg, 0);
+		io_uring_sqe_set_data64(sqe, si);
+	}
+	if (i || u->need_submit) {
+		u->need_submit = false;
+		io_uring_submit(&u->ring);
+	}
+	return i;
+}
+
+static void udp_wait(void *ctx, uint64_t timeout_ns)
+{
+	struct uring_udp *u = ctx;
+	ring_enable(u);
+	if (!u->rx_armed)
+		arm_rx(u);
+	struct __kernel_timespec ts = { .tv_sec = (long long)(timeout_ns / 1000000000ull),
+					.tv_nsec = (long long)(timeout_ns % 1000000000ull) };
+	struct io_uring_cqe *cqe;
+	u->need_submit = false;
+	io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, &ts, NULL);
+}
+
+static int udp_local_addr(void *ctx, char *buf, size_t cap)
+{
+	struct uring_udp *u = ctx;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	if (getsockname(u->fd, (struct sockaddr *)&ss, &sl))
+		return warp__err(WARP_EDRIVER, "getsockname: %s", strerror(errno));
+	warp__sockaddr_str((struct sockaddr *)&ss, buf, cap);
+	return 0;
+}
+
+const struct warp_driver_ops warp__uring_udp_driver = {
+	.name = "uring-udp",
+	.caps = WARP_DRV_DATAGRAM,
+	.open = udp_open,
+	.close = udp_close,
+	.parse_addr = udp_parse_addr,
+	.rx_burst = udp_rx_burst,
+	.tx_burst = udp_tx_burst,
+	.wait = udp_wait,
+	.local_addr = udp_local_addr,
+};
