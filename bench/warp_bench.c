@@ -1,111 +1,101 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * warp-bench: round-trip latency between two warp engines.
+ * warp-bench: latency and throughput between two warp engines.
  *
- * This first version runs both engines inside one process over the loop
- * driver, each engine on its own thread (pinned to its own core when the
- * machine has two), busy-polling. The client sends one message, the server's
- * receive callback echoes it, the client's callback records the round trip
- * and sends the next. The io_uring issue grows this into the two-process
- * tool with real sockets.
+ * Default: a 64-byte ping-pong between two processes on 127.0.0.1 over
+ * uring-udp. warp-bench starts the server half itself (fork), pins the
+ * client to CPU 0 and the server to CPU 1, busy-polls both engines and
+ * prints RTT percentiles. --role server|client runs one half, for two hosts.
+ * --driver loop runs both engines in this process (one thread each).
  *
- * Usage: warp-bench [--size BYTES] [--count N] [--warmup N] [--driver loop]
- *                   [--json] [--help]
+ * Protocol between the halves: stream 1 carries data (echoed in ping-pong,
+ * counted in throughput mode); stream 2 (least urgent, so it never overtakes
+ * queued data) carries "done" from the client and the server's result back.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "bench_clock.h"
 #include "warp/warp.h"
 
+enum mode { PINGPONG, THROUGHPUT };
+enum role { BOTH, SERVER, CLIENT };
+
 struct opts {
+	const char *driver;
 	size_t size;
 	uint64_t count;
+	double duration;
 	uint64_t warmup;
-	const char *driver;
+	uint32_t inflight;
+	enum mode mode;
+	enum role role;
+	const char *listen;
+	const char *peer;
+	const char *uring_setup;
 	int json;
+	int mono;
+	int cpu_client, cpu_server;
 };
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
+static struct opts o = {
+	.driver = "uring-udp",
+	.size = 64,
+	.count = 200000,
+	.warmup = 20000,
+	.inflight = 1,
+	.mode = PINGPONG,
+	.role = BOTH,
+	.uring_setup = "coop",
+	.cpu_client = 0,
+	.cpu_server = 1,
+};
+static struct bench_clock clk;
 
-struct side {
+struct result { /* server -> client, stream 2 */
+	uint64_t received, bytes, first_ns, last_ns;
+};
+
+struct half {
 	warp_engine_t *e;
-	warp_stream_t *s;
-	int cpu;
+	warp_stream_t *data, *ctl;
+	int is_server;
 	/* client */
-	uint64_t sent, done, total, warmup;
-	uint64_t t_send;
+	uint64_t sent, recvd, total, lost;
+	uint64_t *t_send; /* by msg id & mask */
+	uint64_t mask;
+	uint64_t t_first, t_last, t_last_rx;
 	warp_hist_t *h;
 	uint8_t *buf;
-	size_t size;
+	int got_result;
+	struct result res;
+	/* server */
+	struct result acc;
+	int done;
 	int err;
-	uint64_t t_first, t_last;
 };
 
-static _Atomic int stop_flag;
+static _Atomic int stop_all;
 
-static void client_send(struct side *c)
+static void die(const char *what, int rc)
 {
-	c->t_send = now_ns();
-	int rc = warp_send(c->e, c->s, c->buf, c->size, NULL);
-	if (rc) {
-		fprintf(stderr, "warp-bench: send: %s\n", warp_strerror(rc));
-		c->err = rc;
-		atomic_store(&stop_flag, 1);
-		return;
-	}
-	c->sent++;
-}
-
-static void on_client(void *user, const warp_msg_t *m)
-{
-	struct side *c = user;
-	uint64_t t = now_ns();
-	if (m->status) {
-		c->err = m->status;
-		atomic_store(&stop_flag, 1);
-		return;
-	}
-	if (c->done == c->warmup)
-		c->t_first = t;
-	if (c->done >= c->warmup)
-		warp_hist_record(c->h, t - c->t_send);
-	c->done++;
-	if (c->done < c->total) {
-		client_send(c);
-	} else {
-		c->t_last = t;
-		atomic_store(&stop_flag, 1);
-	}
-}
-
-static void on_server(void *user, const warp_msg_t *m)
-{
-	struct side *s = user;
-	if (m->status == 0) {
-		int rc = warp_send(s->e, s->s, m->data, m->len, NULL);
-		if (rc) {
-			fprintf(stderr, "warp-bench: echo: %s\n", warp_strerror(rc));
-			s->err = rc;
-			atomic_store(&stop_flag, 1);
-		}
-	}
+	fprintf(stderr, "warp-bench: %s: %s%s%s\n", what, warp_strerror(rc),
+		*warp_errdetail() ? ": " : "", warp_errdetail());
+	exit(1);
 }
 
 static void pin(int cpu)
 {
-	if (cpu < 0)
+	if (cpu < 0 || sysconf(_SC_NPROCESSORS_ONLN) < 2)
 		return;
 	cpu_set_t set;
 	CPU_ZERO(&set);
@@ -113,174 +103,462 @@ static void pin(int cpu)
 	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 }
 
-static void *run_server(void *arg)
+static uint32_t uring_flags(void)
 {
-	struct side *s = arg;
-	pin(s->cpu);
-	while (!atomic_load_explicit(&stop_flag, memory_order_relaxed))
-		warp_engine_poll(s->e);
-	return NULL;
+	if (strcmp(o.uring_setup, "defer") == 0)
+		return WARP_TRANSPORT_URING_DEFER;
+	if (strcmp(o.uring_setup, "sqpoll") == 0)
+		return WARP_TRANSPORT_URING_SQPOLL;
+	if (strcmp(o.uring_setup, "plain") == 0)
+		return WARP_TRANSPORT_URING_PLAIN;
+	return 0;
 }
 
-static void usage(FILE *f)
-{
-	fprintf(f, "usage: warp-bench [--size BYTES] [--count N] [--warmup N] [--driver loop] "
-		   "[--json]\n"
-		   "  --size    message size in bytes (default 64, up to max_payload_bytes)\n"
-		   "  --count   measured round trips (default 200000)\n"
-		   "  --warmup  round trips before measuring (default 20000)\n"
-		   "  --driver  transport (default loop; uring-udp arrives with the io_uring "
-		   "driver)\n"
-		   "  --json    print the result as one JSON object instead of a table\n");
-}
-
-static int make_engine(warp_loop_net_t *net, const char *name, size_t size, warp_engine_t **e)
+static warp_engine_t *make_engine(const char *name, const char *listen, void *arg)
 {
 	warp_config_t cfg;
 	warp_config_init(&cfg);
 	snprintf(cfg.node_id, sizeof(cfg.node_id), "%s", name);
-	if (size > cfg.max_payload_bytes) {
-		cfg.max_payload_bytes = size;
-		cfg.tx_arena_bytes = cfg.rx_arena_bytes = 4 * size;
+	cfg.idle.kind = WARP_IDLE_SPIN;
+	if (o.size > cfg.max_payload_bytes) {
+		cfg.max_payload_bytes = o.size;
+		cfg.tx_arena_bytes = cfg.rx_arena_bytes = 4 * o.size;
 	}
-	char key[64];
-	snprintf(key, sizeof(key), "%s:1", name);
-	warp_config_add_transport(&cfg, "loop", key, net);
-	int rc = warp_engine_create(&cfg, e);
+	int rc = warp_config_add_transport(&cfg, o.driver, listen, arg);
 	if (rc)
-		fprintf(stderr, "warp-bench: engine %s: %s: %s\n", name, warp_strerror(rc),
-			warp_errdetail());
-	return rc;
+		die("config", rc);
+	cfg.transports[0].flags = uring_flags();
+	warp_engine_t *e;
+	rc = warp_engine_create(&cfg, &e);
+	if (rc)
+		die("engine", rc);
+	return e;
+}
+
+static void link_peer(struct half *h, const char *peer_id)
+{
+	warp_peer_t *p;
+	int rc = warp_peer_add(h->e, peer_id, &p);
+	if (rc)
+		die("peer", rc);
+	if ((rc = warp_stream_open(h->e, p, 1, 100, &h->data)) ||
+	    (rc = warp_stream_open(h->e, p, 2, 255, &h->ctl)))
+		die("stream", rc);
+}
+
+static inline uint64_t now_ns(void)
+{
+	return bench_ticks_to_ns(&clk, bench_ticks(&clk));
+}
+
+/* Send, polling while the engine pushes back. */
+static void send_retry(struct half *h, warp_stream_t *s, const void *buf, size_t len)
+{
+	int rc;
+	while ((rc = warp_send(h->e, s, buf, len, NULL)) == WARP_EAGAIN)
+		warp_engine_poll(h->e);
+	if (rc)
+		die("send", rc);
+}
+
+static void client_send(struct half *c)
+{
+	c->t_send[c->sent & c->mask] = bench_ticks(&clk);
+	send_retry(c, c->data, c->buf, o.size);
+	c->sent++;
+}
+
+static void on_client(void *user, const warp_msg_t *m)
+{
+	struct half *c = user;
+	uint64_t t = bench_ticks(&clk);
+	if (m->status)
+		return;
+	if (m->stream_id == 2) {
+		if (m->len == sizeof(c->res)) {
+			memcpy(&c->res, m->data, sizeof(c->res));
+			c->got_result = 1;
+		}
+		return;
+	}
+	if (o.mode != PINGPONG || m->msg_id >= c->sent)
+		return;
+	c->t_last_rx = t;
+	if (c->recvd == o.warmup)
+		c->t_first = t;
+	if (c->recvd >= o.warmup)
+		warp_hist_record(c->h, bench_ticks_to_ns(&clk, t - c->t_send[m->msg_id & c->mask]));
+	c->recvd++;
+	c->t_last = t;
+	if (c->sent < c->total)
+		client_send(c);
+}
+
+static void on_server(void *user, const warp_msg_t *m)
+{
+	struct half *s = user;
+	if (m->status)
+		return;
+	if (m->stream_id == 2) {
+		send_retry(s, s->ctl, &s->acc, sizeof(s->acc));
+		s->done = 1;
+		return;
+	}
+	if (o.mode == PINGPONG) {
+		send_retry(s, s->data, m->data, m->len);
+		return;
+	}
+	uint64_t t = now_ns();
+	if (!s->acc.received)
+		s->acc.first_ns = t;
+	s->acc.last_ns = t;
+	s->acc.received++;
+	s->acc.bytes += m->len;
+}
+
+/* ---- the server half ------------------------------------------------------ */
+
+static void run_server(struct half *s)
+{
+	pin(o.cpu_server);
+	warp_engine_set_recv(s->e, on_server, s);
+	uint64_t done_at = 0;
+	while (!atomic_load_explicit(&stop_all, memory_order_relaxed)) {
+		warp_engine_poll(s->e);
+		if (s->done && !done_at)
+			done_at = bench_mono_ns();
+		/* linger so a repeated "done" (lost result) is answered too */
+		if (done_at && bench_mono_ns() - done_at > 300000000ull)
+			break;
+	}
+}
+
+static void *server_thread(void *arg)
+{
+	run_server(arg);
+	return NULL;
+}
+
+/* ---- the client half ------------------------------------------------------ */
+
+static void run_client(struct half *c)
+{
+	pin(o.cpu_client);
+	warp_engine_set_recv(c->e, on_client, c);
+	uint64_t cap = 1;
+	while (cap < o.inflight)
+		cap <<= 1;
+	c->mask = cap - 1;
+	c->t_send = calloc(cap, sizeof(uint64_t));
+	c->buf = calloc(1, o.size ? o.size : 1);
+	if (warp_hist_create(&c->h) || !c->t_send || !c->buf)
+		die("memory", WARP_ENOMEM);
+	c->total = o.duration > 0 ? UINT64_MAX : o.warmup + o.count;
+	uint64_t start = bench_mono_ns();
+	uint64_t deadline = o.duration > 0 ? start + (uint64_t)(o.duration * 1e9) : UINT64_MAX;
+
+	if (o.mode == PINGPONG) {
+		for (uint32_t i = 0; i < o.inflight && c->sent < c->total; i++)
+			client_send(c);
+		uint64_t last_progress = bench_mono_ns(), seen = 0;
+		while (c->recvd < c->total) {
+			warp_engine_poll(c->e);
+			if (c->recvd != seen) {
+				seen = c->recvd;
+				last_progress = bench_mono_ns();
+				if (o.duration > 0 && last_progress > deadline &&
+				    c->recvd > o.warmup) {
+					c->total = c->recvd; /* stop */
+					break;
+				}
+			} else if (bench_mono_ns() - last_progress > 200000000ull) {
+				/* at-most-once transport: a lost message; send another */
+				c->lost++;
+				client_send(c);
+				last_progress = bench_mono_ns();
+			}
+		}
+	} else {
+		c->t_first = bench_ticks(&clk);
+		while (c->sent < c->total &&
+		       ((c->sent & 255) != 0 || bench_mono_ns() < deadline)) {
+			send_retry(c, c->data, c->buf, o.size);
+			c->sent++;
+			/* poll once per batch: the engine coalesces the batch into
+			 * full packets and hands them to the driver in one burst */
+			if ((c->sent & 255) == 0)
+				warp_engine_poll(c->e);
+		}
+		c->t_last = bench_ticks(&clk);
+	}
+	/* ask for the server's result; repeat if it is lost */
+	for (int tries = 0; tries < 50 && !c->got_result; tries++) {
+		send_retry(c, c->ctl, "done", 4);
+		uint64_t t0 = bench_mono_ns();
+		while (!c->got_result && bench_mono_ns() - t0 < 100000000ull)
+			warp_engine_poll(c->e);
+	}
+	atomic_store(&stop_all, 1);
+}
+
+static void report(struct half *c)
+{
+	const double pct[] = { 50, 90, 99, 99.9, 99.99 };
+	uint64_t v[5] = { 0 };
+	for (int i = 0; i < 5; i++)
+		v[i] = warp_hist_percentile(c->h, pct[i]);
+	uint64_t mx = warp_hist_max(c->h);
+	double secs = (double)bench_ticks_to_ns(&clk, c->t_last - c->t_first) / 1e9;
+	uint64_t measured = o.mode == PINGPONG ? warp_hist_count(c->h) : c->sent;
+	double rate = secs > 0 ? (double)measured / secs : 0;
+	double srv_secs = (double)(c->res.last_ns - c->res.first_ns) / 1e9;
+	double rx_rate = srv_secs > 0 ? (double)c->res.received / srv_secs : 0;
+	double gbit = srv_secs > 0 ? (double)c->res.bytes * 8 / srv_secs / 1e9 : 0;
+	uint64_t lost = o.mode == PINGPONG ? c->lost
+					   : (c->got_result ? c->sent - c->res.received : 0);
+	if (o.json) {
+		printf("{\"tool\":\"warp-bench\",\"mode\":\"%s\",\"driver\":\"%s\",\"size\":%zu,"
+		       "\"inflight\":%u,\"count\":%llu,\"warmup\":%llu,",
+		       o.mode == PINGPONG ? "ping-pong" : "throughput", o.driver, o.size,
+		       o.inflight, (unsigned long long)measured, (unsigned long long)o.warmup);
+		if (o.mode == PINGPONG)
+			printf("\"rtt_ns\":{\"p50\":%llu,\"p90\":%llu,\"p99\":%llu,\"p99.9\":%llu,"
+			       "\"p99.99\":%llu,\"max\":%llu,\"mean\":%.1f},\"round_trips_per_s\":%.0f,",
+			       (unsigned long long)v[0], (unsigned long long)v[1],
+			       (unsigned long long)v[2], (unsigned long long)v[3],
+			       (unsigned long long)v[4], (unsigned long long)mx, warp_hist_mean(c->h),
+			       rate);
+		else
+			printf("\"sent_msgs_per_s\":%.0f,\"msgs_per_s\":%.0f,\"gbit_per_s\":%.3f,",
+			       rate, rx_rate, gbit);
+		printf("\"lost\":%llu,\"clock\":\"%s\",\"clock_overhead_ns\":%.1f,\"cpus\":[%d,%d],"
+		       "\"idle\":\"spin\",\"uring_setup\":\"%s\"}\n",
+		       (unsigned long long)lost, clk.tsc ? "tsc" : "monotonic", clk.overhead_ns,
+		       o.cpu_client, o.cpu_server, o.uring_setup);
+		return;
+	}
+	if (o.mode == PINGPONG) {
+		printf("warp-bench: ping-pong over %s, %zu-byte messages, %u in flight\n", o.driver,
+		       o.size, o.inflight);
+		printf("round trips %llu (after %llu warm-up), %.0f round trips/s, lost %llu\n",
+		       (unsigned long long)measured, (unsigned long long)o.warmup, rate,
+		       (unsigned long long)lost);
+		printf("\n%-10s %10s %10s %10s %10s %10s %10s\n", "RTT (ns)", "p50", "p90", "p99",
+		       "p99.9", "p99.99", "max");
+		printf("%-10s %10llu %10llu %10llu %10llu %10llu %10llu\n", "",
+		       (unsigned long long)v[0], (unsigned long long)v[1], (unsigned long long)v[2],
+		       (unsigned long long)v[3], (unsigned long long)v[4], (unsigned long long)mx);
+	} else {
+		printf("warp-bench: one-way throughput over %s, %zu-byte messages\n", o.driver,
+		       o.size);
+		printf("sent %llu messages in %.3f s (%.0f msgs/s)\n", (unsigned long long)c->sent,
+		       secs, rate);
+		printf("received %llu: %.0f msgs/s, %.3f Gbit/s of payload, lost %llu\n",
+		       (unsigned long long)c->res.received, rx_rate, gbit, (unsigned long long)lost);
+	}
+	printf("\nsettings: %s, mtu %u, idle spin (busy-poll), client cpu %d, server cpu %d, "
+	       "uring setup %s\n",
+	       o.role == BOTH && strcmp(o.driver, "loop") != 0 ? "two processes on 127.0.0.1"
+							       : "one process",
+	       WARP_DEFAULT_MTU, o.cpu_client, o.cpu_server, o.uring_setup);
+	printf("clock: %s, %.1f ns per reading (two readings per measured message)\n", clk.name,
+	       clk.overhead_ns);
+}
+
+/* ---- process plumbing ------------------------------------------------------ */
+
+static void local_addr(warp_engine_t *e, char *buf, size_t cap)
+{
+	int rc = warp_engine_local_addr(e, 0, buf, cap);
+	if (rc)
+		die("local address", rc);
+}
+
+static int run_both_processes(void)
+{
+	int to_parent[2], to_child[2];
+	if (pipe(to_parent) || pipe(to_child)) {
+		perror("warp-bench: pipe");
+		return 1;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		perror("warp-bench: fork");
+		return 1;
+	}
+	char addr[160], id[256];
+	if (pid == 0) { /* server */
+		struct half s = { .is_server = 1 };
+		s.e = make_engine("server", "127.0.0.1:0", NULL);
+		local_addr(s.e, addr, sizeof(addr));
+		if (write(to_parent[1], addr, sizeof(addr)) != (ssize_t)sizeof(addr) ||
+		    read(to_child[0], addr, sizeof(addr)) != (ssize_t)sizeof(addr))
+			_exit(1);
+		snprintf(id, sizeof(id), "client@%s", addr);
+		link_peer(&s, id);
+		run_server(&s);
+		warp_engine_destroy(s.e);
+		_exit(0);
+	}
+	struct half c = { 0 };
+	c.e = make_engine("client", "127.0.0.1:0", NULL);
+	char saddr[160];
+	if (read(to_parent[0], saddr, sizeof(saddr)) != (ssize_t)sizeof(saddr)) {
+		fprintf(stderr, "warp-bench: the server half did not start\n");
+		waitpid(pid, NULL, 0);
+		return 1;
+	}
+	local_addr(c.e, addr, sizeof(addr));
+	if (write(to_child[1], addr, sizeof(addr)) != (ssize_t)sizeof(addr))
+		return 1;
+	snprintf(id, sizeof(id), "server@%s", saddr);
+	link_peer(&c, id);
+	run_client(&c);
+	int st;
+	waitpid(pid, &st, 0);
+	report(&c);
+	warp_engine_destroy(c.e);
+	return c.got_result ? 0 : 1;
+}
+
+static int run_in_process(void)
+{
+	warp_loop_net_t *net;
+	if (warp_loop_net_create(1, 0, &net))
+		return 1;
+	struct half c = { 0 }, s = { .is_server = 1 };
+	c.e = make_engine("client", "client:1", net);
+	s.e = make_engine("server", "server:1", net);
+	link_peer(&c, "server@server:1");
+	link_peer(&s, "client@client:1");
+	pthread_t th;
+	pthread_create(&th, NULL, server_thread, &s);
+	run_client(&c);
+	pthread_join(th, NULL);
+	report(&c);
+	warp_engine_destroy(c.e);
+	warp_engine_destroy(s.e);
+	warp_loop_net_destroy(net);
+	return 0;
+}
+
+static int run_one_half(void)
+{
+	if (!o.listen || !o.peer) {
+		fprintf(stderr, "warp-bench: --role %s needs --listen ADDR and --peer NODE@ADDR\n",
+			o.role == SERVER ? "server" : "client");
+		return 2;
+	}
+	struct half h = { .is_server = o.role == SERVER };
+	h.e = make_engine(o.role == SERVER ? "server" : "client", o.listen, NULL);
+	link_peer(&h, o.peer);
+	if (o.role == SERVER) {
+		char addr[160];
+		local_addr(h.e, addr, sizeof(addr));
+		fprintf(stderr, "warp-bench: server listening on %s (%s)\n", addr, o.driver);
+		run_server(&h);
+		if (o.mode == THROUGHPUT) {
+			double s = (double)(h.acc.last_ns - h.acc.first_ns) / 1e9;
+			printf("server: received %llu messages, %.0f msgs/s\n",
+			       (unsigned long long)h.acc.received, s > 0 ? h.acc.received / s : 0);
+		}
+	} else {
+		run_client(&h);
+		report(&h);
+	}
+	warp_engine_destroy(h.e);
+	return 0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: warp-bench [options]\n"
+		"  --driver D        uring-udp (default), loop (both halves in this process)\n"
+		"  --size BYTES      message size (default 64, up to max_payload_bytes)\n"
+		"  --count N         measured messages (default 200000)\n"
+		"  --duration SECS   measure for a time instead of a count\n"
+		"  --warmup N        ping-pong round trips before measuring (default 20000)\n"
+		"  --inflight N      messages in flight (1 = ping-pong, more = pipelined)\n"
+		"  --throughput      one-way throughput: messages/s and Gbit/s at the receiver\n"
+		"  --role R          both (default: forks the server), server or client\n"
+		"  --listen ADDR     this half's address for --role (e.g. 10.0.0.1:7000)\n"
+		"  --peer NODE@ADDR  the other half (node id server or client)\n"
+		"  --uring-setup S   coop (default: COOP_TASKRUN|TASKRUN_FLAG), defer, sqpoll, plain\n"
+		"  --cpus C,S        client and server CPUs (default 0,1; -1 = no pinning)\n"
+		"  --mono            time with CLOCK_MONOTONIC instead of the TSC\n"
+		"  --json            one JSON object instead of the table\n");
 }
 
 int main(int argc, char **argv)
 {
-	struct opts o = { .size = 64, .count = 200000, .warmup = 20000, .driver = "loop" };
 	static const struct option lo[] = {
-		{ "size", required_argument, NULL, 's' },   { "count", required_argument, NULL, 'n' },
-		{ "warmup", required_argument, NULL, 'w' }, { "driver", required_argument, NULL, 'd' },
-		{ "json", no_argument, NULL, 'j' },         { "help", no_argument, NULL, 'h' },
+		{ "driver", required_argument, NULL, 'd' },
+		{ "size", required_argument, NULL, 's' },
+		{ "count", required_argument, NULL, 'n' },
+		{ "duration", required_argument, NULL, 't' },
+		{ "warmup", required_argument, NULL, 'w' },
+		{ "inflight", required_argument, NULL, 'i' },
+		{ "throughput", no_argument, NULL, 'T' },
+		{ "role", required_argument, NULL, 'r' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "peer", required_argument, NULL, 'p' },
+		{ "uring-setup", required_argument, NULL, 'u' },
+		{ "cpus", required_argument, NULL, 'c' },
+		{ "mono", no_argument, NULL, 'm' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int c;
-	while ((c = getopt_long(argc, argv, "s:n:w:d:jh", lo, NULL)) != -1) {
-		switch (c) {
-		case 's':
-			o.size = strtoull(optarg, NULL, 0);
+	int ch;
+	char *end;
+	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (ch) {
+		case 'd': o.driver = optarg; break;
+		case 's': o.size = strtoull(optarg, &end, 0); if (*end) goto bad; break;
+		case 'n': o.count = strtoull(optarg, &end, 0); if (*end || !o.count) goto bad; break;
+		case 't': o.duration = strtod(optarg, &end); if (*end || o.duration <= 0) goto bad; break;
+		case 'w': o.warmup = strtoull(optarg, &end, 0); if (*end) goto bad; break;
+		case 'i': o.inflight = (uint32_t)strtoul(optarg, &end, 0); if (*end || !o.inflight) goto bad; break;
+		case 'T': o.mode = THROUGHPUT; break;
+		case 'r':
+			if (strcmp(optarg, "server") == 0) o.role = SERVER;
+			else if (strcmp(optarg, "client") == 0) o.role = CLIENT;
+			else if (strcmp(optarg, "both") == 0) o.role = BOTH;
+			else goto bad;
 			break;
-		case 'n':
-			o.count = strtoull(optarg, NULL, 0);
+		case 'l': o.listen = optarg; break;
+		case 'p': o.peer = optarg; break;
+		case 'u':
+			if (strcmp(optarg, "coop") && strcmp(optarg, "defer") &&
+			    strcmp(optarg, "sqpoll") && strcmp(optarg, "plain"))
+				goto bad;
+			o.uring_setup = optarg;
 			break;
-		case 'w':
-			o.warmup = strtoull(optarg, NULL, 0);
+		case 'c':
+			if (sscanf(optarg, "%d,%d", &o.cpu_client, &o.cpu_server) != 2) goto bad;
 			break;
-		case 'd':
-			o.driver = optarg;
-			break;
-		case 'j':
-			o.json = 1;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
+		case 'm': o.mono = 1; break;
+		case 'j': o.json = 1; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
 		}
 	}
-	if (strcmp(o.driver, "loop") != 0) {
-		fprintf(stderr, "warp-bench: driver '%s' is not available in this build (have: loop)\n",
-			o.driver);
+	if (optind < argc) {
+		fprintf(stderr, "warp-bench: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
-	if (o.count == 0) {
-		fprintf(stderr, "warp-bench: --count must be at least 1\n");
-		return 2;
-	}
-
-	warp_loop_net_t *net;
-	if (warp_loop_net_create(1, 0, &net))
-		return 1;
-	struct side cl = { 0 }, sv = { 0 };
-	if (make_engine(net, "client", o.size, &cl.e) || make_engine(net, "server", o.size, &sv.e))
-		return 1;
-	warp_peer_t *p_sv, *p_cl;
-	if (warp_peer_add(cl.e, "server@server:1", &p_sv) ||
-	    warp_peer_add(sv.e, "client@client:1", &p_cl) ||
-	    warp_stream_open(cl.e, p_sv, 1, 16, &cl.s) || warp_stream_open(sv.e, p_cl, 1, 16, &sv.s)) {
-		fprintf(stderr, "warp-bench: setup: %s\n", warp_errdetail());
-		return 1;
-	}
-	warp_engine_set_recv(cl.e, on_client, &cl);
-	warp_engine_set_recv(sv.e, on_server, &sv);
-	if (warp_hist_create(&cl.h))
-		return 1;
-	cl.buf = calloc(1, o.size ? o.size : 1);
-	cl.size = o.size;
-	cl.total = o.count + o.warmup;
-	cl.warmup = o.warmup;
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	cl.cpu = ncpu >= 2 ? 0 : -1;
-	sv.cpu = ncpu >= 2 ? 1 : -1;
-
-	/* clock overhead, stated in the output */
-	uint64_t t0 = now_ns();
-	for (int i = 0; i < 1000000; i++)
-		(void)now_ns();
-	double clock_ns = (double)(now_ns() - t0) / 1e6;
-
-	pthread_t th;
-	pthread_create(&th, NULL, run_server, &sv);
-	pin(cl.cpu);
-	client_send(&cl);
-	while (!atomic_load_explicit(&stop_flag, memory_order_relaxed))
-		warp_engine_poll(cl.e);
-	pthread_join(th, NULL);
-	if (cl.err || sv.err) {
-		fprintf(stderr, "warp-bench: failed: %s\n", warp_strerror(cl.err ? cl.err : sv.err));
-		return 1;
-	}
-
-	double secs = (double)(cl.t_last - cl.t_first) / 1e9;
-	double rate = secs > 0 ? (double)(o.count - (o.count > 0)) / secs : 0;
-	const double pct[] = { 50, 90, 99, 99.9, 99.99 };
-	uint64_t v[5];
-	for (int i = 0; i < 5; i++)
-		v[i] = warp_hist_percentile(cl.h, pct[i]);
-	uint64_t mx = warp_hist_max(cl.h);
-	warp_stats_t st;
-	warp_engine_stats(cl.e, &st);
-	if (o.json) {
-		printf("{\"tool\":\"warp-bench\",\"mode\":\"ping-pong\",\"driver\":\"%s\","
-		       "\"size\":%zu,\"count\":%llu,\"warmup\":%llu,\"rtt_ns\":{\"p50\":%llu,"
-		       "\"p90\":%llu,\"p99\":%llu,\"p99.9\":%llu,\"p99.99\":%llu,\"max\":%llu,"
-		       "\"mean\":%.1f},\"round_trips_per_s\":%.0f,\"clock\":\"CLOCK_MONOTONIC\","
-		       "\"clock_overhead_ns\":%.1f,\"cpus\":[%d,%d],\"idle\":\"spin\"}\n",
-		       o.driver, o.size, (unsigned long long)o.count, (unsigned long long)o.warmup,
-		       (unsigned long long)v[0], (unsigned long long)v[1], (unsigned long long)v[2],
-		       (unsigned long long)v[3], (unsigned long long)v[4], (unsigned long long)mx,
-		       warp_hist_mean(cl.h), rate, clock_ns, cl.cpu, sv.cpu);
-	} else {
-		printf("warp-bench: ping-pong, driver %s (two engines in one process, one thread "
-		       "each), %zu-byte messages\n",
-		       o.driver, o.size);
-		printf("round trips %llu (after %llu warm-up), %.0f round trips/s\n",
-		       (unsigned long long)o.count, (unsigned long long)o.warmup, rate);
-		printf("\n%-10s %10s %10s %10s %10s %10s %10s\n", "RTT (ns)", "p50", "p90", "p99",
-		       "p99.9", "p99.99", "max");
-		printf("%-10s %10llu %10llu %10llu %10llu %10llu %10llu\n", "", (unsigned long long)v[0],
-		       (unsigned long long)v[1], (unsigned long long)v[2], (unsigned long long)v[3],
-		       (unsigned long long)v[4], (unsigned long long)mx);
-		printf("\nsettings: mtu %u, idle spin (busy-poll), client cpu %d, server cpu %d, "
-		       "packets sent %llu\n",
-		       WARP_DEFAULT_MTU, cl.cpu, sv.cpu, (unsigned long long)st.tx_packets);
-		printf("clock: CLOCK_MONOTONIC, %.1f ns per reading (two readings per round trip)\n",
-		       clock_ns);
-	}
-	warp_hist_destroy(cl.h);
-	free(cl.buf);
-	warp_engine_destroy(cl.e);
-	warp_engine_destroy(sv.e);
-	warp_loop_net_destroy(net);
-	return 0;
+	if (o.mode == THROUGHPUT)
+		o.warmup = 0;
+	bench_clock_init(&clk, o.mono);
+	if (strcmp(o.driver, "loop") == 0)
+		return o.role == BOTH ? run_in_process() : (fprintf(stderr,
+			"warp-bench: the loop driver runs both halves in one process\n"), 2);
+	if (o.role != BOTH)
+		return run_one_half();
+	return run_both_processes();
+bad:
+	fprintf(stderr, "warp-bench: bad value '%s' for --%s\n", optarg, lo[0].name);
+	usage(stderr);
+	return 2;
 }

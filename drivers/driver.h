@@ -29,6 +29,7 @@ struct warp_driver_counters {
 	warp__counter_t rx_rearms;    /* multishot receives re-armed */
 	warp__counter_t connects;     /* stream drivers: connections made */
 	warp__counter_t disconnects;  /* stream drivers: connections lost */
+	warp__counter_t connect_failures; /* stream drivers: attempts refused or timed out */
 };
 
 struct warp_driver_open_args {
@@ -39,6 +40,8 @@ struct warp_driver_open_args {
 	struct warp__pktpool *pool;
 	uint32_t flags;          /* WARP_TRANSPORT_* */
 	uint32_t sock_buf_bytes; /* 0 = default */
+	uint64_t connect_timeout_ns, reconnect_min_ns, reconnect_max_ns;
+	uint32_t max_peers; /* stream drivers size their connection table from it */
 	struct warp_driver_counters *cnt;
 };
 
@@ -56,6 +59,9 @@ struct warp_driver_ops {
 	/* Optional: block up to timeout_ns for something to receive (idle
 	 * engines wait here instead of sleeping blind). NULL = not supported. */
 	void (*wait)(void *ctx, uint64_t timeout_ns);
+	/* Optional: the last error the driver saw on the data path, e.g.
+	 * "connect 127.0.0.1:7101: Connection refused" ("" when none). */
+	int (*last_error)(void *ctx, char *buf, size_t cap);
 	/* Optional: the bound local address as a string ("127.0.0.1:40123"). */
 	int (*local_addr)(void *ctx, char *buf, size_t cap);
 };

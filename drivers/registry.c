@@ -7,6 +7,7 @@ static const struct warp_driver_ops *const drivers[] = {
 	&warp__loop_driver,
 #ifdef WARP_HAVE_URING
 	&warp__uring_udp_driver,
+	&warp__uring_tcp_driver,
 #endif
 };
 
@@ -21,7 +22,7 @@ const struct warp_driver_ops *warp__driver_find(const char *name)
 const char *warp__driver_names(void)
 {
 #ifdef WARP_HAVE_URING
-	return "loop, uring-udp";
+	return "loop, uring-udp, uring-tcp";
 #else
 	return "loop (uring-udp/uring-tcp: built without liburing)";
 #endif

@@ -44,4 +44,9 @@ int warp__err(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 int warp__err_prefix(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void warp__err_clear(void);
 
+/* The engine clock (src/engine/clock.c): ns, TSC-based when invariant. */
+void warp__clock_init(void);
+uint64_t warp__clock_ns(void);
+int warp__clock_is_tsc(void);
+
 #endif

@@ -71,7 +71,8 @@ static int parse_addr(const char *tool, const char *s, struct sockaddr_in *a)
 	a->sin_port = htons((uint16_t)port);
 	return 0;
 bad:
-	fprintf(stderr, "%s: --addr '%s': expected IPv4ADDR[:PORT], e.g. 127.0.0.1:7000\n", tool, s);
+	fprintf(stderr, "%s: --addr '%s': expected IPv4ADDR[:PORT], e.g. 127.0.0.1:7000\n", tool,
+		s);
 	return -1;
 }
 
@@ -90,6 +91,7 @@ int raw_parse(int argc, char **argv, struct raw_opts *o, const struct raw_extra_
 	o->client_cpu = ncpu >= 2 ? 0 : -1;
 	o->server_cpu = ncpu >= 2 ? 1 : -1;
 	o->json = 0;
+	o->idle = "spin";
 
 	enum { O_SIZE = 256, O_COUNT, O_WARMUP, O_ROLE, O_ADDR, O_CCPU, O_SCPU, O_JSON, O_HELP,
 	       O_EXTRA };
@@ -137,8 +139,8 @@ int raw_parse(int argc, char **argv, struct raw_opts *o, const struct raw_extra_
 			} else if (strcmp(optarg, "client") == 0) {
 				o->role = RAW_ROLE_CLIENT;
 			} else {
-				fprintf(stderr, "%s: --role '%s': expected server or client\n", tool,
-					optarg);
+				fprintf(stderr, "%s: --role '%s': expected server or client\n",
+					tool, optarg);
 				return 2;
 			}
 			break;
@@ -163,10 +165,11 @@ int raw_parse(int argc, char **argv, struct raw_opts *o, const struct raw_extra_
 			return 1;
 		case '?':
 			if (optopt)
-				fprintf(stderr, "%s: option '%s' needs a value or takes none\n", tool,
-					argv[optind - 1]);
+				fprintf(stderr, "%s: option '%s' needs a value or takes none\n",
+					tool, argv[optind - 1]);
 			else
-				fprintf(stderr, "%s: unknown option '%s'\n", tool, argv[optind - 1]);
+				fprintf(stderr, "%s: unknown option '%s'\n", tool,
+					argv[optind - 1]);
 			fputs(usage, stderr);
 			return 2;
 		default:
@@ -189,7 +192,8 @@ int raw_parse(int argc, char **argv, struct raw_opts *o, const struct raw_extra_
 		return 2;
 	}
 	if ((o->client_cpu >= ncpu) || (o->server_cpu >= ncpu)) {
-		fprintf(stderr, "%s: cpu out of range: this machine has %ld online CPUs\n", tool, ncpu);
+		fprintf(stderr, "%s: cpu out of range: this machine has %ld online CPUs\n", tool,
+			ncpu);
 		return 2;
 	}
 	return 0;
@@ -255,10 +259,10 @@ static void print_result(const struct raw_opts *o, const struct raw_result *r, d
 		       "\"warmup\":%llu,\"rtt_ns\":{\"p50\":%llu,\"p90\":%llu,\"p99\":%llu,"
 		       "\"p99.9\":%llu,\"p99.99\":%llu,\"max\":%llu,\"mean\":%.1f},"
 		       "\"round_trips_per_s\":%.0f,\"clock\":\"CLOCK_MONOTONIC\","
-		       "\"clock_overhead_ns\":%.1f,\"cpus\":[%d,%d],\"idle\":\"spin\"}\n",
+		       "\"clock_overhead_ns\":%.1f,\"cpus\":[%d,%d],\"idle\":\"%s\"}\n",
 		       o->tool, json_extra, o->size, (unsigned long long)o->count,
 		       (unsigned long long)o->warmup, v[0], v[1], v[2], v[3], v[4], mx,
-		       warp_hist_mean(r->h), rate, clock_ns, o->client_cpu, o->server_cpu);
+		       warp_hist_mean(r->h), rate, clock_ns, o->client_cpu, o->server_cpu, o->idle);
 		return;
 	}
 	printf("%s: ping-pong over UDP on loopback, %s, %zu-byte messages\n", o->tool, mode,
@@ -267,10 +271,11 @@ static void print_result(const struct raw_opts *o, const struct raw_result *r, d
 	       (unsigned long long)o->count, (unsigned long long)o->warmup, rate);
 	printf("\n%-10s %10s %10s %10s %10s %10s %10s\n", "RTT (ns)", "p50", "p90", "p99", "p99.9",
 	       "p99.99", "max");
-	printf("%-10s %10llu %10llu %10llu %10llu %10llu %10llu\n", "", v[0], v[1], v[2], v[3], v[4],
-	       mx);
-	printf("\nsettings: %s, idle spin (busy-poll), client cpu %d, server cpu %d\n", settings,
-	       o->client_cpu, o->server_cpu);
+	printf("%-10s %10llu %10llu %10llu %10llu %10llu %10llu\n", "", v[0], v[1], v[2], v[3],
+	       v[4], mx);
+	printf("\nsettings: %s, idle %s, client cpu %d, server cpu %d\n", settings,
+	       strcmp(o->idle, "spin") == 0 ? "spin (busy-poll)" : o->idle, o->client_cpu,
+	       o->server_cpu);
 	printf("clock: CLOCK_MONOTONIC, %.1f ns per reading (two readings per round trip)\n",
 	       clock_ns);
 }

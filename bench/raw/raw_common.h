@@ -37,6 +37,7 @@ struct raw_opts {
 	int client_cpu;     /* -1 = do not pin */
 	int server_cpu;
 	int json;
+	const char *idle;   /* how both halves wait: "spin" (set by raw_parse) */
 };
 
 /* A tool-specific option: name (long option, takes an argument), and the

@@ -20,10 +20,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "driver.h"
+#include "ring.h"
 #include "sockaddr.h"
 #include "warp/config.h"
 #include "warp/error.h"
@@ -45,10 +45,7 @@ struct tx_slot {
 struct uring_udp {
 	int fd;
 	int family;
-	struct io_uring ring;
-	bool ring_ok;
-	bool enabled; /* R_DISABLED rings are enabled by the first poll */
-	bool defer;
+	struct warp__uring r;
 	struct warp__pktpool *pool;
 	struct warp_driver_counters *cnt;
 
@@ -58,7 +55,6 @@ struct uring_udp {
 	uint32_t rx_buf_size;
 	struct msghdr rx_msg; /* template for the multishot receive */
 	bool rx_armed;
-	bool need_submit;
 
 	struct tx_slot *tx;
 	uint32_t *tx_free;
@@ -75,7 +71,7 @@ static int fail(struct uring_udp *u, int err, const char *what, int e)
 
 static void arm_rx(struct uring_udp *u)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&u->r.ring);
 	if (!sqe)
 		return; /* SQ full: try again next poll */
 	io_uring_prep_recvmsg_multishot(sqe, u->fd, &u->rx_msg, 0);
@@ -83,7 +79,7 @@ static void arm_rx(struct uring_udp *u)
 	sqe->buf_group = BGID;
 	io_uring_sqe_set_data64(sqe, TAG_RX);
 	u->rx_armed = true;
-	u->need_submit = true;
+	u->r.need_submit = true;
 	warp__cnt_add(u->cnt->rx_rearms, 1);
 }
 
@@ -124,25 +120,11 @@ static int udp_open(const struct warp_driver_open_args *a, void **ctx)
 		return warp__err(WARP_EDRIVER, "listen '%s': bind: %s", a->listen, strerror(e));
 	}
 
-	struct io_uring_params p;
-	memset(&p, 0, sizeof(p));
-	p.flags = IORING_SETUP_CQSIZE;
-	p.cq_entries = RING_CQ;
-	if (a->flags & WARP_TRANSPORT_URING_DEFER) {
-		p.flags |= IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
-			   IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_R_DISABLED;
-		u->defer = true;
-	} else if (a->flags & WARP_TRANSPORT_URING_SQPOLL) {
-		p.flags |= IORING_SETUP_SQPOLL;
-		p.sq_thread_idle = 1000;
-	} else if (!(a->flags & WARP_TRANSPORT_URING_PLAIN)) {
-		p.flags |= IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
+	rc = warp__uring_init(&u->r, a->flags, RING_SQ, RING_CQ);
+	if (rc) {
+		udp_close(u);
+		return rc;
 	}
-	rc = io_uring_queue_init_params(RING_SQ, &u->ring, &p);
-	if (rc < 0)
-		return fail(u, WARP_EDRIVER, "io_uring_queue_init", -rc);
-	u->ring_ok = true;
-	u->enabled = !u->defer;
 
 	/* provided buffer ring */
 	u->rx_buf_size = a->mtu + WARP_PKT_SLACK + (uint32_t)sizeof(struct io_uring_recvmsg_out) +
@@ -166,7 +148,7 @@ static int udp_open(const struct warp_driver_open_args *a, void **ctx)
 	struct io_uring_buf_reg reg = { .ring_addr = (unsigned long)u->br,
 					.ring_entries = RX_BUFS,
 					.bgid = BGID };
-	rc = io_uring_register_buf_ring(&u->ring, &reg, 0);
+	rc = io_uring_register_buf_ring(&u->r.ring, &reg, 0);
 	if (rc)
 		return fail(u, WARP_EDRIVER, "io_uring_register_buf_ring (kernel >= 5.19 needed)",
 			    -rc);
@@ -180,7 +162,7 @@ static int udp_open(const struct warp_driver_open_args *a, void **ctx)
 	for (uint32_t i = 0; i < TX_SLOTS; i++)
 		u->tx_free[i] = TX_SLOTS - 1 - i;
 	u->ntx_free = TX_SLOTS;
-	if (u->enabled)
+	if (u->r.enabled)
 		arm_rx(u);
 	*ctx = u;
 	return 0;
@@ -191,8 +173,7 @@ static void udp_close(void *ctx)
 	struct uring_udp *u = ctx;
 	if (!u)
 		return;
-	if (u->ring_ok)
-		io_uring_queue_exit(&u->ring);
+	warp__uring_exit(&u->r);
 	if (u->tx)
 		for (uint32_t i = 0; i < TX_SLOTS; i++)
 			if (u->tx[i].pkt)
@@ -226,28 +207,8 @@ static int udp_parse_addr(void *ctx, const char *s, warp__addr_t *out)
 
 static inline void ring_enable(struct uring_udp *u)
 {
-	if (warp__likely(u->enabled))
-		return;
-	/* SINGLE_ISSUER: the polling thread becomes the submitter */
-	/* liburing 2.3 declares io_uring_enable_rings but Debian's build does
-	 * not export it: register directly */
-	syscall(__NR_io_uring_register, u->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0);
-	u->enabled = true;
-	arm_rx(u);
-}
-
-/* Enter the kernel only when there is something to submit or the kernel
- * flagged completions waiting to be posted (or DEFER_TASKRUN, which only
- * runs task work inside io_uring_enter). */
-static inline void ring_pump(struct uring_udp *u)
-{
-	unsigned kflags = IO_URING_READ_ONCE(*u->ring.sq.kflags);
-	if (u->need_submit || (kflags & IORING_SQ_TASKRUN)) {
-		u->need_submit = false;
-		io_uring_submit_and_get_events(&u->ring);
-	} else if (kflags & IORING_SQ_CQ_OVERFLOW) {
-		io_uring_get_events(&u->ring);
-	}
+	if (warp__uring_enable(&u->r))
+		arm_rx(u);
 }
 
 static uint16_t udp_rx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uint64_t now)
@@ -256,14 +217,14 @@ static uint16_t udp_rx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uint
 	ring_enable(u);
 	if (!u->rx_armed)
 		arm_rx(u);
-	ring_pump(u);
+	warp__uring_pump(&u->r);
 
 	uint16_t k = 0;
 	unsigned seen = 0, returned = 0;
 	int mask = io_uring_buf_ring_mask(RX_BUFS);
 	struct io_uring_cqe *cqe;
 	unsigned head;
-	io_uring_for_each_cqe(&u->ring, head, cqe)
+	io_uring_for_each_cqe(&u->r.ring, head, cqe)
 	{
 		uint64_t tag = io_uring_cqe_get_data64(cqe);
 		if (tag != TAG_RX) { /* a send finished */
@@ -326,7 +287,7 @@ static uint16_t udp_rx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uint
 		seen++;
 	}
 	if (seen)
-		io_uring_cq_advance(&u->ring, seen);
+		io_uring_cq_advance(&u->r.ring, seen);
 	if (returned)
 		io_uring_buf_ring_advance(u->br, (int)returned);
 	if (!u->rx_armed)
@@ -341,7 +302,7 @@ static uint16_t udp_tx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uint
 	ring_enable(u);
 	uint16_t i;
 	for (i = 0; i < n && u->ntx_free; i++) {
-		struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&u->r.ring);
 		if (!sqe)
 			break;
 		uint32_t si = u->tx_free[--u->ntx_free];
@@ -357,10 +318,8 @@ static uint16_t udp_tx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uint
 		io_uring_prep_sendmsg(sqe, u->fd, &t->msg, 0);
 		io_uring_sqe_set_data64(sqe, si);
 	}
-	if (i || u->need_submit) {
-		u->need_submit = false;
-		io_uring_submit(&u->ring);
-	}
+	if (i || u->r.need_submit)
+		warp__uring_submit(&u->r);
 	return i;
 }
 
@@ -370,11 +329,7 @@ static void udp_wait(void *ctx, uint64_t timeout_ns)
 	ring_enable(u);
 	if (!u->rx_armed)
 		arm_rx(u);
-	struct __kernel_timespec ts = { .tv_sec = (long long)(timeout_ns / 1000000000ull),
-					.tv_nsec = (long long)(timeout_ns % 1000000000ull) };
-	struct io_uring_cqe *cqe;
-	u->need_submit = false;
-	io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, &ts, NULL);
+	warp__uring_wait(&u->r, timeout_ns);
 }
 
 static int udp_local_addr(void *ctx, char *buf, size_t cap)

@@ -38,6 +38,9 @@ extern "C" {
 #define WARP_DEFAULT_TIMER_TICK_NS 100000ull        /* timing wheel resolution: 100 us */
 #define WARP_DEFAULT_TIMER_SLOTS 4096
 #define WARP_DEFAULT_HEARTBEAT_INTERVAL_NS 0ull    /* 0 = no heartbeats (reliability issue turns them on) */
+#define WARP_DEFAULT_CONNECT_TIMEOUT_NS 1000000000ull /* stream transports: one connect attempt */
+#define WARP_DEFAULT_RECONNECT_MIN_NS 10000000ull  /* stream transports: first reconnect back-off */
+#define WARP_DEFAULT_RECONNECT_MAX_NS 1000000000ull /* ... doubling (with jitter) up to */
 #define WARP_DEFAULT_IDLE_SPINS 1000               /* back-off idle: empty polls spinning */
 #define WARP_DEFAULT_IDLE_YIELDS 100               /* ... then sched_yield() calls */
 #define WARP_DEFAULT_IDLE_MIN_SLEEP_NS 1000ull     /* ... then sleeps doubling from */
@@ -58,7 +61,8 @@ typedef struct warp_idle_config {
 	uint64_t max_sleep_ns; /* BACKOFF: sleep cap; the latency added to the first message after idling */
 } warp_idle_config_t;
 
-/** A clock in nanoseconds; NULL in the config means CLOCK_MONOTONIC. Tests
+/** A clock in nanoseconds; NULL in the config means the engine clock (the
+ *  invariant TSC calibrated against CLOCK_MONOTONIC, else CLOCK_MONOTONIC). Tests
  *  pass a manual clock to drive timers deterministically. */
 typedef uint64_t (*warp_clock_fn)(void *arg);
 
@@ -115,6 +119,9 @@ typedef struct warp_config {
 	uint64_t timer_tick_ns;
 	uint32_t timer_slots;       /* power of two */
 	uint64_t heartbeat_interval_ns;
+	uint64_t connect_timeout_ns;  /* stream transports: one connect attempt */
+	uint64_t reconnect_min_ns;    /* stream transports: back-off after a failed or lost connection */
+	uint64_t reconnect_max_ns;
 
 	warp_idle_config_t idle;
 	int cpu;                    /* engine thread affinity (warp_engine_start), -1 = none */
@@ -146,6 +153,60 @@ int warp_config_add_transport(warp_config_t *cfg, const char *driver, const char
  *         value, e.g. "mtu: 100 is outside 256..9000".
  */
 int warp_config_validate(const warp_config_t *cfg);
+
+/* ---- configuration files (docs/configuration.md) ---------------------------- */
+
+#define WARP_CONFIG_FILE_MAX_PEERS 256 /* [peer] sections per file */
+
+/** A loaded configuration file: the config plus the peers it lists and, for
+ *  error messages, the line of each section. Large (about 163 KiB): allocate
+ *  it on the heap. cfg.peers points at peers[] inside the same struct, so a
+ *  copy of the struct must set cfg.peers again. */
+typedef struct warp_config_file {
+	warp_config_t cfg;                /* cfg.peers points at peers[] below */
+	warp_peer_config_t peers[WARP_CONFIG_FILE_MAX_PEERS];
+	char path[256];                   /* the path given to warp_config_load() */
+	uint32_t transport_line[WARP_MAX_TRANSPORTS]; /* line of each [transport] section */
+	uint32_t peer_line[WARP_CONFIG_FILE_MAX_PEERS]; /* line of each [peer <node>] section */
+} warp_config_file_t;
+
+/**
+ * Load a configuration file: warp_config_init() defaults, then the file's
+ * [engine], [transport] and [peer <node>] sections, then
+ * warp_config_validate(). driver_arg and clock stay NULL (a file cannot
+ * name a pointer): set them in out->cfg before warp_engine_create() if the
+ * driver needs one (the loop driver needs its net).
+ * @param path file to read; kept in out->path (at most 255 characters).
+ * @param out  filled in (on failure: what was read before the error); owned
+ *             by the caller, who may free it afterwards
+ *             (nothing inside points outside it).
+ * @return 0; WARP_ECONFIG with warp_errdetail() = "<path>:<line>: <key>:
+ *         <what is wrong>" (syntax, unknown section or key, bad value,
+ *         duplicate [peer], too many transports or peers, a peer without a
+ *         transport, and whatever warp_config_validate() finds, at the line
+ *         where that key was set) or "<path>: cannot open: <reason>";
+ *         WARP_ENOMEM; WARP_EINVAL (NULL argument). Any thread (allocates;
+ *         no global state).
+ */
+int warp_config_load(const char *path, warp_config_file_t *out);
+
+#ifndef WARP__ENGINE_T_DECLARED
+#define WARP__ENGINE_T_DECLARED
+/* Also declared in warp/engine.h: C11 allows repeating an identical typedef. */
+typedef struct warp_engine warp_engine_t;
+#endif
+
+/**
+ * warp_config_load(path), then warp_engine_create() with its config. An
+ * error from the engine is reported at the line of the [transport] or
+ * [peer] section it concerns: "<path>:<line>: <detail>".
+ * @param path configuration file.
+ * @param out  receives the engine; free with warp_engine_destroy().
+ * @return 0; the codes of warp_config_load() and warp_engine_create()
+ *         (WARP_ECONFIG, WARP_EDRIVER, WARP_EINVALID_NODE, WARP_ENOMEM, ...).
+ *         Any thread; the caller becomes the engine thread.
+ */
+int warp_engine_create_from_file(const char *path, warp_engine_t **out);
 
 #ifdef __cplusplus
 }

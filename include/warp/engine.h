@@ -109,6 +109,15 @@ int warp_engine_stop(warp_engine_t *e);
  */
 int warp_engine_local_addr(const warp_engine_t *e, unsigned transport, char *buf, size_t cap);
 
+/**
+ * The last data-path error of a transport, e.g. "connect 127.0.0.1:7101:
+ * Connection refused" ("" when none). Such errors never fail a call (the
+ * packets concerned are counted in warp_stats_t); this names the cause.
+ * @return 0, WARP_EINVAL. [engine thread]
+ */
+int warp_engine_transport_error(const warp_engine_t *e, unsigned transport, char *buf,
+				size_t cap);
+
 /** Copy the counters. Any thread. @return 0, WARP_EINVAL. */
 int warp_engine_stats(const warp_engine_t *e, warp_stats_t *out);
 

@@ -45,7 +45,8 @@ extern "C" {
 	X(drv_tx_errors, "driver: sends the kernel refused")                            \
 	X(drv_rx_rearms, "driver: multishot receives (re-)armed")                       \
 	X(drv_connects, "driver: stream connections established")                      \
-	X(drv_disconnects, "driver: stream connections lost")
+	X(drv_disconnects, "driver: stream connections lost")                          \
+	X(drv_connect_failures, "driver: connection attempts refused or timed out")
 
 typedef struct warp_stats {
 #define WARP__STAT_FIELD(name, help) uint64_t name;

@@ -30,6 +30,9 @@ int warp_config_init(warp_config_t *cfg)
 	cfg->timer_tick_ns = WARP_DEFAULT_TIMER_TICK_NS;
 	cfg->timer_slots = WARP_DEFAULT_TIMER_SLOTS;
 	cfg->heartbeat_interval_ns = WARP_DEFAULT_HEARTBEAT_INTERVAL_NS;
+	cfg->connect_timeout_ns = WARP_DEFAULT_CONNECT_TIMEOUT_NS;
+	cfg->reconnect_min_ns = WARP_DEFAULT_RECONNECT_MIN_NS;
+	cfg->reconnect_max_ns = WARP_DEFAULT_RECONNECT_MAX_NS;
 	cfg->idle.kind = WARP_IDLE_BACKOFF;
 	cfg->idle.spins = WARP_DEFAULT_IDLE_SPINS;
 	cfg->idle.yields = WARP_DEFAULT_IDLE_YIELDS;
@@ -127,6 +130,12 @@ int warp_config_validate(const warp_config_t *c)
 	RANGE("submit_budget", c->submit_budget, 1, 1u << 20);
 	RANGE("max_channels", c->max_channels, 1, 1024);
 	RANGE("timer_tick_ns", c->timer_tick_ns, 1000, 1000000000ull);
+	RANGE("connect_timeout_ns", c->connect_timeout_ns, 1000000ull, 600000000000ull);
+	RANGE("reconnect_min_ns", c->reconnect_min_ns, 1000ull, 600000000000ull);
+	if (c->reconnect_max_ns < c->reconnect_min_ns)
+		return warp__err(WARP_ECONFIG, "reconnect_max_ns: %llu is below reconnect_min_ns %llu",
+				 (unsigned long long)c->reconnect_max_ns,
+				 (unsigned long long)c->reconnect_min_ns);
 	if (!is_pow2(c->timer_slots) || c->timer_slots < 16 || c->timer_slots > (1u << 20))
 		return warp__err(WARP_ECONFIG, "timer_slots: %u is not a power of two in 16..1048576",
 				 c->timer_slots);

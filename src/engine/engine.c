@@ -9,17 +9,9 @@
 #include "engine/engine_priv.h"
 #include "warp/error.h"
 
-static uint64_t clock_mono_ns(void *arg)
-{
-	(void)arg;
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static inline uint64_t engine_clock(const warp_engine_t *e)
 {
-	return e->cfg.clock ? e->cfg.clock(e->cfg.clock_arg) : clock_mono_ns(NULL);
+	return e->cfg.clock ? e->cfg.clock(e->cfg.clock_arg) : warp__clock_ns();
 }
 
 static uint32_t pow2_at_least(uint64_t v)
@@ -42,6 +34,7 @@ warp__cold int warp_engine_create(const warp_config_t *cfg, warp_engine_t **out)
 	int rc = warp_config_validate(cfg);
 	if (rc)
 		return rc;
+	warp__clock_init();
 	warp_engine_t *e = warp__aligned_alloc(WARP_CACHE_LINE, sizeof(*e));
 	if (!e)
 		return warp__err(WARP_ENOMEM, "engine: out of memory");
@@ -134,6 +127,10 @@ warp__cold int warp_engine_create(const warp_config_t *cfg, warp_engine_t **out)
 			.pool = &e->pkts,
 			.flags = tc->flags,
 			.sock_buf_bytes = tc->sock_buf_bytes,
+			.connect_timeout_ns = cfg->connect_timeout_ns,
+			.reconnect_min_ns = cfg->reconnect_min_ns,
+			.reconnect_max_ns = cfg->reconnect_max_ns,
+			.max_peers = cfg->max_peers,
 			.cnt = &t->cnt,
 		};
 		rc = ops->open(&a, &t->ctx);
@@ -426,6 +423,16 @@ int warp_engine_local_addr(const warp_engine_t *e, unsigned transport, char *buf
 	return t->ops->local_addr(t->ctx, buf, cap);
 }
 
+int warp_engine_transport_error(const warp_engine_t *e, unsigned transport, char *buf,
+				size_t cap)
+{
+	if (!e || !buf || !cap || transport >= e->n_tp)
+		return WARP_EINVAL;
+	const struct warp_transport *t = &e->tp[transport];
+	buf[0] = '\0';
+	return t->ops->last_error ? t->ops->last_error(t->ctx, buf, cap) : 0;
+}
+
 int warp_engine_stats(const warp_engine_t *e, warp_stats_t *out)
 {
 	if (!e || !out)
@@ -444,6 +451,7 @@ int warp_engine_stats(const warp_engine_t *e, warp_stats_t *out)
 		out->drv_rx_rearms += warp__cnt_get(c->rx_rearms);
 		out->drv_connects += warp__cnt_get(c->connects);
 		out->drv_disconnects += warp__cnt_get(c->disconnects);
+		out->drv_connect_failures += warp__cnt_get(c->connect_failures);
 	}
 	out->n_drop_reasons = WARP_DROP__COUNT;
 	return 0;

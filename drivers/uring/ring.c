@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "ring.h"
+#include "warp/config.h"
+#include "warp/error.h"
+
+int warp__uring_init(struct warp__uring *r, uint32_t flags, unsigned sq, unsigned cq)
+{
+	struct io_uring_params p;
+	memset(r, 0, sizeof(*r));
+	memset(&p, 0, sizeof(p));
+	p.flags = IORING_SETUP_CQSIZE;
+	p.cq_entries = cq;
+	bool defer = false;
+	if (flags & WARP_TRANSPORT_URING_DEFER) {
+		/* the polling thread becomes the single issuer when it enables
+		 * the ring (R_DISABLED), not the thread that created it */
+		p.flags |= IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+			   IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_R_DISABLED;
+		defer = true;
+	} else if (flags & WARP_TRANSPORT_URING_SQPOLL) {
+		p.flags |= IORING_SETUP_SQPOLL;
+		p.sq_thread_idle = 1000;
+	} else if (!(flags & WARP_TRANSPORT_URING_PLAIN)) {
+		p.flags |= IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
+	}
+	int rc = io_uring_queue_init_params(sq, &r->ring, &p);
+	if (rc < 0)
+		return warp__err(WARP_EDRIVER, "io_uring_queue_init (flags 0x%x): %s", p.flags,
+				 strerror(-rc));
+	r->ok = true;
+	r->enabled = !defer;
+	return 0;
+}
+
+void warp__uring_exit(struct warp__uring *r)
+{
+	if (r->ok)
+		io_uring_queue_exit(&r->ring);
+	r->ok = false;
+}
+
+bool warp__uring_enable_slow(struct warp__uring *r)
+{
+	/* liburing 2.3 declares io_uring_enable_rings but Debian's build does
+	 * not export it: register directly */
+	syscall(__NR_io_uring_register, r->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0);
+	r->enabled = true;
+	return true;
+}
+
+void warp__uring_wait(struct warp__uring *r, uint64_t timeout_ns)
+{
+	struct __kernel_timespec ts = { .tv_sec = (long long)(timeout_ns / 1000000000ull),
+					.tv_nsec = (long long)(timeout_ns % 1000000000ull) };
+	struct io_uring_cqe *cqe;
+	r->need_submit = false;
+	io_uring_submit_and_wait_timeout(&r->ring, &cqe, 1, &ts, NULL);
+}

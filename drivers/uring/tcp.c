@@ -1,0 +1,600 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * uring-tcp: the same warp packets over TCP, each prefixed with its length
+ * (2 bytes, big endian), through io_uring.
+ *
+ * Connections: every engine listens (multishot accept) and, to send to a
+ * peer address, opens its own outbound connection to it (non-blocking
+ * connect linked to a timeout of connect_timeout). A pair of engines thus
+ * uses two connections, one per direction; received packets are attributed
+ * by their connection id like on every driver, so accepted connections need
+ * no mapping to peers.
+ * Loss of a connection: the partial packet being received is dropped and
+ * counted; an outbound connection is re-opened on demand after a back-off
+ * (reconnect_min doubling to reconnect_max, with jitter). Bytes queued for a
+ * connection that is down are kept up to the buffer size and sent once it is
+ * up; beyond that, packets are dropped and counted (at-most-once: the
+ * reliability layer retransmits).
+ * Partial reads and writes: each connection has a receive buffer parsed into
+ * packets and a send buffer with at most one SEND in flight; a short send is
+ * continued from where it stopped.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "driver.h"
+#include "ring.h"
+#include "sockaddr.h"
+#include "warp/config.h"
+#include "warp/error.h"
+
+#define RXCAP (64u << 10)
+#define TXCAP (256u << 10)
+#define RING_SQ 1024u
+#define RING_CQ 8192u
+
+enum { OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_CONNECT, OP_TIMEOUT, OP_CLOSE };
+enum cstate { C_FREE = 0, C_BACKOFF, C_CONNECTING, C_UP };
+
+struct conn {
+	enum cstate state;
+	bool outbound;
+	int fd;
+	warp__addr_t addr; /* outbound: the peer's listen address */
+	uint32_t gen;      /* bumped on every close: stale completions are ignored */
+	uint8_t *rx;
+	uint32_t rx_len;
+	bool rx_inflight;
+	uint8_t *tx;
+	uint32_t tx_head, tx_tail;
+	uint32_t tx_inflight; /* bytes of the SEND in flight, 0 = none */
+	uint64_t next_attempt_ns;
+	uint64_t backoff_ns;
+	struct __kernel_timespec ts;
+	bool ready; /* in the parse list */
+};
+
+struct uring_tcp {
+	int lfd;
+	int family;
+	struct warp__uring r;
+	struct warp__pktpool *pool;
+	struct warp_driver_counters *cnt;
+	uint32_t mtu;
+	uint64_t connect_timeout_ns, backoff_min_ns, backoff_max_ns;
+	uint64_t rng;
+	bool accept_armed;
+	struct conn *c;
+	uint32_t nconns; /* an outbound and an inbound one per peer, plus slack */
+	uint8_t *mem;    /* every connection's buffers, allocated at open */
+	uint32_t *ready; /* conns with unparsed bytes */
+	uint32_t nready;
+	char last_error[160];
+};
+
+static inline uint64_t ud(uint32_t idx, uint32_t gen, unsigned op)
+{
+	return ((uint64_t)gen << 32) | ((uint64_t)idx << 8) | op;
+}
+
+static void tcp_close(void *ctx);
+
+static void set_error(struct uring_tcp *t, const char *what, const warp__addr_t *a, int err)
+{
+	char as[80] = "";
+	if (a) {
+		struct sockaddr_storage ss;
+		warp__sockaddr_unpack(a, &ss);
+		warp__sockaddr_str((struct sockaddr *)&ss, as, sizeof(as));
+	}
+	snprintf(t->last_error, sizeof(t->last_error), "%s%s%s: %s", what, a ? " " : "", as,
+		 strerror(err));
+}
+
+static void arm_accept(struct uring_tcp *t)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&t->r.ring);
+	if (!sqe)
+		return;
+	io_uring_prep_multishot_accept(sqe, t->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	io_uring_sqe_set_data64(sqe, ud(0, 0, OP_ACCEPT));
+	t->accept_armed = true;
+	t->r.need_submit = true;
+	warp__cnt_add(t->cnt->rx_rearms, 1);
+}
+
+static void arm_recv(struct uring_tcp *t, uint32_t i)
+{
+	struct conn *c = &t->c[i];
+	if (c->rx_inflight || c->state != C_UP || c->rx_len >= RXCAP)
+		return;
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&t->r.ring);
+	if (!sqe)
+		return;
+	io_uring_prep_recv(sqe, c->fd, c->rx + c->rx_len, RXCAP - c->rx_len, 0);
+	io_uring_sqe_set_data64(sqe, ud(i, c->gen, OP_RECV));
+	c->rx_inflight = true;
+	t->r.need_submit = true;
+}
+
+static void arm_send(struct uring_tcp *t, uint32_t i)
+{
+	struct conn *c = &t->c[i];
+	if (c->tx_inflight || c->state != C_UP || c->tx_head == c->tx_tail)
+		return;
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&t->r.ring);
+	if (!sqe)
+		return;
+	c->tx_inflight = c->tx_tail - c->tx_head;
+	io_uring_prep_send(sqe, c->fd, c->tx + c->tx_head, c->tx_inflight, MSG_NOSIGNAL);
+	io_uring_sqe_set_data64(sqe, ud(i, c->gen, OP_SEND));
+	t->r.need_submit = true;
+}
+
+static void nodelay(int fd)
+{
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+/* Close a connection; its in-flight operations complete with errors that
+ * the generation check ignores. */
+static void conn_down(struct uring_tcp *t, uint32_t i, bool lost)
+{
+	struct conn *c = &t->c[i];
+	if (c->fd >= 0) {
+		shutdown(c->fd, SHUT_RDWR); /* the peer sees the end even while ops hold the file */
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&t->r.ring);
+		if (sqe) { /* cancel in-flight ops, then close, in the ring's order */
+			io_uring_prep_cancel_fd(sqe, c->fd, IORING_ASYNC_CANCEL_ALL);
+			io_uring_sqe_set_data64(sqe, ud(i, c->gen, OP_CLOSE));
+			t->r.need_submit = true;
+			warp__uring_submit(&t->r);
+		}
+		close(c->fd);
+		c->fd = -1;
+	}
+	if (lost)
+		warp__cnt_add(t->cnt->disconnects, 1);
+	if (c->rx_len)
+		warp__cnt_add(t->cnt->rx_truncated, 1); /* a packet cut by the loss */
+	c->gen++;
+	c->ready = false; /* a list entry left behind is skipped */
+	c->rx_len = 0;
+	c->rx_inflight = false;
+	c->tx_inflight = 0;
+	if (c->outbound) {
+		/* an unsent partial packet cannot be resumed on a new stream */
+		if (c->tx_head != c->tx_tail && c->state == C_UP) {
+			warp__cnt_add(t->cnt->tx_errors, 1);
+			c->tx_head = c->tx_tail = 0;
+		}
+		c->state = C_BACKOFF;
+	} else {
+		c->state = C_FREE;
+		c->tx_head = c->tx_tail = 0;
+	}
+}
+
+static uint64_t jitter(struct uring_tcp *t, uint64_t v)
+{
+	t->rng ^= t->rng << 13;
+	t->rng ^= t->rng >> 7;
+	t->rng ^= t->rng << 17;
+	return v / 2 + t->rng % (v / 2 + 1);
+}
+
+static void start_connect(struct uring_tcp *t, uint32_t i, uint64_t now)
+{
+	struct conn *c = &t->c[i];
+	struct sockaddr_storage ss;
+	socklen_t sl = warp__sockaddr_unpack(&c->addr, &ss);
+	c->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	struct io_uring_sqe *a = c->fd >= 0 ? io_uring_get_sqe(&t->r.ring) : NULL;
+	struct io_uring_sqe *b = a ? io_uring_get_sqe(&t->r.ring) : NULL;
+	if (!b) {
+		if (c->fd >= 0)
+			close(c->fd);
+		c->fd = -1;
+		c->next_attempt_ns = now + jitter(t, c->backoff_ns);
+		return;
+	}
+	nodelay(c->fd);
+	c->state = C_CONNECTING;
+	/* the connect SQE keeps a pointer to the address until it completes:
+	 * keep it in the connection (rx buffer is idle while connecting) */
+	memcpy(c->rx, &ss, sl);
+	io_uring_prep_connect(a, c->fd, (struct sockaddr *)c->rx, sl);
+	a->flags |= IOSQE_IO_LINK;
+	io_uring_sqe_set_data64(a, ud(i, c->gen, OP_CONNECT));
+	c->ts.tv_sec = (long long)(t->connect_timeout_ns / 1000000000ull);
+	c->ts.tv_nsec = (long long)(t->connect_timeout_ns % 1000000000ull);
+	io_uring_prep_link_timeout(b, &c->ts, 0);
+	io_uring_sqe_set_data64(b, ud(i, c->gen, OP_TIMEOUT));
+	t->r.need_submit = true;
+}
+
+static int conn_alloc(struct uring_tcp *t)
+{
+	for (uint32_t i = 0; i < t->nconns; i++) {
+		struct conn *c = &t->c[i];
+		if (c->state != C_FREE)
+			continue;
+		c->fd = -1;
+		c->rx_len = c->tx_head = c->tx_tail = 0;
+		c->backoff_ns = t->backoff_min_ns;
+		return (int)i;
+	}
+	return -1;
+}
+
+static int tcp_open(const struct warp_driver_open_args *a, void **ctx)
+{
+	struct uring_tcp *t = warp__calloc(1, sizeof(*t));
+	if (!t)
+		return WARP_ENOMEM;
+	t->lfd = -1;
+	t->pool = a->pool;
+	t->cnt = a->cnt;
+	t->mtu = a->mtu;
+	t->connect_timeout_ns = a->connect_timeout_ns ? a->connect_timeout_ns : 1000000000ull;
+	t->backoff_min_ns = a->reconnect_min_ns ? a->reconnect_min_ns : 10000000ull;
+	t->backoff_max_ns = a->reconnect_max_ns ? a->reconnect_max_ns : 1000000000ull;
+	t->rng = 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)t;
+	t->nconns = 2 * a->max_peers + 8;
+	t->c = warp__calloc(t->nconns, sizeof(*t->c));
+	/* a closed connection's stale entry may sit beside its successor's */
+	t->ready = warp__calloc(2 * (size_t)t->nconns, sizeof(*t->ready));
+	/* not touched until used: the kernel backs pages on first write */
+	t->mem = warp__aligned_alloc(4096, (size_t)t->nconns * (RXCAP + TXCAP));
+	if (!t->c || !t->ready || !t->mem) {
+		tcp_close(t);
+		return WARP_ENOMEM;
+	}
+	for (uint32_t i = 0; i < t->nconns; i++) {
+		t->c[i].fd = -1;
+		t->c[i].rx = t->mem + (size_t)i * (RXCAP + TXCAP);
+		t->c[i].tx = t->c[i].rx + RXCAP;
+	}
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int rc = warp__sockaddr_parse(a->listen, SOCK_STREAM, &ss, &sl);
+	if (rc) {
+		tcp_close(t);
+		return warp__err_prefix(WARP_ECONFIG, "listen: ");
+	}
+	t->family = ss.ss_family;
+	t->lfd = socket(t->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (t->lfd < 0) {
+		rc = warp__err(WARP_EDRIVER, "socket: %s", strerror(errno));
+		tcp_close(t);
+		return rc;
+	}
+	int one = 1;
+	setsockopt(t->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (a->flags & WARP_TRANSPORT_REUSEPORT)
+		setsockopt(t->lfd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	if (bind(t->lfd, (struct sockaddr *)&ss, sl) || listen(t->lfd, 128)) {
+		int e = errno;
+		tcp_close(t);
+		if (e == EADDRINUSE)
+			return warp__err(WARP_EDRIVER, "listen '%s': port in use", a->listen);
+		return warp__err(WARP_EDRIVER, "listen '%s': %s", a->listen, strerror(e));
+	}
+	rc = warp__uring_init(&t->r, a->flags, RING_SQ, RING_CQ);
+	if (rc) {
+		tcp_close(t);
+		return rc;
+	}
+	if (t->r.enabled)
+		arm_accept(t);
+	*ctx = t;
+	return 0;
+}
+
+static void tcp_close(void *ctx)
+{
+	struct uring_tcp *t = ctx;
+	if (!t)
+		return;
+	warp__uring_exit(&t->r);
+	if (t->c)
+		for (uint32_t i = 0; i < t->nconns; i++)
+			if (t->c[i].fd >= 0)
+				close(t->c[i].fd);
+	warp__free(t->mem);
+	if (t->lfd >= 0)
+		close(t->lfd);
+	warp__free(t->c);
+	warp__free(t->ready);
+	warp__free(t);
+}
+
+static int tcp_parse_addr(void *ctx, const char *s, warp__addr_t *out)
+{
+	struct uring_tcp *t = ctx;
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int rc = warp__sockaddr_parse(s, SOCK_STREAM, &ss, &sl);
+	if (rc)
+		return rc;
+	if (ss.ss_family != t->family)
+		return warp__err(WARP_EINVALID_NODE,
+				 "address '%s': address family differs from this transport's", s);
+	warp__sockaddr_pack((struct sockaddr *)&ss, sl, out);
+	return 0;
+}
+
+static void mark_ready(struct uring_tcp *t, uint32_t i)
+{
+	if (!t->c[i].ready) {
+		t->c[i].ready = true;
+		t->ready[t->nready++] = i;
+	}
+}
+
+static void on_cqe(struct uring_tcp *t, struct io_uring_cqe *cqe)
+{
+	uint64_t u = io_uring_cqe_get_data64(cqe);
+	unsigned op = u & 0xff;
+	uint32_t i = (uint32_t)(u >> 8) & 0xffffff;
+	uint32_t gen = (uint32_t)(u >> 32);
+	if (op == OP_ACCEPT) {
+		if (!(cqe->flags & IORING_CQE_F_MORE))
+			t->accept_armed = false;
+		if (cqe->res < 0) {
+			warp__cnt_add(t->cnt->rx_errors, 1);
+			return;
+		}
+		int k = conn_alloc(t);
+		if (k < 0) {
+			close(cqe->res);
+			warp__cnt_add(t->cnt->rx_errors, 1);
+			snprintf(t->last_error, sizeof(t->last_error),
+				 "accept: more than %u connections (2 x max_peers + 8)", t->nconns);
+			return;
+		}
+		struct conn *c = &t->c[k];
+		c->fd = cqe->res;
+		c->outbound = false;
+		c->state = C_UP;
+		nodelay(c->fd);
+		warp__cnt_add(t->cnt->connects, 1);
+		arm_recv(t, (uint32_t)k);
+		return;
+	}
+	if (op == OP_TIMEOUT || op == OP_CLOSE || i >= t->nconns)
+		return;
+	struct conn *c = &t->c[i];
+	if (gen != c->gen || c->state == C_FREE)
+		return; /* completion of a connection closed since */
+	switch (op) {
+	case OP_CONNECT:
+		if (cqe->res < 0) {
+			int err = cqe->res == -ECANCELED ? ETIMEDOUT : -cqe->res;
+			set_error(t, "connect", &c->addr, err);
+			warp__cnt_add(t->cnt->connect_failures, 1);
+			conn_down(t, i, false);
+			c->next_attempt_ns = 0; /* set by the caller with the clock */
+			c->backoff_ns = WARP__MIN(c->backoff_ns * 2, t->backoff_max_ns);
+			return;
+		}
+		c->state = C_UP;
+		c->backoff_ns = t->backoff_min_ns;
+		warp__cnt_add(t->cnt->connects, 1);
+		arm_recv(t, i); /* notices the peer closing */
+		arm_send(t, i);
+		return;
+	case OP_RECV:
+		c->rx_inflight = false;
+		if (cqe->res <= 0) {
+			if (cqe->res < 0)
+				set_error(t, "recv", c->outbound ? &c->addr : NULL, -cqe->res);
+			conn_down(t, i, true);
+			return;
+		}
+		c->rx_len += (uint32_t)cqe->res;
+		mark_ready(t, i);
+		return;
+	case OP_SEND:
+		if (cqe->res < 0) {
+			set_error(t, "send", c->outbound ? &c->addr : NULL, -cqe->res);
+			warp__cnt_add(t->cnt->tx_errors, 1);
+			conn_down(t, i, true);
+			return;
+		}
+		c->tx_head += (uint32_t)cqe->res; /* short sends continue from here */
+		c->tx_inflight = 0;
+		if (c->tx_head == c->tx_tail)
+			c->tx_head = c->tx_tail = 0;
+		arm_send(t, i);
+		return;
+	}
+}
+
+/* Cut complete packets out of c's receive buffer. Returns false when the
+ * caller's array or the pool is full (the rest stays for the next burst). */
+static bool parse(struct uring_tcp *t, uint32_t i, struct warp_pkt **pkts, uint16_t n,
+		  uint16_t *k, uint64_t now)
+{
+	struct conn *c = &t->c[i];
+	uint32_t off = 0;
+	bool more = true;
+	while (c->rx_len - off >= 2) {
+		uint32_t plen = (uint32_t)c->rx[off] << 8 | c->rx[off + 1];
+		if (plen == 0 || plen > t->mtu + WARP_PKT_SLACK) {
+			/* not a warp stream: drop the connection */
+			snprintf(t->last_error, sizeof(t->last_error),
+				 "recv: bad length prefix %u on a connection", plen);
+			warp__cnt_add(t->cnt->rx_errors, 1);
+			c->rx_len = 0;
+			conn_down(t, i, true);
+			return true;
+		}
+		if (c->rx_len - off < 2 + plen)
+			break;
+		if (*k == n) {
+			more = false;
+			break;
+		}
+		struct warp_pkt *pkt = warp__pkt_get(t->pool);
+		if (!pkt) {
+			more = false;
+			break;
+		}
+		memcpy(pkt->data, c->rx + off + 2, plen);
+		pkt->len = plen;
+		pkt->rx_ns = now;
+		memset(&pkt->addr, 0, sizeof(pkt->addr));
+		pkts[(*k)++] = pkt;
+		off += 2 + plen;
+	}
+	if (off) {
+		memmove(c->rx, c->rx + off, c->rx_len - off);
+		c->rx_len -= off;
+	}
+	if (more) {
+		c->ready = false;
+		arm_recv(t, i);
+	}
+	return more;
+}
+
+static uint16_t tcp_rx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uint64_t now)
+{
+	struct uring_tcp *t = ctx;
+	if (warp__uring_enable(&t->r) || !t->accept_armed)
+		arm_accept(t);
+	warp__uring_pump(&t->r);
+	struct io_uring_cqe *cqe;
+	unsigned head, seen = 0;
+	io_uring_for_each_cqe(&t->r.ring, head, cqe)
+	{
+		on_cqe(t, cqe);
+		seen++;
+	}
+	if (seen)
+		io_uring_cq_advance(&t->r.ring, seen);
+	/* back-off deadlines of failed connects start now */
+	for (uint32_t i = 0; seen && i < t->nconns; i++)
+		if (t->c[i].state == C_BACKOFF && t->c[i].next_attempt_ns == 0)
+			t->c[i].next_attempt_ns = now + jitter(t, t->c[i].backoff_ns);
+
+	uint16_t k = 0;
+	uint32_t w = 0;
+	for (uint32_t r = 0; r < t->nready; r++) {
+		uint32_t i = t->ready[r];
+		if (t->c[i].ready && !parse(t, i, pkts, n, &k, now))
+			t->ready[w++] = i; /* still has packets */
+	}
+	t->nready = w;
+	return k;
+}
+
+static int find_outbound(struct uring_tcp *t, const warp__addr_t *a)
+{
+	for (uint32_t i = 0; i < t->nconns; i++) {
+		struct conn *c = &t->c[i];
+		if (c->state != C_FREE && c->outbound && c->addr.len == a->len &&
+		    memcmp(c->addr.b, a->b, a->len) == 0)
+			return (int)i;
+	}
+	int i = conn_alloc(t);
+	if (i < 0)
+		return -1;
+	t->c[i].outbound = true;
+	t->c[i].addr = *a;
+	t->c[i].state = C_BACKOFF;
+	t->c[i].next_attempt_ns = 0;
+	return i;
+}
+
+static uint16_t tcp_tx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uint64_t now)
+{
+	struct uring_tcp *t = ctx;
+	if (warp__uring_enable(&t->r))
+		arm_accept(t);
+	uint16_t i;
+	int last = -1;
+	for (i = 0; i < n; i++) {
+		struct warp_pkt *pkt = pkts[i];
+		int ci = (last >= 0 && t->c[last].addr.len == pkt->addr.len &&
+			  memcmp(t->c[last].addr.b, pkt->addr.b, pkt->addr.len) == 0)
+				 ? last
+				 : find_outbound(t, &pkt->addr);
+		if (ci < 0) {
+			warp__cnt_add(t->cnt->tx_errors, 1);
+			warp__pkt_put(t->pool, pkt);
+			continue;
+		}
+		last = ci;
+		struct conn *c = &t->c[ci];
+		if (c->state == C_BACKOFF && now >= c->next_attempt_ns)
+			start_connect(t, (uint32_t)ci, now);
+		uint32_t need = 2 + pkt->len;
+		if (c->tx_tail + need > TXCAP && !c->tx_inflight && c->tx_head) {
+			memmove(c->tx, c->tx + c->tx_head, c->tx_tail - c->tx_head);
+			c->tx_tail -= c->tx_head;
+			c->tx_head = 0;
+		}
+		if (c->tx_tail + need > TXCAP) {
+			if (c->state == C_UP)
+				break; /* backpressure: the engine retries the rest */
+			warp__cnt_add(t->cnt->tx_errors, 1); /* peer unreachable, buffer full */
+			warp__pkt_put(t->pool, pkt);
+			continue;
+		}
+		c->tx[c->tx_tail] = (uint8_t)(pkt->len >> 8);
+		c->tx[c->tx_tail + 1] = (uint8_t)pkt->len;
+		memcpy(c->tx + c->tx_tail + 2, pkt->data, pkt->len);
+		c->tx_tail += need;
+		warp__pkt_put(t->pool, pkt);
+		arm_send(t, (uint32_t)ci);
+	}
+	if (t->r.need_submit)
+		warp__uring_submit(&t->r);
+	return i;
+}
+
+static void tcp_wait(void *ctx, uint64_t timeout_ns)
+{
+	struct uring_tcp *t = ctx;
+	if (warp__uring_enable(&t->r) || !t->accept_armed)
+		arm_accept(t);
+	warp__uring_wait(&t->r, timeout_ns);
+}
+
+static int tcp_local_addr(void *ctx, char *buf, size_t cap)
+{
+	struct uring_tcp *t = ctx;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	if (getsockname(t->lfd, (struct sockaddr *)&ss, &sl))
+		return warp__err(WARP_EDRIVER, "getsockname: %s", strerror(errno));
+	warp__sockaddr_str((struct sockaddr *)&ss, buf, cap);
+	return 0;
+}
+
+static int tcp_last_error(void *ctx, char *buf, size_t cap)
+{
+	struct uring_tcp *t = ctx;
+	snprintf(buf, cap, "%s", t->last_error);
+	return 0;
+}
+
+const struct warp_driver_ops warp__uring_tcp_driver = {
+	.name = "uring-tcp",
+	.caps = WARP_DRV_STREAM,
+	.open = tcp_open,
+	.close = tcp_close,
+	.parse_addr = tcp_parse_addr,
+	.rx_burst = tcp_rx_burst,
+	.tx_burst = tcp_tx_burst,
+	.wait = tcp_wait,
+	.last_error = tcp_last_error,
+	.local_addr = tcp_local_addr,
+};
