@@ -14,6 +14,7 @@
 #ifndef WARP_DRIVER_H
 #define WARP_DRIVER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "engine/pool.h"
@@ -59,6 +60,9 @@ struct warp_driver_ops {
 	/* Optional: block up to timeout_ns for something to receive (idle
 	 * engines wait here instead of sleeping blind). NULL = not supported. */
 	void (*wait)(void *ctx, uint64_t timeout_ns);
+	/* Optional: true when the transport may only ever be polled by the
+	 * thread that polled it first (io_uring SINGLE_ISSUER). */
+	bool (*single_issuer)(void *ctx);
 	/* Optional: the last error the driver saw on the data path, e.g.
 	 * "connect 127.0.0.1:7101: Connection refused" ("" when none). */
 	int (*last_error)(void *ctx, char *buf, size_t cap);

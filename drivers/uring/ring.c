@@ -15,17 +15,17 @@ int warp__uring_init(struct warp__uring *r, uint32_t flags, unsigned sq, unsigne
 	p.flags = IORING_SETUP_CQSIZE;
 	p.cq_entries = cq;
 	bool defer = false;
-	if (flags & WARP_TRANSPORT_URING_DEFER) {
+	if (flags & WARP_TRANSPORT_URING_SQPOLL) {
+		p.flags |= IORING_SETUP_SQPOLL;
+		p.sq_thread_idle = 1000;
+	} else if (flags & WARP_TRANSPORT_URING_COOP) {
+		p.flags |= IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
+	} else if (!(flags & WARP_TRANSPORT_URING_PLAIN)) {
 		/* the polling thread becomes the single issuer when it enables
 		 * the ring (R_DISABLED), not the thread that created it */
 		p.flags |= IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
 			   IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_R_DISABLED;
 		defer = true;
-	} else if (flags & WARP_TRANSPORT_URING_SQPOLL) {
-		p.flags |= IORING_SETUP_SQPOLL;
-		p.sq_thread_idle = 1000;
-	} else if (!(flags & WARP_TRANSPORT_URING_PLAIN)) {
-		p.flags |= IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
 	}
 	int rc = io_uring_queue_init_params(sq, &r->ring, &p);
 	if (rc < 0)
@@ -33,6 +33,7 @@ int warp__uring_init(struct warp__uring *r, uint32_t flags, unsigned sq, unsigne
 				 strerror(-rc));
 	r->ok = true;
 	r->enabled = !defer;
+	r->single_issuer = defer;
 	return 0;
 }
 
@@ -48,6 +49,10 @@ bool warp__uring_enable_slow(struct warp__uring *r)
 	/* liburing 2.3 declares io_uring_enable_rings but Debian's build does
 	 * not export it: register directly */
 	syscall(__NR_io_uring_register, r->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0);
+	/* Registered ring fds belong to the registering thread: only a ring
+	 * bound to its polling thread can use one. It saves the fd lookup on
+	 * every io_uring_enter. */
+	io_uring_register_ring_fd(&r->ring);
 	r->enabled = true;
 	return true;
 }

@@ -14,6 +14,7 @@ struct warp__uring {
 	bool ok;
 	bool enabled;     /* R_DISABLED rings are enabled by the first poll */
 	bool need_submit; /* SQEs prepared, not submitted yet */
+	bool single_issuer;
 };
 
 /* flags: WARP_TRANSPORT_URING_*. 0 or WARP_EDRIVER with a detail. */

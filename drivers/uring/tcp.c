@@ -301,6 +301,15 @@ static void tcp_close(void *ctx)
 	struct uring_tcp *t = ctx;
 	if (!t)
 		return;
+	/* In-flight requests keep their files until the ring's asynchronous
+	 * teardown ends; shutting the sockets down first frees the port at
+	 * once and tells peers now. */
+	if (t->lfd >= 0)
+		shutdown(t->lfd, SHUT_RDWR);
+	if (t->c)
+		for (uint32_t i = 0; i < t->nconns; i++)
+			if (t->c[i].fd >= 0)
+				shutdown(t->c[i].fd, SHUT_RDWR);
 	warp__uring_exit(&t->r);
 	if (t->c)
 		for (uint32_t i = 0; i < t->nconns; i++)
@@ -586,6 +595,12 @@ static int tcp_last_error(void *ctx, char *buf, size_t cap)
 	return 0;
 }
 
+static bool tcp_single_issuer(void *ctx)
+{
+	struct uring_tcp *t = ctx;
+	return t->r.single_issuer;
+}
+
 const struct warp_driver_ops warp__uring_tcp_driver = {
 	.name = "uring-tcp",
 	.caps = WARP_DRV_STREAM,
@@ -597,4 +612,5 @@ const struct warp_driver_ops warp__uring_tcp_driver = {
 	.wait = tcp_wait,
 	.last_error = tcp_last_error,
 	.local_addr = tcp_local_addr,
+	.single_issuer = tcp_single_issuer,
 };

@@ -343,6 +343,12 @@ static int udp_local_addr(void *ctx, char *buf, size_t cap)
 	return 0;
 }
 
+static bool udp_single_issuer(void *ctx)
+{
+	struct uring_udp *u = ctx;
+	return u->r.single_issuer;
+}
+
 const struct warp_driver_ops warp__uring_udp_driver = {
 	.name = "uring-udp",
 	.caps = WARP_DRV_DATAGRAM,
@@ -353,4 +359,5 @@ const struct warp_driver_ops warp__uring_udp_driver = {
 	.tx_burst = udp_tx_burst,
 	.wait = udp_wait,
 	.local_addr = udp_local_addr,
+	.single_issuer = udp_single_issuer,
 };

@@ -77,11 +77,13 @@ typedef struct warp_transport_config {
 
 #define WARP_TRANSPORT_REUSEPORT 0x1u /* socket drivers: SO_REUSEPORT, so several engines share a port */
 /* io_uring ring setup (docs/benchmarking-baselines.md has the measurements).
- * Default (none of these): COOP_TASKRUN | TASKRUN_FLAG: completions are not
- * pushed to a spinning thread by interrupt; the engine enters the kernel
- * when the kernel flags pending work. */
-#define WARP_TRANSPORT_URING_DEFER 0x2u  /* SINGLE_ISSUER | DEFER_TASKRUN: the engine must be
-					    polled by one thread for its whole life */
+ * Default (none of these): SINGLE_ISSUER | DEFER_TASKRUN | TASKRUN_FLAG, the
+ * fastest and with the best tails on the project's VM. The ring is enabled
+ * by the first poll, and that thread must poll the engine for its whole
+ * life: warp_engine_start() after polling inline (or polling inline after
+ * warp_engine_stop()) fails with WARP_ESTATE. */
+#define WARP_TRANSPORT_URING_COOP 0x2u   /* COOP_TASKRUN | TASKRUN_FLAG: ~1 us slower, any
+					    thread may poll */
 #define WARP_TRANSPORT_URING_SQPOLL 0x4u /* a kernel thread polls submissions (costs a core) */
 #define WARP_TRANSPORT_URING_PLAIN 0x8u  /* no setup flags (for measurement only) */
 #define WARP_DEFAULT_SOCK_BUF_BYTES (4u << 20)

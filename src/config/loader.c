@@ -539,13 +539,13 @@ static int transport_key(struct ld *st, const char *name, const char *val)
 			     : (t->flags & ~WARP_TRANSPORT_REUSEPORT);
 		return 1;
 	case TK_URING_SETUP: {
-		const uint32_t m = WARP_TRANSPORT_URING_DEFER | WARP_TRANSPORT_URING_SQPOLL |
+		const uint32_t m = WARP_TRANSPORT_URING_COOP | WARP_TRANSPORT_URING_SQPOLL |
 				   WARP_TRANSPORT_URING_PLAIN;
 		uint32_t f;
-		if (!strcmp(val, "coop"))
+		if (!strcmp(val, "defer"))
 			f = 0;
-		else if (!strcmp(val, "defer"))
-			f = WARP_TRANSPORT_URING_DEFER;
+		else if (!strcmp(val, "coop"))
+			f = WARP_TRANSPORT_URING_COOP;
 		else if (!strcmp(val, "sqpoll"))
 			f = WARP_TRANSPORT_URING_SQPOLL;
 		else if (!strcmp(val, "plain"))

@@ -140,6 +140,8 @@ warp__cold int warp_engine_create(const warp_config_t *cfg, warp_engine_t **out)
 			goto fail;
 		}
 		t->ops = ops;
+		if (ops->single_issuer && ops->single_issuer(t->ctx))
+			e->single_issuer = true;
 		t->rx_burst = ops->rx_burst;
 		t->tx_burst = ops->tx_burst;
 		e->n_tp = i + 1;
@@ -252,6 +254,25 @@ static unsigned rx_held(warp_engine_t *e)
 	return n;
 }
 
+/* Transports bound to one thread (io_uring SINGLE_ISSUER) take the first
+ * polling thread; any other thread is refused. */
+static int check_thread(warp_engine_t *e)
+{
+	pthread_t self = pthread_self();
+	if (!e->bound) {
+		e->bound = true;
+		e->bound_thread = self;
+		return 0;
+	}
+	if (pthread_equal(self, e->bound_thread))
+		return 0;
+	return warp__err(WARP_ESTATE,
+			 "engine '%s': a transport is bound to the thread that first polled it "
+			 "(io_uring SINGLE_ISSUER); use uring_setup = coop to poll from "
+			 "several threads",
+			 e->cfg.node_id);
+}
+
 static int engine_poll(warp_engine_t *e)
 {
 	uint64_t allocs = warp__alloc_count_thread();
@@ -304,6 +325,8 @@ int warp_engine_poll(warp_engine_t *e)
 	if (warp__unlikely(!e))
 		return WARP_EINVAL;
 	if (warp__unlikely(e->started))
+		return WARP_ESTATE;
+	if (warp__unlikely(e->single_issuer) && check_thread(e))
 		return WARP_ESTATE;
 	return engine_poll(e);
 }
@@ -371,6 +394,10 @@ static void *engine_thread(void *arg)
 		pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 	}
 	struct idle_state st = { 0, 0 };
+	if (e->single_issuer) {
+		e->bound = true; /* checked free by warp_engine_start */
+		e->bound_thread = pthread_self();
+	}
 	/* acquire: pairs with the release store of stop in warp_engine_stop */
 	while (!atomic_load_explicit(&e->stop, memory_order_acquire)) {
 		if (engine_poll(e) > 0) {
@@ -389,6 +416,11 @@ warp__cold int warp_engine_start(warp_engine_t *e)
 		return WARP_EINVAL;
 	if (e->started)
 		return warp__err(WARP_ESTATE, "engine '%s': already started", e->cfg.node_id);
+	if (e->single_issuer && e->bound)
+		return warp__err(WARP_ESTATE,
+				 "engine '%s': already polled by another thread, and a transport is "
+				 "bound to it (io_uring SINGLE_ISSUER); use uring_setup = coop",
+				 e->cfg.node_id);
 	atomic_store_explicit(&e->stop, false, memory_order_relaxed);
 	e->started = true;
 	int rc = pthread_create(&e->thread, NULL, engine_thread, e);

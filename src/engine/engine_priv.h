@@ -196,6 +196,9 @@ struct warp_engine {
 
 	pthread_t thread;
 	bool started;
+	bool single_issuer;   /* a transport is bound to the first polling thread */
+	bool bound;
+	pthread_t bound_thread;
 	_Atomic bool stop;
 };
 

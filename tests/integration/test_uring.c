@@ -5,6 +5,7 @@
  * use, unresolvable host, connection reset mid-message, reconnect).
  */
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -399,4 +400,148 @@ Test(uring_tcp, reconnects_after_the_peer_restarts)
 	warp_engine_destroy(a);
 	warp_engine_destroy(b);
 	free(lb.rx);
+}
+
+static bool have_ipv6_loopback(void)
+{
+	int fd = socket(AF_INET6, SOCK_DGRAM, 0);
+	if (fd < 0)
+		return false;
+	struct sockaddr_in6 sa = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+	bool ok = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return ok;
+}
+
+static void ipv6(const char *drv)
+{
+	if (!have_ipv6_loopback()) {
+		cr_skip_test("no IPv6 loopback (::1) on this machine");
+		return;
+	}
+	warp_engine_t *e[2];
+	struct th_log log;
+	th_log_init(&log);
+	for (int i = 0; i < 2; i++) {
+		warp_config_t cfg;
+		warp_config_init(&cfg);
+		snprintf(cfg.node_id, sizeof(cfg.node_id), "v6-%d", i);
+		warp_config_add_transport(&cfg, drv, "[::1]:0", NULL);
+		cr_assert_eq(warp_engine_create(&cfg, &e[i]), 0, "%s", warp_errdetail());
+	}
+	char addr[160];
+	warp_engine_local_addr(e[1], 0, addr, sizeof(addr));
+	cr_assert_eq(strncmp(addr, "[::1]:", 6), 0, "%s", addr);
+	warp_peer_t *p = th_link(e[0], e[1]);
+	th_link(e[1], e[0]);
+	warp_engine_set_recv(e[1], th_recv, &log);
+	warp_stream_t *s;
+	cr_assert_eq(warp_stream_open(e[0], p, 1, 16, &s), 0);
+	cr_assert_eq(th_send(e[0], s, 5000, NULL), 0);
+	cr_assert(th_pump(e, 2, &log.n, 1, 1000000));
+	cr_assert(log.rx[0].ok);
+	warp_engine_destroy(e[0]);
+	warp_engine_destroy(e[1]);
+	free(log.rx);
+}
+
+Test(uring_udp, ipv6_loopback) { ipv6("uring-udp"); }
+Test(uring_tcp, ipv6_loopback) { ipv6("uring-tcp"); }
+
+/* A started engine in the back-off idle strategy sleeps in the kernel
+ * (io_uring wait with timeout) and still wakes for a packet. */
+static void idle_wakeup(const char *drv)
+{
+	warp_config_t cfg;
+	warp_config_init(&cfg);
+	cfg.idle.kind = WARP_IDLE_BACKOFF;
+	cfg.idle.spins = 10;
+	cfg.idle.yields = 10;
+	cfg.idle.max_sleep_ns = 50000000; /* long sleeps: only a wakeup is quick */
+	strcpy(cfg.node_id, "sleeper");
+	warp_config_add_transport(&cfg, drv, "127.0.0.1:0", NULL);
+	warp_engine_t *b;
+	cr_assert_eq(warp_engine_create(&cfg, &b), 0);
+	warp_engine_t *a = sock_engine(drv, "a");
+	warp_peer_t *ab = th_link(a, b);
+	th_link(b, a);
+	warp_channel_t *rx;
+	cr_assert_eq(warp_channel_open(b, WARP_CHANNEL_RECV, &rx), 0);
+	warp_stream_t *s;
+	cr_assert_eq(warp_stream_open(a, ab, 1, 16, &s), 0);
+	cr_assert_eq(warp_engine_start(b), 0);
+	usleep(200000); /* b is asleep in the kernel now */
+	warp_stats_t before;
+	warp_engine_stats(b, &before);
+	for (int i = 0; i < 10; i++) {
+		cr_assert_eq(th_send(a, s, 100, NULL), 0);
+		size_t got = 0;
+		warp_msg_t m;
+		for (int k = 0; k < 5000000 && !got; k++) {
+			warp_engine_poll(a);
+			got = (size_t)warp_channel_recv_burst(rx, &m, 1);
+		}
+		warp_stats_t sb, sa;
+		warp_engine_stats(b, &sb);
+		warp_engine_stats(a, &sa);
+		cr_assert_eq(got, 1,
+			     "message %d woke the sleeping engine (a: tx %llu; b: polls %llu rx %llu "
+			     "delivered %llu rearms %llu)",
+			     i, (unsigned long long)sa.tx_packets, (unsigned long long)sb.polls,
+			     (unsigned long long)sb.rx_packets, (unsigned long long)sb.msgs_delivered,
+			     (unsigned long long)sb.drv_rx_rearms);
+		cr_assert(th_check(m.data, m.len, th_seed(1, m.msg_id, m.len)));
+		warp_channel_recv_done(rx);
+	}
+	warp_stats_t after;
+	warp_engine_stats(b, &after);
+	/* while asleep it polled rarely: far fewer polls than a spinning engine */
+	cr_assert_lt(after.polls - before.polls, 1000000);
+	cr_assert_eq(warp_engine_stop(b), 0);
+	warp_engine_destroy(a);
+	warp_engine_destroy(b);
+}
+
+Test(uring_udp, idle_engine_sleeps_in_the_kernel_and_wakes_for_a_packet)
+{
+	idle_wakeup("uring-udp");
+}
+Test(uring_tcp, idle_engine_sleeps_in_the_kernel_and_wakes_for_a_packet)
+{
+	idle_wakeup("uring-tcp");
+}
+
+/* The default ring setup (SINGLE_ISSUER | DEFER_TASKRUN) binds an engine to
+ * the thread that polls it first; the coop setup does not. */
+static void *poll_once(void *arg)
+{
+	return (void *)(intptr_t)warp_engine_poll(arg);
+}
+
+Test(uring_udp, single_issuer_binds_the_engine_to_its_first_polling_thread)
+{
+	warp_engine_t *e = sock_engine("uring-udp", "a");
+	cr_assert_eq(warp_engine_poll(e) >= 0, 1);
+	cr_assert_eq(warp_engine_start(e), WARP_ESTATE);
+	cr_assert(strstr(warp_errdetail(), "SINGLE_ISSUER"), "%s", warp_errdetail());
+	pthread_t th;
+	void *rc;
+	pthread_create(&th, NULL, poll_once, e);
+	pthread_join(th, &rc);
+	cr_assert_eq((int)(intptr_t)rc, WARP_ESTATE, "another thread may not poll it");
+	warp_engine_destroy(e);
+
+	warp_config_t cfg;
+	warp_config_init(&cfg);
+	strcpy(cfg.node_id, "c");
+	warp_config_add_transport(&cfg, "uring-udp", "127.0.0.1:0", NULL);
+	cfg.transports[0].flags = WARP_TRANSPORT_URING_COOP;
+	cr_assert_eq(warp_engine_create(&cfg, &e), 0);
+	cr_assert_geq(warp_engine_poll(e), 0);
+	cr_assert_eq(warp_engine_start(e), 0, "coop rings may move to the engine thread");
+	cr_assert_eq(warp_engine_stop(e), 0);
+	pthread_create(&th, NULL, poll_once, e);
+	pthread_join(th, &rc);
+	cr_assert_geq((int)(intptr_t)rc, 0);
+	warp_engine_destroy(e);
 }

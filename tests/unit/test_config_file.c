@@ -411,12 +411,12 @@ Test(config_file, transport_socket_options)
 {
 	expect_loaded("[engine]\nnode_id = a\n"
 		      "[transport]\ndriver = uring-udp\nlisten = 127.0.0.1:7000\n"
-		      "sock_buf_bytes = 8M\nreuseport = yes\nuring_setup = defer\n"
+		      "sock_buf_bytes = 8M\nreuseport = yes\nuring_setup = coop\n"
 		      "[transport]\ndriver = uring-tcp\nlisten = 127.0.0.1:7100\n"
 		      "reuseport = no\nuring_setup = sqpoll\n");
 	cr_assert_eq(f->cfg.transports[0].sock_buf_bytes, 8u << 20);
 	cr_assert_eq(f->cfg.transports[0].flags,
-		     WARP_TRANSPORT_REUSEPORT | WARP_TRANSPORT_URING_DEFER);
+		     WARP_TRANSPORT_REUSEPORT | WARP_TRANSPORT_URING_COOP);
 	cr_assert_eq(f->cfg.transports[1].sock_buf_bytes, 0);
 	cr_assert_eq(f->cfg.transports[1].flags, WARP_TRANSPORT_URING_SQPOLL);
 	expect_error(MIN_ENGINE "uring_setup = fast\n", 6, "uring_setup");
