@@ -38,6 +38,13 @@ extern "C" {
 #define WARP_DEFAULT_TIMER_TICK_NS 100000ull        /* timing wheel resolution: 100 us */
 #define WARP_DEFAULT_TIMER_SLOTS 4096
 #define WARP_DEFAULT_HEARTBEAT_INTERVAL_NS 0ull    /* 0 = no heartbeats (reliability issue turns them on) */
+#define WARP_DEFAULT_GUARANTEE 1                 /* WARP_AT_LEAST_ONCE */
+#define WARP_DEFAULT_ACK_TIMEOUT_NS 5000000000ull  /* give a message up after 5 s unacknowledged */
+#define WARP_DEFAULT_MAX_RETRIES 20                /* resends of a message's fragments before giving up */
+#define WARP_DEFAULT_RTO_INITIAL_NS 20000000ull    /* retransmission timeout before any RTT sample */
+#define WARP_DEFAULT_RTO_MIN_NS 1000000ull         /* lower bound of the retransmission timeout */
+#define WARP_DEFAULT_RTO_MAX_NS 1000000000ull      /* upper bound, back-off included */
+#define WARP_DEFAULT_MAX_UNACKED_PKTS 1024         /* per peer: packets in flight (a power of two) */
 #define WARP_DEFAULT_CONNECT_TIMEOUT_NS 1000000000ull /* stream transports: one connect attempt */
 #define WARP_DEFAULT_RECONNECT_MIN_NS 10000000ull  /* stream transports: first reconnect back-off */
 #define WARP_DEFAULT_RECONNECT_MAX_NS 1000000000ull /* ... doubling (with jitter) up to */
@@ -121,6 +128,11 @@ typedef struct warp_config {
 	uint64_t timer_tick_ns;
 	uint32_t timer_slots;       /* power of two */
 	uint64_t heartbeat_interval_ns;
+	uint32_t default_guarantee;   /* WARP_AT_MOST_ONCE, WARP_AT_LEAST_ONCE, WARP_EXACTLY_ONCE */
+	uint64_t ack_timeout_ns;      /* reliable streams: a message unacknowledged this long times out */
+	uint32_t max_retries;         /* reliable streams: resends before a message times out */
+	uint64_t rto_initial_ns, rto_min_ns, rto_max_ns;
+	uint32_t max_unacked_pkts;    /* per peer, a power of two */
 	uint64_t connect_timeout_ns;  /* stream transports: one connect attempt */
 	uint64_t reconnect_min_ns;    /* stream transports: back-off after a failed or lost connection */
 	uint64_t reconnect_max_ns;

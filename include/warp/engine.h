@@ -39,7 +39,18 @@ typedef struct warp_channel warp_channel_t;
 #define WARP_PRIO_MIN 16  /* most urgent application priority; 0..15 are control */
 #define WARP_PRIO_MAX 255 /* least urgent */
 
-/** A received message (or, with status < 0, a failed send of yours). */
+/** Delivery guarantees, per stream. */
+typedef enum warp_guarantee {
+	WARP_AT_MOST_ONCE = 0,  /* never resent, never duplicated; may be lost */
+	WARP_AT_LEAST_ONCE = 1, /* resent until acknowledged (ack_timeout, max_retries); in order */
+	WARP_EXACTLY_ONCE = 2,  /* at-least-once plus receiver deduplication that survives
+				   warp_peer_reopen; in order */
+} warp_guarantee_t;
+
+#define WARP_MSG_DATA 0       /* a received message */
+#define WARP_MSG_COMPLETION 1 /* the outcome of a message this side sent */
+
+/** A received message, or the outcome (completion) of one you sent. */
 typedef struct warp_msg {
 	warp_peer_t *peer;     /* the sending peer */
 	const char *src_node;  /* its node id */
@@ -49,9 +60,14 @@ typedef struct warp_msg {
 	size_t len;
 	uint64_t rx_time_ns;   /* engine clock when the last fragment arrived */
 	const char *transport; /* driver name that carried it, e.g. "loop" */
-	int status;            /* 0: a received message. < 0: a message this engine had
-				  accepted for sending (stream_id, msg_id) could not be sent,
-				  status is the WARP_E* code (data NULL, len 0) */
+	int status;            /* DATA: 0. COMPLETION: 0 = acknowledged by the receiving
+				  engine; WARP_ENACK = refused by the receiving application
+				  (nack_reason says why); WARP_ETIMEDOUT = not acknowledged
+				  within ack_timeout / max_retries (at-most-once: lost or its
+				  acknowledgement lost); WARP_ECLOSED = dropped by a close.
+				  data is NULL, len 0 */
+	int kind;              /* WARP_MSG_DATA or WARP_MSG_COMPLETION */
+	uint16_t nack_reason;
 } warp_msg_t;
 
 /** Inline receive callback [engine thread]. msg and msg->data are valid only
@@ -81,6 +97,19 @@ const char *warp_engine_node_id(const warp_engine_t *e);
 
 /** Set the inline receive callback (NULL: deliver to receiving channels). [setup] */
 void warp_engine_set_recv(warp_engine_t *e, warp_recv_fn fn, void *user);
+
+/** Set the callback for completions of messages sent from the engine thread
+ *  (warp_send); it receives kind WARP_MSG_COMPLETION. Without it those
+ *  outcomes are only counted. Channel sends get their completions in their
+ *  channel. [setup] */
+void warp_engine_set_completion(warp_engine_t *e, warp_recv_fn fn, void *user);
+
+/**
+ * Refuse a message from inside the receive callback: it is not delivered
+ * again, and the sender's completion is WARP_ENACK with `reason`.
+ * @return 0; WARP_ESTATE outside a receive callback. [engine thread]
+ */
+int warp_msg_reject(warp_engine_t *e, uint16_t reason);
 
 /**
  * Run one iteration of the engine: read the clock once, drain channel
@@ -167,6 +196,19 @@ int warp_peer_reopen(warp_engine_t *e, warp_peer_t *p);
 int warp_stream_open(warp_engine_t *e, warp_peer_t *p, uint16_t stream_id, uint8_t priority,
 		     warp_stream_t **out);
 
+/** Stream options; zero fields take the engine's defaults. */
+typedef struct warp_stream_opts {
+	uint8_t priority;         /* WARP_PRIO_MIN..MAX (0 = WARP_PRIO_MIN) */
+	int guarantee;            /* warp_guarantee_t, -1 = cfg.default_guarantee */
+	uint64_t ack_timeout_ns;  /* 0 = cfg.ack_timeout_ns */
+	uint32_t max_retries;     /* 0 = cfg.max_retries */
+	uint8_t reserved[32];
+} warp_stream_opts_t;
+
+/** Open a stream with options (guarantee per stream). [setup] */
+int warp_stream_open_ex(warp_engine_t *e, warp_peer_t *p, uint16_t stream_id,
+			const warp_stream_opts_t *opts, warp_stream_t **out);
+
 /** Stream id and peer of a stream. Any thread. */
 uint16_t warp_stream_id(const warp_stream_t *s);
 warp_peer_t *warp_stream_peer(const warp_stream_t *s);
@@ -186,7 +228,10 @@ int warp_send(warp_engine_t *e, warp_stream_t *s, const void *buf, size_t len, u
 
 /* ---- channels: application threads that do not own the engine ----------- */
 
-#define WARP_CHANNEL_RECV 0x1u /* this channel receives messages (see warp_channel_open) */
+#define WARP_CHANNEL_RECV 0x1u        /* this channel receives messages (see warp_channel_open) */
+#define WARP_CHANNEL_COMPLETIONS 0x2u /* the outcome of every message sent through this channel
+					 comes back as a WARP_MSG_COMPLETION; without it outcomes
+					 are only counted */
 
 /**
  * Open a channel (a submission ring and a delivery ring of

@@ -39,6 +39,15 @@ extern "C" {
 	X(acks_rx, "ack frames received")                                             \
 	X(closes_rx, "close frames received")                                         \
 	X(allocs_after_start, "heap allocations on the engine thread since start")    \
+	X(retransmits, "fragments sent again after a loss")                             \
+	X(msgs_acked, "sent messages acknowledged")                                      \
+	X(msgs_nacked, "sent messages refused by the receiving application")            \
+	X(msgs_timed_out, "sent messages given up (ack_timeout, max_retries, or at-most-once lost)") \
+	X(acks_tx, "ack frames sent")                                                    \
+	X(rtt_samples, "round-trip time samples taken from acks")                         \
+	X(pkts_lost, "sent packets declared lost (packet threshold or RTO)")             \
+	X(rto_fired, "retransmission timeouts")                                          \
+	X(dup_msgs, "reliable-stream messages received again and dropped")               \
 	X(drops, "packets or fragments dropped (sum of drop_*)")                        \
 	X(drv_rx_truncated, "driver: datagrams longer than a receive buffer")           \
 	X(drv_rx_errors, "driver: receive errors")                                      \

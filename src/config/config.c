@@ -30,6 +30,13 @@ int warp_config_init(warp_config_t *cfg)
 	cfg->timer_tick_ns = WARP_DEFAULT_TIMER_TICK_NS;
 	cfg->timer_slots = WARP_DEFAULT_TIMER_SLOTS;
 	cfg->heartbeat_interval_ns = WARP_DEFAULT_HEARTBEAT_INTERVAL_NS;
+	cfg->default_guarantee = WARP_DEFAULT_GUARANTEE;
+	cfg->ack_timeout_ns = WARP_DEFAULT_ACK_TIMEOUT_NS;
+	cfg->max_retries = WARP_DEFAULT_MAX_RETRIES;
+	cfg->rto_initial_ns = WARP_DEFAULT_RTO_INITIAL_NS;
+	cfg->rto_min_ns = WARP_DEFAULT_RTO_MIN_NS;
+	cfg->rto_max_ns = WARP_DEFAULT_RTO_MAX_NS;
+	cfg->max_unacked_pkts = WARP_DEFAULT_MAX_UNACKED_PKTS;
 	cfg->connect_timeout_ns = WARP_DEFAULT_CONNECT_TIMEOUT_NS;
 	cfg->reconnect_min_ns = WARP_DEFAULT_RECONNECT_MIN_NS;
 	cfg->reconnect_max_ns = WARP_DEFAULT_RECONNECT_MAX_NS;
@@ -130,6 +137,22 @@ int warp_config_validate(const warp_config_t *c)
 	RANGE("submit_budget", c->submit_budget, 1, 1u << 20);
 	RANGE("max_channels", c->max_channels, 1, 1024);
 	RANGE("timer_tick_ns", c->timer_tick_ns, 1000, 1000000000ull);
+	if (c->default_guarantee > 2)
+		return warp__err(WARP_ECONFIG,
+				 "default_guarantee: %u is not 0 (at-most-once), 1 (at-least-once) "
+				 "or 2 (exactly-once)",
+				 c->default_guarantee);
+	if (c->ack_timeout_ns > 3600000000000ull)
+		return warp__err(WARP_ECONFIG, "ack_timeout_ns: above one hour");
+	if (c->max_retries > 1000000)
+		return warp__err(WARP_ECONFIG, "max_retries: %u is above 1000000", c->max_retries);
+	RANGE("rto_min_ns", c->rto_min_ns, 1000ull, 60000000000ull);
+	RANGE("rto_max_ns", c->rto_max_ns, c->rto_min_ns, 600000000000ull);
+	RANGE("rto_initial_ns", c->rto_initial_ns, c->rto_min_ns, c->rto_max_ns);
+	if (!is_pow2(c->max_unacked_pkts) || c->max_unacked_pkts < 16 || c->max_unacked_pkts > 65536)
+		return warp__err(WARP_ECONFIG,
+				 "max_unacked_pkts: %u is not a power of two in 16..65536",
+				 c->max_unacked_pkts);
 	RANGE("connect_timeout_ns", c->connect_timeout_ns, 1000000ull, 600000000000ull);
 	RANGE("reconnect_min_ns", c->reconnect_min_ns, 1000ull, 600000000000ull);
 	if (c->reconnect_max_ns < c->reconnect_min_ns)

@@ -25,7 +25,7 @@ int warp_channel_open(warp_engine_t *e, unsigned flags, warp_channel_t **out)
 		return warp__err(WARP_EINVAL, "channel: NULL argument");
 	if (e->started)
 		return warp__err(WARP_ESTATE, "channel: open channels before warp_engine_start");
-	if (flags & ~WARP_CHANNEL_RECV)
+	if (flags & ~(WARP_CHANNEL_RECV | WARP_CHANNEL_COMPLETIONS))
 		return warp__err(WARP_EINVAL, "channel: unknown flags 0x%x", flags);
 	if (e->n_channels >= e->cfg.max_channels)
 		return warp__err(WARP_ENOMEM, "channel: max_channels (%u) reached",
@@ -124,7 +124,9 @@ int warp_channel_recv_burst(warp_channel_t *c, warp_msg_t *msgs, unsigned n)
 		m->src_node = r->peer->node;
 		m->stream_id = r->stream_id;
 		m->msg_id = r->msg_id;
-		m->data = r->status ? NULL : (const void *)(r + 1);
+		m->kind = r->kind;
+		m->nack_reason = r->reason;
+		m->data = r->kind == WARP_MSG_DATA ? (const void *)(r + 1) : NULL;
 		m->len = len - sizeof(*r);
 		m->rx_time_ns = r->rx_ns;
 		m->transport = c->e->tp[r->transport].ops->name;
@@ -145,8 +147,8 @@ static int submit_one(warp_engine_t *e, struct warp_channel *c, const void *rec,
 	const struct warp_chrec_send *r = rec;
 	int rc = warp__tx_enqueue(e, r->stream, r->msg_id, r + 1, len - sizeof(*r), c->idx);
 	if (rc == WARP_ECLOSED)
-		warp__report_send_failure(e, r->stream->peer, r->stream->id, r->msg_id, rc,
-					  c->idx);
+		warp__deliver_completion(e, r->stream->peer, r->stream->id, r->msg_id, rc, 0,
+					 c->idx);
 	return rc;
 }
 

@@ -65,8 +65,13 @@ warp__cold int warp_engine_create(const warp_config_t *cfg, warp_engine_t **out)
 	if (!e->peers)
 		goto fail_mem;
 	for (uint32_t i = 0; i < cfg->max_peers; i++) {
-		e->peers[i].streams = warp__calloc(cfg->max_streams, sizeof(struct warp_stream));
-		if (!e->peers[i].streams)
+		struct warp_peer *p = &e->peers[i];
+		p->streams = warp__calloc(cfg->max_streams, sizeof(struct warp_stream));
+		p->rxs = warp__calloc(cfg->max_streams, sizeof(struct warp_rxstream));
+		p->sent = warp__calloc(cfg->max_unacked_pkts, sizeof(struct warp_sent));
+		p->frefs = warp__calloc((size_t)cfg->max_unacked_pkts * 8, sizeof(struct warp_fref));
+		p->rtx = warp__calloc((size_t)cfg->max_unacked_pkts * 16, sizeof(struct warp_fref));
+		if (!p->streams || !p->rxs || !p->sent || !p->frefs || !p->rtx)
 			goto fail_mem;
 	}
 	uint32_t ph = pow2_at_least(2ull * cfg->max_peers);
@@ -82,7 +87,7 @@ warp__cold int warp_engine_create(const warp_config_t *cfg, warp_engine_t **out)
 	for (uint32_t i = 0; i < cfg->max_reassembly; i++) {
 		warp__timer_init(&e->reasm[i].timer, reasm_timer_cb);
 		e->reasm[i].engine = e;
-		e->reasm[i].hnext = e->reasm[i].qnext = -1;
+		e->reasm[i].hnext = e->reasm[i].qnext = e->reasm[i].onext = -1;
 	}
 	uint32_t rh = pow2_at_least(2ull * cfg->max_reassembly);
 	e->reasm_hash = warp__malloc(rh * sizeof(*e->reasm_hash));
@@ -193,8 +198,13 @@ warp__cold void warp_engine_destroy(warp_engine_t *e)
 	warp__free(e->reasm);
 	warp__free(e->peer_hash);
 	if (e->peers)
-		for (uint32_t i = 0; i < e->cfg.max_peers; i++)
+		for (uint32_t i = 0; i < e->cfg.max_peers; i++) {
 			warp__free(e->peers[i].streams);
+			warp__free(e->peers[i].rxs);
+			warp__free(e->peers[i].sent);
+			warp__free(e->peers[i].frefs);
+			warp__free(e->peers[i].rtx);
+		}
 	warp__free(e->peers);
 	warp__idxpool_fini(&e->txmsg_free);
 	warp__free(e->txmsgs);
@@ -215,6 +225,14 @@ void warp_engine_set_recv(warp_engine_t *e, warp_recv_fn fn, void *user)
 		return;
 	e->recv_fn = fn;
 	e->recv_user = user;
+}
+
+void warp_engine_set_completion(warp_engine_t *e, warp_recv_fn fn, void *user)
+{
+	if (!e)
+		return;
+	e->completion_fn = fn;
+	e->completion_user = user;
 }
 
 uint64_t warp_engine_now(const warp_engine_t *e)

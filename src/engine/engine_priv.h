@@ -14,24 +14,82 @@
 #include "warp/engine.h"
 #include "warp/spsc.h"
 
-/* A queued outgoing message. */
-struct warp_txmsg {
-	struct warp_txmsg *next;
-	uint64_t msg_id;
-	uint8_t *data; /* tx arena block */
-	uint32_t len;
-	uint32_t sent; /* bytes framed so far */
-	int32_t chan;  /* submitting channel index, -1 = the engine thread */
+/* Delivery guarantees (wire: STREAM frame flags bits 1-2). */
+enum {
+	WARP__AMO = 0, /* at-most-once */
+	WARP__ALO = 1, /* at-least-once */
+	WARP__EO = 2,  /* exactly-once */
 };
+
+/* An outgoing message, from warp_send until it is settled (acknowledged,
+ * refused by a NACK, timed out or dropped by a close). Its fragments are
+ * fixed: fragment i covers [i * F, min((i + 1) * F, len)) with F the largest
+ * stream frame payload, so an acknowledgement names a fragment exactly and a
+ * lost one is resent as the same unit. */
+struct warp_txmsg {
+	struct warp_txmsg *unext, *uprev; /* the stream's unsettled list, in id order */
+	struct warp_stream *stream;
+	uint64_t msg_id;
+	uint8_t *data;       /* tx arena block: payload, then the acked bitmap */
+	uint64_t *acked;     /* one bit per fragment */
+	uint32_t len;
+	uint32_t nfrags;
+	uint32_t next_frag;  /* first transmission cursor */
+	uint32_t acked_frags;
+	uint32_t gen;        /* bumped when freed: stale fragment references are ignored */
+	int32_t chan;        /* submitting channel index, -1 = the engine thread */
+	uint32_t retries;    /* fragment resends; the limit is max_retries per fragment */
+	uint64_t deadline_ns; /* ack_timeout from the first transmission, 0 = not sent yet */
+};
+
+/* A fragment reference: which fragment of which message a packet carried. */
+struct warp_fref {
+	uint32_t msg;
+	uint32_t gen;
+	uint32_t frag;
+};
+
+/* A sent packet, until it is acknowledged or declared lost. */
+struct warp_sent {
+	uint64_t pkt_num;
+	uint64_t sent_ns;
+	uint64_t fref_first; /* position in the peer's fragment-reference ring */
+	uint16_t fref_n;
+	uint8_t state;       /* SENT_* */
+	uint8_t eliciting;   /* carries frames that need an acknowledgement */
+	uint16_t low_stream; /* index + 1 of the stream whose STREAM_LOW it carries, 0 = none */
+};
+#define SENT_FREE 0
+#define SENT_INFLIGHT 1
+#define SENT_DONE 2
 
 struct warp_stream {
 	struct warp_peer *peer;
 	uint16_t id;
 	uint8_t prio;
-	bool active; /* linked in the peer's priority list */
+	uint8_t guarantee;
+	bool active; /* linked in the peer's priority list (has unframed fragments) */
 	uint64_t next_msg_id; /* written only by the stream's sending thread */
-	struct warp_txmsg *head, *tail; /* engine thread */
+	uint64_t ack_timeout_ns;
+	uint32_t max_retries;
+	/* engine thread: */
+	struct warp_txmsg *uhead, *utail; /* unsettled messages, in id order */
+	struct warp_txmsg *cursor;        /* first message with unframed fragments */
+	uint64_t last_id;   /* id of the last message queued */
+	bool any_queued;
+	uint64_t low_sent;  /* low-water mark last announced (STREAM_LOW) */
+	bool low_pending;
 	struct warp_stream *rr_next, *rr_prev;
+	struct warp_stream *low_next; /* peer's list of streams with a STREAM_LOW to send */
+};
+
+/* Receive side of an ordered (at-least-once / exactly-once) stream. */
+struct warp_rxstream {
+	uint16_t id;
+	bool used;
+	uint8_t guarantee;
+	uint64_t next;      /* next message id to deliver */
+	int32_t held;       /* complete messages waiting for a gap, by id (reasm index) */
 };
 
 struct warp_peer_tp {
@@ -71,6 +129,32 @@ struct warp_peer {
 	uint32_t hb_reply_seq;
 	uint64_t hb_reply_ts;
 
+	/* reliability: sent packets, their fragment references, resends */
+	struct warp_sent *sent;      /* ring by packet number */
+	uint32_t sent_mask;
+	uint64_t sent_tail;          /* oldest packet number not retired */
+	struct warp_fref *frefs;
+	uint32_t fref_mask;
+	uint64_t fref_head, fref_tail;
+	struct warp_fref *rtx;       /* fragments to resend, FIFO */
+	uint32_t rtx_mask;
+	uint64_t rtx_head, rtx_tail;
+	uint64_t largest_acked;
+	uint64_t srtt_ns, rttvar_ns, rto_ns;
+	unsigned rto_backoff;
+	struct warp_timer rto_timer;
+	bool ack_pending;            /* ack-eliciting packets received since the last ACK */
+	uint64_t ack_largest_rx_ns;  /* when the largest packet number arrived */
+	struct warp_stream *low_list;
+	struct warp_rxstream *rxs;   /* max_streams slots */
+	/* NACKs to send */
+	struct {
+		uint16_t stream;
+		uint16_t reason;
+		uint64_t msg_id;
+	} nacks[16];
+	uint32_t n_nacks;
+
 	/* streams and transmit scheduling */
 	struct warp_stream *streams; /* max_streams slots */
 	uint32_t n_streams;
@@ -88,10 +172,13 @@ struct warp_reasm {
 	warp_engine_t *engine;
 	int32_t hnext; /* hash chain, -1 = end */
 	int32_t qnext; /* spill queue link, -1 = end */
-	bool used, spilled;
+	int32_t onext; /* ordered stream: next held message */
+	bool used, spilled, held;
 	uint32_t peer_idx;
 	uint16_t stream_id;
 	uint8_t transport;
+	uint8_t kind;
+	uint16_t reason;
 	int status;
 	uint64_t msg_id;
 	uint32_t msg_len;
@@ -119,7 +206,9 @@ struct warp_chrec_msg {
 	int32_t status;
 	uint16_t stream_id;
 	uint8_t transport;
-	uint8_t pad;
+	uint8_t kind;
+	uint16_t reason;
+	uint8_t pad[6];
 };
 
 struct warp_channel {
@@ -183,6 +272,12 @@ struct warp_engine {
 
 	warp_recv_fn recv_fn;
 	void *recv_user;
+	warp_recv_fn completion_fn;
+	void *completion_user;
+	bool in_recv;       /* inside the receive callback: warp_msg_reject allowed */
+	bool reject;
+	uint16_t reject_reason;
+	bool rx_refuse;     /* a reliable frame of this packet could not be stored */
 	struct warp_channel **channels;
 	uint32_t n_channels;
 	struct warp_channel **rx_channels;
@@ -210,6 +305,9 @@ static inline void warp__drop(warp_engine_t *e, int reason)
 }
 
 /* proto/tx.c */
+void warp__stream_activate(struct warp_peer *p, struct warp_stream *s);
+void warp__stream_deactivate(struct warp_peer *p, struct warp_stream *s);
+void warp__txmsg_free(warp_engine_t *e, struct warp_txmsg *m);
 int warp__tx_enqueue(warp_engine_t *e, warp_stream_t *s, uint64_t msg_id, const void *buf,
 		     size_t len, int32_t chan);
 void warp__tx_activate_peer(warp_engine_t *e, struct warp_peer *p);
@@ -219,14 +317,25 @@ void warp__tx_drop_peer_queue(warp_engine_t *e, struct warp_peer *p, int status)
 /* proto/rx.c */
 void warp__rx_packet(warp_engine_t *e, struct warp_pkt *pkt);
 void warp__reasm_timeout(struct warp_timer *t, uint64_t now);
-void warp__report_send_failure(warp_engine_t *e, struct warp_peer *p, uint16_t stream_id,
-			       uint64_t msg_id, int status, int chan);
+void warp__deliver_completion(warp_engine_t *e, struct warp_peer *p, uint16_t stream_id,
+			      uint64_t msg_id, int status, uint16_t reason, int chan);
 unsigned warp__deliver_spilled(warp_engine_t *e);
 void warp__rx_commit(warp_engine_t *e);
 void warp__reasm_release(warp_engine_t *e, struct warp_reasm *r);
 /* engine/channel.c */
 unsigned warp__channels_drain(warp_engine_t *e);
 void warp__channel_free(struct warp_channel *c);
+/* proto/reliable.c */
+void warp__peer_rto_timer(struct warp_timer *t, uint64_t now);
+void warp__rx_stream_reset(warp_engine_t *e, struct warp_peer *p, struct warp_rxstream *r);
+struct warp_rxstream *warp__rx_stream(warp_engine_t *e, struct warp_peer *p, uint16_t id,
+				      uint8_t guarantee);
+void warp__on_ack(warp_engine_t *e, struct warp_peer *p, const struct warp_frame *f);
+void warp__settle(warp_engine_t *e, struct warp_txmsg *m, int status, uint16_t reason);
+void warp__queue_low(warp_engine_t *e, struct warp_peer *p, struct warp_stream *s);
+size_t warp__ack_encode(warp_engine_t *e, struct warp_peer *p, uint8_t *b, size_t room);
+void warp__report_completion(warp_engine_t *e, struct warp_peer *p, uint16_t stream_id,
+			     uint64_t msg_id, int status, uint16_t reason, int chan);
 /* engine/peer.c */
 void warp__peer_hb_timer(struct warp_timer *t, uint64_t now);
 uint64_t warp__conn_id(const char *node);

@@ -93,9 +93,25 @@ int warp_peer_add_config(warp_engine_t *e, const warp_peer_config_t *pc, warp_pe
 		return warp__err(WARP_EEXIST, "peer '%s': connection id collides with this node", name);
 
 	struct warp_peer *p = &e->peers[e->n_peers];
-	struct warp_stream *streams = p->streams; /* preallocated at create */
+	/* tables preallocated at create */
+	struct warp_stream *streams = p->streams;
+	struct warp_sent *sent = p->sent;
+	struct warp_fref *frefs = p->frefs, *rtx = p->rtx;
+	struct warp_rxstream *rxs = p->rxs;
 	memset(p, 0, sizeof(*p));
 	p->streams = streams;
+	p->sent = sent;
+	p->frefs = frefs;
+	p->rtx = rtx;
+	p->rxs = rxs;
+	p->sent_mask = e->cfg.max_unacked_pkts - 1;
+	p->fref_mask = e->cfg.max_unacked_pkts * 8 - 1;
+	p->rtx_mask = e->cfg.max_unacked_pkts * 16 - 1;
+	memset(p->sent, 0, sizeof(*p->sent) * e->cfg.max_unacked_pkts);
+	memset(p->rxs, 0, sizeof(*p->rxs) * e->cfg.max_streams);
+	p->sent_tail = 1;
+	p->rto_ns = e->cfg.rto_initial_ns;
+	warp__timer_init(&p->rto_timer, warp__peer_rto_timer);
 	for (uint32_t i = 0; i < pc->n_transports; i++) {
 		int t = transport_index(e, pc->transports[i].driver);
 		if (t < 0)
@@ -181,9 +197,26 @@ int warp_peer_reopen(warp_engine_t *e, warp_peer_t *p)
 		return WARP_EINVAL;
 	p->closed = false;
 	p->close_pending = false;
-	/* The remote may have restarted: forget its packet numbers. */
+	/* The remote may have restarted: forget its packet numbers, and the
+	 * order of its at-least-once streams. Exactly-once streams keep their
+	 * deduplication state: a resent message is still recognised. */
 	p->rx_largest = 0;
 	memset(p->rx_window, 0, sizeof(p->rx_window));
+	for (uint32_t i = 0; i < e->cfg.max_streams; i++) {
+		struct warp_rxstream *r = &p->rxs[i];
+		if (r->used && r->guarantee != WARP__EO) {
+			warp__rx_stream_reset(e, p, r);
+		}
+	}
+	/* Tell the other side where each ordered stream continues: messages
+	 * dropped by the close will not come. */
+	for (uint32_t i = 0; i < p->n_streams; i++) {
+		struct warp_stream *s = &p->streams[i];
+		if (s->guarantee == WARP__AMO || !s->any_queued)
+			continue;
+		s->low_sent = s->uhead ? s->uhead->msg_id : s->last_id + 1;
+		warp__queue_low(e, p, s);
+	}
 	return 0;
 }
 
@@ -198,18 +231,23 @@ void warp__peer_hb_timer(struct warp_timer *t, uint64_t now)
 	warp__wheel_arm(&e->wheel, t, now + e->cfg.heartbeat_interval_ns);
 }
 
-int warp_stream_open(warp_engine_t *e, warp_peer_t *p, uint16_t stream_id, uint8_t priority,
-		     warp_stream_t **out)
+int warp_stream_open_ex(warp_engine_t *e, warp_peer_t *p, uint16_t stream_id,
+			const warp_stream_opts_t *o, warp_stream_t **out)
 {
 	if (!e || !p)
 		return warp__err(WARP_EINVAL, "stream: NULL argument");
 	if (e->started)
 		return warp__err(WARP_ESTATE, "stream %u: open streams before warp_engine_start",
 				 stream_id);
+	uint8_t priority = o && o->priority ? o->priority : WARP_PRIO_MIN;
+	int g = o && o->guarantee >= 0 ? o->guarantee : (int)e->cfg.default_guarantee;
 	if (priority < WARP_PRIO_MIN)
 		return warp__err(WARP_EINVAL,
 				 "stream %u: priority %u is reserved for control (use %d..%d)",
 				 stream_id, priority, WARP_PRIO_MIN, WARP_PRIO_MAX);
+	if (g < WARP_AT_MOST_ONCE || g > WARP_EXACTLY_ONCE)
+		return warp__err(WARP_EINVAL, "stream %u: guarantee %d is not one of 0..2", stream_id,
+				 g);
 	for (uint32_t i = 0; i < p->n_streams; i++)
 		if (p->streams[i].id == stream_id)
 			return warp__err(WARP_EEXIST, "stream %u to '%s': already open", stream_id,
@@ -222,9 +260,24 @@ int warp_stream_open(warp_engine_t *e, warp_peer_t *p, uint16_t stream_id, uint8
 	s->peer = p;
 	s->id = stream_id;
 	s->prio = priority;
+	s->guarantee = (uint8_t)g;
+	s->ack_timeout_ns = o && o->ack_timeout_ns ? o->ack_timeout_ns : e->cfg.ack_timeout_ns;
+	s->max_retries = o && o->max_retries ? o->max_retries : e->cfg.max_retries;
 	if (out)
 		*out = s;
 	return 0;
+}
+
+int warp_stream_open(warp_engine_t *e, warp_peer_t *p, uint16_t stream_id, uint8_t priority,
+		     warp_stream_t **out)
+{
+	warp_stream_opts_t o;
+	memset(&o, 0, sizeof(o));
+	o.priority = priority;
+	o.guarantee = -1;
+	if (priority < WARP_PRIO_MIN) /* keep the priority error for 0 too */
+		o.priority = priority ? priority : 1;
+	return warp_stream_open_ex(e, p, stream_id, &o, out);
 }
 
 uint16_t warp_stream_id(const warp_stream_t *s)

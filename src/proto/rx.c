@@ -20,8 +20,8 @@ static struct warp_channel *rx_channel_for(warp_engine_t *e, uint16_t stream_id)
 
 /* Try to put a record in c's delivery ring; false when full. */
 static bool chan_put(struct warp_channel *c, struct warp_peer *p, uint16_t stream_id,
-		     uint64_t msg_id, uint8_t transport, uint64_t rx_ns, int status,
-		     const void *data, uint32_t len)
+		     uint64_t msg_id, uint8_t transport, uint64_t rx_ns, int status, uint8_t kind,
+		     uint16_t reason, const void *data, uint32_t len)
 {
 	struct warp_chrec_msg *r =
 		warp_spsc_reserve(c->del, (uint32_t)sizeof(*r) + len, WARP_CHREC_MSG);
@@ -33,7 +33,9 @@ static bool chan_put(struct warp_channel *c, struct warp_peer *p, uint16_t strea
 	r->status = status;
 	r->stream_id = stream_id;
 	r->transport = transport;
-	r->pad = 0;
+	r->kind = kind;
+	r->reason = reason;
+	memset(r->pad, 0, sizeof(r->pad));
 	if (len)
 		memcpy(r + 1, data, len);
 	c->del_dirty = true;
@@ -67,7 +69,10 @@ static struct warp_reasm *reasm_alloc(warp_engine_t *e, uint32_t len)
 	}
 	r->used = true;
 	r->spilled = false;
-	r->hnext = r->qnext = -1;
+	r->held = false;
+	r->kind = WARP_MSG_DATA;
+	r->reason = 0;
+	r->hnext = r->qnext = r->onext = -1;
 	r->n_iv = 0;
 	r->status = 0;
 	return r;
@@ -83,15 +88,18 @@ void warp__reasm_release(warp_engine_t *e, struct warp_reasm *r)
 	warp__idx_put(&e->reasm_free, (uint32_t)(r - e->reasm));
 }
 
-/* Deliver a complete message. `held` is the reassembly entry holding it (or
- * NULL when data points into a packet). Returns true when the data was
- * consumed (delivered, spilled or dropped and counted) and `held`, if any,
- * may be reused by the caller — false when `held` was kept as a spill entry. */
+/* Deliver a complete message (kind DATA) or a completion. `held` is the
+ * reassembly entry holding the data (or NULL when data points into a
+ * packet). Returns true when the data was consumed (delivered, spilled or
+ * dropped and counted) and `held`, if any, may be reused by the caller, false
+ * when `held` was kept as a spill entry. *rejected is set when the inline
+ * callback refused the message (warp_msg_reject). */
 static bool deliver(warp_engine_t *e, struct warp_channel *target, struct warp_peer *p,
 		    uint16_t stream_id, uint64_t msg_id, uint8_t transport, const void *data,
-		    uint32_t len, int status, struct warp_reasm *held)
+		    uint32_t len, int status, uint8_t kind, uint16_t reason,
+		    struct warp_reasm *held, bool *rejected)
 {
-	if (!target && e->recv_fn) {
+	if (!target && kind == WARP_MSG_DATA && e->recv_fn) {
 		warp_msg_t m = {
 			.peer = p,
 			.src_node = p->node,
@@ -101,23 +109,46 @@ static bool deliver(warp_engine_t *e, struct warp_channel *target, struct warp_p
 			.len = len,
 			.rx_time_ns = e->now,
 			.transport = e->tp[transport].ops->name,
-			.status = status,
+			.status = 0,
+			.kind = WARP_MSG_DATA,
 		};
+		e->in_recv = true;
+		e->reject = false;
 		e->recv_fn(e->recv_user, &m);
-		if (status == 0)
-			warp__stat(e, msgs_delivered, 1);
+		e->in_recv = false;
+		if (e->reject && rejected) {
+			*rejected = true;
+			return true;
+		}
+		warp__stat(e, msgs_delivered, 1);
 		return true;
 	}
-	struct warp_channel *c = target ? target : rx_channel_for(e, stream_id);
+	if (!target && kind == WARP_MSG_COMPLETION && e->completion_fn) {
+		warp_msg_t m = {
+			.peer = p,
+			.src_node = p->node,
+			.stream_id = stream_id,
+			.msg_id = msg_id,
+			.rx_time_ns = e->now,
+			.transport = e->tp[transport].ops->name,
+			.status = status,
+			.kind = WARP_MSG_COMPLETION,
+			.nack_reason = reason,
+		};
+		e->completion_fn(e->completion_user, &m);
+		return true;
+	}
+	struct warp_channel *c =
+		target ? target : (kind == WARP_MSG_DATA ? rx_channel_for(e, stream_id) : NULL);
 	if (!c) {
-		if (status == 0)
+		if (kind == WARP_MSG_DATA)
 			warp__stat(e, msgs_undeliverable, 1);
 		return true;
 	}
 	/* Keep per-stream order: once something waits, everything after waits. */
-	if (c->spill_head < 0 &&
-	    chan_put(c, p, stream_id, msg_id, transport, e->now, status, data, len)) {
-		if (status == 0)
+	if (c->spill_head < 0 && chan_put(c, p, stream_id, msg_id, transport, e->now, status, kind,
+					  reason, data, len)) {
+		if (kind == WARP_MSG_DATA)
 			warp__stat(e, msgs_delivered, 1);
 		return true;
 	}
@@ -137,6 +168,8 @@ static bool deliver(warp_engine_t *e, struct warp_channel *target, struct warp_p
 	r->msg_len = len;
 	r->transport = transport;
 	r->status = status;
+	r->kind = kind;
+	r->reason = reason;
 	r->rx_ns = e->now;
 	warp__wheel_cancel(&e->wheel, &r->timer);
 	spill_push(c, e, r);
@@ -151,9 +184,10 @@ unsigned warp__deliver_spilled(warp_engine_t *e)
 		while (c->spill_head >= 0) {
 			struct warp_reasm *r = &e->reasm[c->spill_head];
 			if (!chan_put(c, &e->peers[r->peer_idx], r->stream_id, r->msg_id,
-				      r->transport, r->rx_ns, r->status, r->buf, r->msg_len))
+				      r->transport, r->rx_ns, r->status, r->kind, r->reason, r->buf,
+				      r->msg_len))
 				break;
-			if (r->status == 0)
+			if (r->kind == WARP_MSG_DATA)
 				warp__stat(e, msgs_delivered, 1);
 			c->spill_head = r->qnext;
 			if (c->spill_head < 0)
@@ -177,13 +211,16 @@ void warp__rx_commit(warp_engine_t *e)
 	}
 }
 
-void warp__report_send_failure(warp_engine_t *e, struct warp_peer *p, uint16_t stream_id,
-			       uint64_t msg_id, int status, int chan)
+void warp__deliver_completion(warp_engine_t *e, struct warp_peer *p, uint16_t stream_id,
+			      uint64_t msg_id, int status, uint16_t reason, int chan)
 {
 	struct warp_channel *c = chan >= 0 ? e->channels[chan] : NULL;
-	if (!c && !e->recv_fn)
-		return; /* the engine thread's own send: counted, nobody to tell */
-	deliver(e, c, p, stream_id, msg_id, p->tp[p->active_tp].transport, NULL, 0, status, NULL);
+	if (c && !(c->flags & WARP_CHANNEL_COMPLETIONS))
+		return; /* counted; the channel did not ask */
+	if (!c && (chan >= 0 || !e->completion_fn))
+		return; /* the engine thread's own send: counted, nobody asked */
+	deliver(e, c, p, stream_id, msg_id, p->tp[p->active_tp].transport, NULL, 0, status,
+		WARP_MSG_COMPLETION, reason, NULL, NULL);
 }
 
 /* ---- reassembly ---------------------------------------------------------- */
@@ -251,16 +288,124 @@ static int iv_add(struct warp_reasm *r, uint32_t lo, uint32_t hi)
 	return 1;
 }
 
+/* Hand a complete data message to the application; a refusal becomes a
+ * NACK. Returns deliver()'s verdict on `held`. */
+static bool deliver_data(warp_engine_t *e, struct warp_peer *p, uint16_t sid, uint64_t mid,
+			 uint8_t transport, const void *data, uint32_t len, struct warp_reasm *held)
+{
+	bool rejected = false;
+	bool done = deliver(e, NULL, p, sid, mid, transport, data, len, 0, WARP_MSG_DATA, 0, held,
+			    &rejected);
+	if (rejected && p->n_nacks < WARP__ARRAY_LEN(p->nacks)) {
+		p->nacks[p->n_nacks].stream = sid;
+		p->nacks[p->n_nacks].msg_id = mid;
+		p->nacks[p->n_nacks].reason = e->reject_reason;
+		p->n_nacks++;
+		warp__tx_activate_peer(e, p);
+	}
+	return done;
+}
+
+/* Deliver the held messages of an ordered stream that are now in order
+ * (and drop held ones below `next`, which are duplicates). */
+static void drain_held(warp_engine_t *e, struct warp_peer *p, struct warp_rxstream *rs)
+{
+	while (rs->held >= 0) {
+		struct warp_reasm *h = &e->reasm[rs->held];
+		if (h->msg_id > rs->next)
+			break;
+		rs->held = h->onext;
+		h->held = false;
+		if (h->msg_id < rs->next) {
+			warp__stat(e, dup_msgs, 1);
+			warp__reasm_release(e, h);
+			continue;
+		}
+		rs->next++;
+		if (deliver_data(e, p, h->stream_id, h->msg_id, h->transport, h->buf, h->msg_len, h))
+			warp__reasm_release(e, h);
+	}
+}
+
+/* A complete message: deliver it now (unordered, or next in order), hold it
+ * until the gap before it fills, or drop it as a duplicate. `held` is the
+ * reassembly entry with its bytes, or NULL when data points into a packet. */
+static void complete_msg(warp_engine_t *e, struct warp_peer *p, struct warp_rxstream *rs,
+			 uint16_t sid, uint64_t mid, uint8_t transport, const void *data,
+			 uint32_t len, struct warp_reasm *held)
+{
+	if (!rs) {
+		if (deliver_data(e, p, sid, mid, transport, data, len, held) && held)
+			warp__reasm_release(e, held);
+		return;
+	}
+	if (mid < rs->next) {
+		warp__stat(e, dup_msgs, 1);
+		if (held)
+			warp__reasm_release(e, held);
+		return;
+	}
+	if (mid == rs->next) {
+		rs->next++;
+		if (deliver_data(e, p, sid, mid, transport, data, len, held) && held)
+			warp__reasm_release(e, held);
+		drain_held(e, p, rs);
+		return;
+	}
+	/* out of order: keep it until the gap before it fills */
+	if (!held) {
+		held = reasm_alloc(e, len);
+		if (!held) {
+			warp__drop(e, WARP_DROP_REASSEMBLY_FULL);
+			e->rx_refuse = true; /* not acknowledged: it will be resent */
+			return;
+		}
+		if (len)
+			memcpy(held->buf, data, len);
+		held->peer_idx = p->idx;
+		held->stream_id = sid;
+		held->msg_id = mid;
+		held->msg_len = len;
+		held->transport = transport;
+	}
+	warp__wheel_cancel(&e->wheel, &held->timer);
+	int32_t *pp = &rs->held;
+	while (*pp >= 0 && e->reasm[*pp].msg_id < mid)
+		pp = &e->reasm[*pp].onext;
+	if (*pp >= 0 && e->reasm[*pp].msg_id == mid) {
+		warp__stat(e, dup_msgs, 1);
+		warp__reasm_release(e, held);
+		return;
+	}
+	held->held = true;
+	held->onext = *pp;
+	*pp = (int32_t)(held - e->reasm);
+}
+
 static void on_stream_frame(warp_engine_t *e, struct warp_peer *p, const struct warp_frame *f,
 			    uint8_t transport)
 {
 	uint16_t sid = f->u.stream.stream_id;
 	uint64_t mid = f->u.stream.msg_id;
 	uint32_t mlen = f->u.stream.msg_len;
+	uint8_t g = (f->u.stream.flags & WARP_STREAM_GUARANTEE_MASK) >> WARP_STREAM_GUARANTEE_SHIFT;
 	warp__stat(e, rx_frames, 1);
 
+	struct warp_rxstream *rs = NULL;
+	if (g != WARP__AMO) {
+		rs = warp__rx_stream(e, p, sid, g);
+		if (!rs) {
+			warp__drop(e, WARP_DROP_REASSEMBLY_FULL);
+			e->rx_refuse = true;
+			return;
+		}
+		if (mid < rs->next) { /* a resend of something delivered */
+			warp__stat(e, dup_msgs, 1);
+			return;
+		}
+	}
 	if (f->u.stream.offset == 0 && f->u.stream.len == mlen) { /* whole message */
-		deliver(e, NULL, p, sid, mid, transport, f->u.stream.data, mlen, 0, NULL);
+		complete_msg(e, p, rs, sid, mid, transport, f->u.stream.data, mlen, NULL);
 		return;
 	}
 	uint32_t h = reasm_hash(e, p->idx, sid, mid);
@@ -275,11 +420,13 @@ static void on_stream_frame(warp_engine_t *e, struct warp_peer *p, const struct 
 	if (i < 0) {
 		if (e->reasm_free.nfree == 0) {
 			warp__drop(e, WARP_DROP_REASSEMBLY_FULL);
+			e->rx_refuse |= rs != NULL;
 			return;
 		}
 		r = reasm_alloc(e, mlen);
 		if (!r) {
 			warp__drop(e, WARP_DROP_NO_BUFFER);
+			e->rx_refuse |= rs != NULL;
 			return;
 		}
 		r->peer_idx = p->idx;
@@ -305,13 +452,43 @@ static void on_stream_frame(warp_engine_t *e, struct warp_peer *p, const struct 
 	}
 	if (added < 0) {
 		warp__drop(e, WARP_DROP_REASSEMBLY_GAPS);
+		e->rx_refuse |= rs != NULL;
 		return;
 	}
 	memcpy(r->buf + lo, f->u.stream.data, f->u.stream.len);
 	if (r->n_iv == 1 && r->iv[0].lo == 0 && r->iv[0].hi == mlen) {
 		reasm_unhash(e, r);
-		if (deliver(e, NULL, p, sid, mid, transport, r->buf, mlen, 0, r))
-			warp__reasm_release(e, r);
+		complete_msg(e, p, rs, sid, mid, transport, r->buf, mlen, r);
+	}
+}
+
+static void on_stream_low(warp_engine_t *e, struct warp_peer *p, const struct warp_frame *f)
+{
+	struct warp_rxstream *rs = warp__rx_stream(e, p, f->u.low.stream_id, WARP__ALO);
+	if (!rs || f->u.low.low <= rs->next)
+		return;
+	/* complete messages below the mark still go out, in order */
+	while (rs->held >= 0 && e->reasm[rs->held].msg_id < f->u.low.low) {
+		rs->next = e->reasm[rs->held].msg_id;
+		drain_held(e, p, rs);
+	}
+	if (rs->next < f->u.low.low)
+		rs->next = f->u.low.low;
+	drain_held(e, p, rs);
+}
+
+static void on_nack(warp_engine_t *e, struct warp_peer *p, const struct warp_frame *f)
+{
+	for (uint32_t i = 0; i < p->n_streams; i++) {
+		struct warp_stream *s = &p->streams[i];
+		if (s->id != f->u.nack.stream_id)
+			continue;
+		for (struct warp_txmsg *m = s->uhead; m; m = m->unext)
+			if (m->msg_id == f->u.nack.msg_id) {
+				warp__settle(e, m, WARP_ENACK, f->u.nack.reason);
+				return;
+			}
+		return;
 	}
 }
 
@@ -377,10 +554,16 @@ void warp__rx_packet(warp_engine_t *e, struct warp_pkt *pkt)
 		return;
 	}
 	p->last_rx_ns = e->now;
+	if (h.pkt_num == p->rx_largest)
+		p->ack_largest_rx_ns = e->now;
 
 	struct warp_frame f;
 	size_t off = WARP_WIRE_HDR_LEN;
+	bool eliciting = false;
+	e->rx_refuse = false;
 	while (warp__frame_next(pkt->data, pkt->len, &off, &f)) {
+		if (f.type != WARP_FRAME_ACK)
+			eliciting = true;
 		switch (f.type) {
 		case WARP_FRAME_STREAM:
 			if (!p->closed)
@@ -388,6 +571,13 @@ void warp__rx_packet(warp_engine_t *e, struct warp_pkt *pkt)
 			break;
 		case WARP_FRAME_ACK:
 			warp__stat(e, acks_rx, 1);
+			warp__on_ack(e, p, &f);
+			break;
+		case WARP_FRAME_NACK:
+			on_nack(e, p, &f);
+			break;
+		case WARP_FRAME_STREAM_LOW:
+			on_stream_low(e, p, &f);
 			break;
 		case WARP_FRAME_HEARTBEAT:
 			warp__stat(e, heartbeats_rx, 1);
@@ -408,5 +598,13 @@ void warp__rx_packet(warp_engine_t *e, struct warp_pkt *pkt)
 		default:
 			break;
 		}
+	}
+	if (warp__unlikely(e->rx_refuse)) {
+		/* part of it could not be kept: do not acknowledge it, so the
+		 * sender resends (what was delivered is deduplicated) */
+		p->rx_window[(h.pkt_num / 64) % WARP_RX_WINDOW_WORDS] &= ~(1ull << (h.pkt_num & 63));
+	} else if (eliciting && !p->closed) {
+		p->ack_pending = true;
+		warp__tx_activate_peer(e, p);
 	}
 }

@@ -9,14 +9,11 @@
 #include "engine/engine_priv.h"
 #include "warp/error.h"
 
-/* A fragment shorter than this is not started at the end of a packet
- * that already holds other frames; the message starts in the next packet. */
-#define MIN_FRAGMENT 64u
 
 /* ---- per-peer priority lists: one bit per priority with data, a circular
  * round-robin list of streams per priority ---------------------------------- */
 
-static void stream_activate(struct warp_peer *p, struct warp_stream *s)
+void warp__stream_activate(struct warp_peer *p, struct warp_stream *s)
 {
 	if (s->active)
 		return;
@@ -34,7 +31,7 @@ static void stream_activate(struct warp_peer *p, struct warp_stream *s)
 	}
 }
 
-static void stream_deactivate(struct warp_peer *p, struct warp_stream *s)
+void warp__stream_deactivate(struct warp_peer *p, struct warp_stream *s)
 {
 	if (!s->active)
 		return;
@@ -61,7 +58,8 @@ static struct warp_stream *stream_most_urgent(struct warp_peer *p)
 
 static bool peer_has_tx(const struct warp_peer *p)
 {
-	return p->close_pending || p->hb_pending || p->hb_reply_pending ||
+	return p->close_pending || p->hb_pending || p->hb_reply_pending || p->ack_pending ||
+	       p->n_nacks || p->low_list || p->rtx_head != p->rtx_tail ||
 	       (p->prio_bits[0] | p->prio_bits[1] | p->prio_bits[2] | p->prio_bits[3]);
 }
 
@@ -98,10 +96,18 @@ static void peer_deactivate(warp_engine_t *e, struct warp_peer *p)
 	p->tx_next = p->tx_prev = NULL;
 }
 
-static void txmsg_free(warp_engine_t *e, struct warp_txmsg *m)
+static inline uint32_t frag_len(const warp_engine_t *e, const struct warp_txmsg *m, uint32_t i)
+{
+	uint32_t off = i * e->stream_payload_max;
+	uint32_t left = m->len - off;
+	return left < e->stream_payload_max ? left : e->stream_payload_max;
+}
+
+void warp__txmsg_free(warp_engine_t *e, struct warp_txmsg *m)
 {
 	warp__buddy_free(&e->txa, m->data);
 	m->data = NULL;
+	m->gen++; /* fragment references to it are stale from now on */
 	warp__idx_put(&e->txmsg_free, (uint32_t)(m - e->txmsgs));
 }
 
@@ -113,33 +119,46 @@ int warp__tx_enqueue(warp_engine_t *e, warp_stream_t *s, uint64_t msg_id, const 
 		return WARP_ECLOSED;
 	int64_t i = warp__idx_get(&e->txmsg_free);
 	if (warp__unlikely(i < 0))
-		goto full;
+		return WARP_EAGAIN;
 	struct warp_txmsg *m = &e->txmsgs[i];
-	m->data = warp__buddy_alloc(&e->txa, len);
+	uint32_t nfrags = len ? (uint32_t)((len + e->stream_payload_max - 1) / e->stream_payload_max)
+			      : 1;
+	size_t body = (len + 7) & ~(size_t)7;
+	m->data = warp__buddy_alloc(&e->txa, body + ((nfrags + 63) / 64) * 8);
 	if (warp__unlikely(!m->data)) {
 		warp__idx_put(&e->txmsg_free, (uint32_t)i);
-		goto full;
+		return WARP_EAGAIN;
 	}
 	if (len)
 		memcpy(m->data, buf, len);
+	m->acked = (uint64_t *)(void *)(m->data + body);
+	memset(m->acked, 0, ((nfrags + 63) / 64) * 8);
 	m->len = (uint32_t)len;
-	m->sent = 0;
+	m->nfrags = nfrags;
+	m->next_frag = 0;
+	m->acked_frags = 0;
+	m->retries = 0;
+	m->deadline_ns = 0;
 	m->msg_id = msg_id;
 	m->chan = chan;
-	m->next = NULL;
-	if (s->tail)
-		s->tail->next = m;
+	m->stream = s;
+	m->unext = NULL;
+	m->uprev = s->utail;
+	if (s->utail)
+		s->utail->unext = m;
 	else
-		s->head = m;
-	s->tail = m;
-	stream_activate(p, s);
+		s->uhead = m;
+	s->utail = m;
+	if (!s->cursor)
+		s->cursor = m;
+	s->last_id = msg_id;
+	s->any_queued = true;
+	warp__stream_activate(p, s);
 	warp__tx_activate_peer(e, p);
 	warp__stat(e, msgs_sent, 1);
-	if (len > e->stream_payload_max)
+	if (nfrags > 1)
 		warp__stat(e, msgs_fragmented, 1);
 	return 0;
-full:
-	return WARP_EAGAIN;
 }
 
 int warp_send(warp_engine_t *e, warp_stream_t *s, const void *buf, size_t len, uint64_t *msg_id)
@@ -166,16 +185,37 @@ void warp__tx_drop_peer_queue(warp_engine_t *e, struct warp_peer *p, int status)
 {
 	for (uint32_t i = 0; i < p->n_streams; i++) {
 		struct warp_stream *s = &p->streams[i];
-		while (s->head) {
-			struct warp_txmsg *m = s->head;
-			s->head = m->next;
+		while (s->uhead) {
 			warp__stat(e, msgs_dropped_closed, 1);
-			warp__report_send_failure(e, p, s->id, m->msg_id, status, m->chan);
-			txmsg_free(e, m);
+			warp__settle(e, s->uhead, status, 0);
 		}
-		s->tail = NULL;
-		stream_deactivate(p, s);
+		warp__stream_deactivate(p, s);
 	}
+	p->rtx_head = p->rtx_tail = 0;
+}
+
+/* Put one fragment of m into the packet: returns the frame length, 0 when
+ * it does not fit (or the reference ring is full). */
+static size_t put_frag(warp_engine_t *e, struct warp_peer *p, uint8_t *b, size_t room,
+		       struct warp_txmsg *m, uint32_t frag)
+{
+	if (p->fref_head - p->fref_tail > p->fref_mask)
+		return 0;
+	uint32_t flen = frag_len(e, m, frag);
+	uint32_t off = frag * e->stream_payload_max;
+	size_t n = warp__frame_stream_encode(b, room, m->stream->id, m->msg_id, m->len, off,
+					     m->data + off, (uint16_t)flen);
+	if (!n)
+		return 0;
+	warp__frame_stream_set_guarantee(b, m->stream->guarantee);
+	struct warp_fref *r = &p->frefs[p->fref_head++ & p->fref_mask];
+	r->msg = (uint32_t)(m - e->txmsgs);
+	r->gen = m->gen;
+	r->frag = frag;
+	if (!m->deadline_ns && m->stream->guarantee != WARP__AMO && m->stream->ack_timeout_ns)
+		m->deadline_ns = e->now + m->stream->ack_timeout_ns;
+	warp__stat(e, tx_frames, 1);
+	return n;
 }
 
 /* Build one packet for p into pkt. Returns its length (0: nothing to send). */
@@ -183,8 +223,25 @@ static uint32_t build_packet(warp_engine_t *e, struct warp_peer *p, struct warp_
 {
 	uint8_t *b = pkt->data;
 	size_t room = e->cfg.mtu - WARP_WIRE_TAG_RESERVE;
-	size_t off = warp__hdr_encode(b, room, WARP_PKT_FRAMES, e->conn_id, p->next_pkt_num);
+	uint64_t pn = p->next_pkt_num;
+	/* A packet that needs an acknowledgement needs a free slot in the
+	 * sent ring; without one only an ACK goes out. */
+	bool can_track = pn - p->sent_tail <= p->sent_mask;
+	size_t off = warp__hdr_encode(b, room, WARP_PKT_FRAMES, e->conn_id, pn);
 	size_t start = off;
+	uint64_t fref_first = p->fref_head;
+	uint16_t low_stream = 0;
+
+	if (p->ack_pending) {
+		size_t n = warp__ack_encode(e, p, b + off, room - off);
+		if (n) {
+			off += n;
+			p->ack_pending = false;
+		}
+	}
+	size_t after_ack = off;
+	if (!can_track)
+		goto done;
 
 	/* Control frames first (priorities 0..15). */
 	if (p->close_pending) {
@@ -211,44 +268,92 @@ static uint32_t build_packet(warp_engine_t *e, struct warp_peer *p, struct warp_
 			warp__stat(e, heartbeats_tx, 1);
 		}
 	}
+	while (p->n_nacks) {
+		size_t n = warp__frame_nack_encode(b + off, room - off,
+						   p->nacks[p->n_nacks - 1].stream,
+						   p->nacks[p->n_nacks - 1].msg_id,
+						   p->nacks[p->n_nacks - 1].reason);
+		if (!n)
+			break;
+		off += n;
+		p->n_nacks--;
+	}
+	if (p->low_list) { /* one per packet, so a loss can requeue it exactly */
+		struct warp_stream *s = p->low_list;
+		size_t n = warp__frame_stream_low_encode(b + off, room - off, s->id, s->low_sent);
+		if (n) {
+			off += n;
+			s->low_pending = false;
+			p->low_list = s->low_next;
+			low_stream = (uint16_t)(s - p->streams + 1);
+		}
+	}
+
+	/* Resends before new data. */
+	while (p->rtx_head != p->rtx_tail) {
+		struct warp_fref *r = &p->rtx[p->rtx_tail & p->rtx_mask];
+		struct warp_txmsg *m = &e->txmsgs[r->msg];
+		if (m->gen != r->gen || !m->data || (m->acked[r->frag / 64] >> (r->frag % 64)) & 1) {
+			p->rtx_tail++; /* settled or acknowledged meanwhile */
+			continue;
+		}
+		size_t n = put_frag(e, p, b + off, room - off, m, r->frag);
+		if (!n)
+			break;
+		off += n;
+		p->rtx_tail++;
+		warp__stat(e, retransmits, 1);
+	}
 
 	struct warp_stream *s;
 	while ((s = stream_most_urgent(p)) != NULL) {
-		if (room - off < WARP_FRAME_STREAM_HDR)
-			break;
-		struct warp_txmsg *m = s->head;
-		size_t space = room - off - WARP_FRAME_STREAM_HDR;
-		size_t left = m->len - m->sent;
-		size_t take = left < space ? left : space;
-		if (take < left && take < MIN_FRAGMENT && off > start)
-			break;
-		off += warp__frame_stream_encode(b + off, room - off, s->id, m->msg_id, m->len,
-						 m->sent, m->data + m->sent, (uint16_t)take);
-		m->sent += (uint32_t)take;
-		warp__stat(e, tx_frames, 1);
-		if (m->sent == m->len) {
-			/* v1 is at-most-once: a framed message is done. The
-			 * reliability layer keeps it until acknowledged. */
-			s->head = m->next;
-			if (!s->head) {
-				s->tail = NULL;
-				stream_deactivate(p, s);
-			}
-			txmsg_free(e, m);
+		struct warp_txmsg *m = s->cursor;
+		size_t n = put_frag(e, p, b + off, room - off, m, m->next_frag);
+		if (!n)
+			break; /* the next fragment starts the next packet */
+		off += n;
+		if (++m->next_frag == m->nfrags) {
+			s->cursor = m->unext;
+			if (!s->cursor)
+				warp__stream_deactivate(p, s);
 		}
 		/* Round-robin among streams of equal priority. */
 		if (s->active && p->prio_head[s->prio] == s)
 			p->prio_head[s->prio] = s->rr_next;
 	}
+done:
 	if (off == start)
 		return 0;
 	p->next_pkt_num++;
+	if (off > after_ack || p->fref_head != fref_first) {
+		/* ack-eliciting: track it */
+		struct warp_sent *st = &p->sent[pn & p->sent_mask];
+		st->pkt_num = pn;
+		st->sent_ns = e->now;
+		st->fref_first = fref_first;
+		st->fref_n = (uint16_t)(p->fref_head - fref_first);
+		st->state = SENT_INFLIGHT;
+		st->eliciting = 1;
+		st->low_stream = low_stream;
+		if (!warp__timer_armed(&p->rto_timer))
+			warp__wheel_arm(&e->wheel, &p->rto_timer,
+					e->now + (p->rto_ns << p->rto_backoff));
+	} else if (can_track) {
+		struct warp_sent *st = &p->sent[pn & p->sent_mask];
+		st->pkt_num = pn;
+		st->state = SENT_DONE; /* a pure ACK is never acknowledged */
+		st->fref_first = fref_first;
+		st->fref_n = 0;
+		st->eliciting = 0;
+		st->low_stream = 0;
+	}
 	return (uint32_t)off;
 }
 
 unsigned warp__tx_build(warp_engine_t *e)
 {
 	unsigned built = 0;
+	unsigned idle_peers = 0;
 	while (e->tx_active) {
 		struct warp_peer *p = e->tx_active;
 		struct warp_peer_tp *ptp = &p->tp[p->active_tp];
@@ -265,13 +370,20 @@ unsigned warp__tx_build(warp_engine_t *e)
 			pkt->transport = ptp->transport;
 			t->txq[t->ntxq++] = pkt;
 			built++;
+			idle_peers = 0;
 		} else {
 			warp__pkt_put(&e->pkts, pkt);
 		}
 		/* Next peer gets the next packet (fair across peers). */
 		e->tx_active = p->tx_next;
-		if (!peer_has_tx(p))
+		if (!peer_has_tx(p)) {
 			peer_deactivate(e, p);
+		} else if (!len) {
+			/* blocked (window or reference ring full): wait for acks */
+			peer_deactivate(e, p);
+			if (++idle_peers > e->n_peers)
+				break;
+		}
 	}
 	return built;
 }

@@ -65,6 +65,30 @@ size_t warp__frame_heartbeat_encode(uint8_t *p, size_t room, uint8_t flags, uint
 	return WARP_FRAME_HEARTBEAT_LEN;
 }
 
+size_t warp__frame_nack_encode(uint8_t *p, size_t room, uint16_t stream_id, uint64_t msg_id,
+			       uint16_t reason)
+{
+	if (room < WARP_FRAME_NACK_LEN)
+		return 0;
+	p[0] = WARP_FRAME_NACK;
+	p[1] = 0;
+	warp__put16(p + 2, stream_id);
+	warp__put64(p + 4, msg_id);
+	warp__put16(p + 12, reason);
+	return WARP_FRAME_NACK_LEN;
+}
+
+size_t warp__frame_stream_low_encode(uint8_t *p, size_t room, uint16_t stream_id, uint64_t low)
+{
+	if (room < WARP_FRAME_STREAM_LOW_LEN)
+		return 0;
+	p[0] = WARP_FRAME_STREAM_LOW;
+	p[1] = 0;
+	warp__put16(p + 2, stream_id);
+	warp__put64(p + 4, low);
+	return WARP_FRAME_STREAM_LOW_LEN;
+}
+
 size_t warp__frame_close_encode(uint8_t *p, size_t room, uint16_t code, const char *reason)
 {
 	size_t rl = reason ? strlen(reason) : 0;
@@ -107,8 +131,10 @@ static long frame_decode(const uint8_t *p, size_t len, size_t off, uint64_t max_
 		f->u.stream.data = q + WARP_FRAME_STREAM_HDR;
 		if (f->u.stream.len > left - WARP_FRAME_STREAM_HDR)
 			return DROP(FRAME_TRUNCATED);
-		if (f->u.stream.flags & ~WARP_STREAM_FIN)
+		if (f->u.stream.flags & ~(WARP_STREAM_FIN | WARP_STREAM_GUARANTEE_MASK))
 			return DROP(BAD_FRAME);
+		if ((f->u.stream.flags & WARP_STREAM_GUARANTEE_MASK) == WARP_STREAM_GUARANTEE_MASK)
+			return DROP(BAD_FRAME); /* guarantee 3 does not exist */
 		if (f->u.stream.msg_len > max_msg_len)
 			return DROP(MSG_TOO_LARGE);
 		uint64_t end = (uint64_t)f->u.stream.offset + f->u.stream.len;
@@ -169,6 +195,19 @@ static long frame_decode(const uint8_t *p, size_t len, size_t off, uint64_t max_
 		if (f->u.close.reason_len > left - WARP_FRAME_CLOSE_HDR)
 			return DROP(FRAME_TRUNCATED);
 		return WARP_FRAME_CLOSE_HDR + f->u.close.reason_len;
+	case WARP_FRAME_NACK:
+		if (left < WARP_FRAME_NACK_LEN)
+			return DROP(FRAME_TRUNCATED);
+		f->u.nack.stream_id = warp__get16(q + 2);
+		f->u.nack.msg_id = warp__get64(q + 4);
+		f->u.nack.reason = warp__get16(q + 12);
+		return WARP_FRAME_NACK_LEN;
+	case WARP_FRAME_STREAM_LOW:
+		if (left < WARP_FRAME_STREAM_LOW_LEN)
+			return DROP(FRAME_TRUNCATED);
+		f->u.low.stream_id = warp__get16(q + 2);
+		f->u.low.low = warp__get64(q + 4);
+		return WARP_FRAME_STREAM_LOW_LEN;
 	default:
 		return DROP(BAD_FRAME_TYPE);
 	}

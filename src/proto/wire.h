@@ -38,11 +38,15 @@ enum warp_frame_type {
 	WARP_FRAME_ACK = 0x02,
 	WARP_FRAME_HEARTBEAT = 0x03,
 	WARP_FRAME_CLOSE = 0x04,
+	WARP_FRAME_NACK = 0x05,       /* the receiving application refused a message */
+	WARP_FRAME_STREAM_LOW = 0x08, /* every message below `low` is settled at the sender */
 	/* reserved, parsed as errors until their issue lands:
-	 * 0x05 NACK, 0x06 RESET_STREAM, 0x07 CREDIT, 0x20..0x2f handshake/crypto */
+	 * 0x06 RESET_STREAM, 0x07 CREDIT, 0x20..0x2f handshake/crypto */
 };
 
 #define WARP_STREAM_FIN 0x01u
+#define WARP_STREAM_GUARANTEE_SHIFT 1 /* bits 1-2: 0 at-most-once, 1 at-least-once, 2 exactly-once */
+#define WARP_STREAM_GUARANTEE_MASK 0x06u
 #define WARP_HEARTBEAT_REPLY 0x01u
 
 #define WARP_FRAME_STREAM_HDR 22u
@@ -52,6 +56,8 @@ enum warp_frame_type {
 #define WARP_FRAME_HEARTBEAT_LEN 16u
 #define WARP_FRAME_CLOSE_HDR 6u
 #define WARP_FRAME_CLOSE_MAX_REASON 256u
+#define WARP_FRAME_NACK_LEN 14u
+#define WARP_FRAME_STREAM_LOW_LEN 12u
 
 /* Why a packet was dropped. The X-macro gives the enum, the counter names in
  * warp_stats_t and the strings warp-stat prints. */
@@ -121,6 +127,15 @@ struct warp_frame {
 			uint16_t reason_len;
 			const uint8_t *reason;
 		} close;
+		struct {
+			uint16_t stream_id;
+			uint16_t reason;
+			uint64_t msg_id;
+		} nack;
+		struct {
+			uint16_t stream_id;
+			uint64_t low;
+		} low;
 	} u;
 };
 
@@ -161,6 +176,15 @@ static inline uint64_t warp__get64(const uint8_t *p)
 size_t warp__hdr_encode(uint8_t *p, size_t room, uint8_t type, uint64_t conn_id, uint64_t pkt_num);
 size_t warp__frame_stream_encode(uint8_t *p, size_t room, uint16_t stream_id, uint64_t msg_id,
 				 uint32_t msg_len, uint32_t offset, const void *data, uint16_t len);
+/* Set the delivery guarantee bits of an encoded STREAM frame. */
+static inline void warp__frame_stream_set_guarantee(uint8_t *frame, unsigned g)
+{
+	frame[1] = (uint8_t)((frame[1] & ~WARP_STREAM_GUARANTEE_MASK) |
+			     (g << WARP_STREAM_GUARANTEE_SHIFT));
+}
+size_t warp__frame_nack_encode(uint8_t *p, size_t room, uint16_t stream_id, uint64_t msg_id,
+			       uint16_t reason);
+size_t warp__frame_stream_low_encode(uint8_t *p, size_t room, uint16_t stream_id, uint64_t low);
 /* ranges: nranges pairs {gap, len} */
 size_t warp__frame_ack_encode(uint8_t *p, size_t room, uint64_t largest, uint32_t first_range,
 			      uint16_t ack_delay_us, const uint32_t *ranges, uint8_t nranges);

@@ -131,7 +131,7 @@ Test(channel, full_ring_is_backpressure_and_refusals_are_clear)
 	warp_stream_t *s;
 	cr_assert_eq(warp_stream_open(a, ab, 1, 16, &s), 0);
 	warp_channel_t *ch;
-	cr_assert_eq(warp_channel_open(a, 0, &ch), 0);
+	cr_assert_eq(warp_channel_open(a, WARP_CHANNEL_COMPLETIONS, &ch), 0);
 	uint8_t buf[1001];
 	cr_assert_eq(warp_channel_send(ch, s, buf, 1001, NULL), WARP_ETOOBIG);
 	cr_assert_eq(warp_channel_send(ch, NULL, buf, 1, NULL), WARP_EINVAL);
@@ -151,13 +151,29 @@ Test(channel, full_ring_is_backpressure_and_refusals_are_clear)
 	cr_assert_eq(lb.bad, 0);
 	th_fill(buf, 500, th_seed(1, s->next_msg_id, 500));
 	cr_assert_eq(warp_channel_send(ch, s, buf, 500, NULL), 0, "room again after a poll");
-	/* a send to a closed peer comes back as a failed-send report */
+	/* every accepted message completes as acknowledged */
+	th_run(es, 2, 10, 1000);
+	warp_msg_t m[64];
+	int n = warp_channel_recv_burst(ch, m, 64);
+	cr_assert_eq(n, accepted + 1);
+	for (int i = 0; i < n; i++) {
+		cr_assert_eq(m[i].kind, WARP_MSG_COMPLETION);
+		cr_assert_eq(m[i].status, 0);
+		cr_assert_eq(m[i].msg_id, (uint64_t)i);
+		cr_assert_null(m[i].data);
+	}
+	warp_channel_recv_done(ch);
+	/* a send that a close drops comes back as such */
+	th_fill(buf, 500, th_seed(1, s->next_msg_id, 500));
+	cr_assert_eq(warp_channel_send(ch, s, buf, 500, NULL), 0);
 	cr_assert_eq(warp_peer_close(a, ab, 1, "test"), 0);
+	th_fill(buf, 500, th_seed(1, s->next_msg_id, 500));
+	cr_assert_eq(warp_channel_send(ch, s, buf, 500, NULL), 0);
 	th_run(es, 2, 2, 1000);
-	warp_msg_t m[4];
-	int n = warp_channel_recv_burst(ch, m, 4);
+	n = warp_channel_recv_burst(ch, m, 4);
 	cr_assert_geq(n, 1);
-	cr_assert_eq(m[0].status, WARP_ECLOSED);
+	for (int i = 0; i < n; i++)
+		cr_assert_eq(m[i].status, WARP_ECLOSED, "record %d: %d", i, m[i].status);
 	cr_assert_null(m[0].data);
 	warp_channel_recv_done(ch);
 	warp_engine_destroy(a);

@@ -248,10 +248,13 @@ PROTO_TEST(peers_close_and_reopen)
 	warp_stream_t *s, *r;
 	cr_assert_eq(warp_stream_open(p.a, p.ab, 1, 50, &s), 0);
 	cr_assert_eq(warp_stream_open(p.b, p.ba, 1, 50, &r), 0);
+	struct th_log done;
+	th_log_init(&done);
+	warp_engine_set_completion(p.a, th_recv, &done);
 	cr_assert_eq(th_send(p.a, s, 10, NULL), 0);
 	cr_assert_eq(warp_peer_close(p.a, p.ab, 7, "bye"), 0);
-	cr_assert_eq(p.la.n, 1, "the queued message is reported");
-	cr_assert_eq(p.la.rx[0].status, WARP_ECLOSED);
+	cr_assert_eq(done.n, 1, "the queued message is reported");
+	cr_assert_eq(done.rx[0].status, WARP_ECLOSED);
 	cr_assert_eq(th_send(p.a, s, 10, NULL), WARP_ECLOSED);
 	warp_engine_t *es[2] = { p.a, p.b };
 	size_t closes = 0;
@@ -266,5 +269,8 @@ PROTO_TEST(peers_close_and_reopen)
 	cr_assert_eq(th_send(p.a, s, 10, NULL), 0);
 	cr_assert(pair_wait(&p, &p.lb.n, 1));
 	cr_assert_eq(p.lb.rx[0].msg_id, 1);
+	cr_assert(pair_wait(&p, &done.n, 2), "the resent message completes");
+	cr_assert_eq(done.rx[1].status, 0);
+	free(done.rx);
 	pair_down(&p);
 }

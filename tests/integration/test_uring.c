@@ -143,9 +143,13 @@ static void two_processes(const char *drv)
 	warp_stats_t stx;
 	warp_engine_stats(e, &stx);
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "receiver exit %d", status);
-	cr_assert_eq(atomic_load(&sh->delivered), N_MSGS, "%s: delivered %llu of %d (tx errors %llu)",
+	cr_assert_eq(atomic_load(&sh->delivered), N_MSGS,
+		     "%s: delivered %llu of %d (tx errors %llu, timed out %llu, acked %llu, "
+		     "retransmits %llu, lost packets %llu, rto %llu)",
 		     drv, (unsigned long long)atomic_load(&sh->delivered), N_MSGS,
-		     (unsigned long long)stx.drv_tx_errors);
+		     (unsigned long long)stx.drv_tx_errors, (unsigned long long)stx.msgs_timed_out,
+		     (unsigned long long)stx.msgs_acked, (unsigned long long)stx.retransmits,
+		     (unsigned long long)stx.pkts_lost, (unsigned long long)stx.rto_fired);
 	cr_assert_eq(atomic_load(&sh->delivered_bytes), sent_bytes);
 	cr_assert_eq(atomic_load(&sh->bad), 0, "payloads differ");
 	cr_assert_eq(atomic_load(&sh->out_of_order), 0);

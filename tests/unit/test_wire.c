@@ -131,7 +131,7 @@ Test(wire, stream_frame_field_rules)
 	cr_assert_eq(warp__pkt_validate(b, off + WARP_FRAME_STREAM_HDR, 9000, 50, &h),
 		     -(1 + WARP_DROP_BAD_FRAME));
 	/* reserved frame types */
-	b[off] = 0x05;
+	b[off] = 0x06;
 	cr_assert_eq(warp__pkt_validate(b, off + n, 9000, 50, &h), -(1 + WARP_DROP_BAD_FRAME_TYPE));
 	/* longer than the MTU */
 	cr_assert_eq(warp__pkt_validate(b, 300, 256, 50, &h), -(1 + WARP_DROP_OVERSIZE));

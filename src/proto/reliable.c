@@ -1,0 +1,342 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Reliability: acknowledgements, RTT estimate and retransmission timeout,
+ * loss detection, resends, message outcomes (completions), and the receive
+ * side of ordered streams (in-order delivery, deduplication, STREAM_LOW).
+ *
+ * Sender: every ack-eliciting packet is recorded in the peer's sent ring
+ * with references to the message fragments it carried. An ACK marks packets
+ * acknowledged and their fragments received; a message whose fragments are
+ * all acknowledged completes with status 0. A packet is lost when one three
+ * numbers later is acknowledged (fast retransmit) or when the RTO passes;
+ * its unacknowledged fragments are resent (at-least-once, exactly-once) or
+ * their message completes with WARP_ETIMEDOUT (at-most-once, or after
+ * max_retries / ack_timeout). A given-up message on an ordered stream is
+ * announced with STREAM_LOW so the receiver does not wait for it.
+ */
+#include <string.h>
+
+#include "engine/engine_priv.h"
+#include "warp/error.h"
+
+#define PKT_THRESHOLD 3
+
+/* ---- completions -------------------------------------------------------- */
+
+void warp__settle(warp_engine_t *e, struct warp_txmsg *m, int status, uint16_t reason)
+{
+	struct warp_stream *s = m->stream;
+	struct warp_peer *p = s->peer;
+	if (m->uprev)
+		m->uprev->unext = m->unext;
+	else
+		s->uhead = m->unext;
+	if (m->unext)
+		m->unext->uprev = m->uprev;
+	else
+		s->utail = m->uprev;
+	if (s->cursor == m) {
+		s->cursor = m->unext;
+		if (!s->cursor)
+			warp__stream_deactivate(p, s);
+	}
+	if (status == 0)
+		warp__stat(e, msgs_acked, 1);
+	else if (status == WARP_ENACK)
+		warp__stat(e, msgs_nacked, 1);
+	else if (status == WARP_ETIMEDOUT)
+		warp__stat(e, msgs_timed_out, 1);
+	/* An ordered stream's receiver must not wait for a message that will
+	 * not come: announce the new low-water mark. */
+	if (status && status != WARP_ECLOSED && s->guarantee != WARP__AMO) {
+		uint64_t low = s->uhead ? s->uhead->msg_id : s->last_id + 1;
+		if (low > s->low_sent) {
+			s->low_sent = low;
+			warp__queue_low(e, p, s);
+		}
+	}
+	uint16_t sid = s->id;
+	uint64_t mid = m->msg_id;
+	int chan = m->chan;
+	warp__txmsg_free(e, m);
+	warp__report_completion(e, p, sid, mid, status, reason, chan);
+}
+
+/* ---- acknowledgements ------------------------------------------------------ */
+
+size_t warp__ack_encode(warp_engine_t *e, struct warp_peer *p, uint8_t *b, size_t room)
+{
+	uint64_t largest = p->rx_largest;
+	if (!largest)
+		return 0;
+	/* walk the receive window down from the largest number: runs of
+	 * received numbers separated by gaps */
+	uint32_t ranges[2 * WARP_FRAME_ACK_MAX_RANGES];
+	unsigned nr = 0;
+	uint64_t floor = largest > (WARP_RX_WINDOW_WORDS - 1) * 64 ? largest - (WARP_RX_WINDOW_WORDS - 1) * 64 + 1 : 1;
+#define GOT(n) ((p->rx_window[((n) / 64) % WARP_RX_WINDOW_WORDS] >> ((n) & 63)) & 1)
+	uint64_t n = largest;
+	while (n > floor && GOT(n - 1))
+		n--;
+	uint32_t first = (uint32_t)(largest - n);
+	uint64_t lo = n; /* lowest number of the current run */
+	while (nr < WARP_FRAME_ACK_MAX_RANGES && lo > floor) {
+		uint64_t k = lo - 1; /* first missing */
+		while (k >= floor && !GOT(k))
+			k--;
+		if (k < floor)
+			break;
+		uint32_t gap = (uint32_t)(lo - k - 2);
+		uint64_t top = k;
+		while (k > floor && GOT(k - 1))
+			k--;
+		ranges[2 * nr] = gap;
+		ranges[2 * nr + 1] = (uint32_t)(top - k);
+		nr++;
+		lo = k;
+	}
+#undef GOT
+	uint64_t delay_us = (e->now - p->ack_largest_rx_ns) / 1000;
+	size_t w = warp__frame_ack_encode(b, room, largest, first,
+					  (uint16_t)(delay_us > 65535 ? 65535 : delay_us), ranges,
+					  (uint8_t)nr);
+	if (w)
+		warp__stat(e, acks_tx, 1);
+	return w;
+}
+
+static void update_rtt(warp_engine_t *e, struct warp_peer *p, uint64_t sample)
+{
+	if (!p->srtt_ns) {
+		p->srtt_ns = sample;
+		p->rttvar_ns = sample / 2;
+	} else {
+		uint64_t d = p->srtt_ns > sample ? p->srtt_ns - sample : sample - p->srtt_ns;
+		p->rttvar_ns = (3 * p->rttvar_ns + d) / 4;
+		p->srtt_ns = (7 * p->srtt_ns + sample) / 8;
+	}
+	uint64_t var = 4 * p->rttvar_ns;
+	if (var < e->cfg.timer_tick_ns)
+		var = e->cfg.timer_tick_ns; /* the wheel cannot do better */
+	uint64_t rto = p->srtt_ns + var;
+	if (rto < e->cfg.rto_min_ns)
+		rto = e->cfg.rto_min_ns;
+	if (rto > e->cfg.rto_max_ns)
+		rto = e->cfg.rto_max_ns;
+	p->rto_ns = rto;
+	warp__stat(e, rtt_samples, 1);
+}
+
+static void frag_acked(warp_engine_t *e, const struct warp_fref *r)
+{
+	struct warp_txmsg *m = &e->txmsgs[r->msg];
+	if (m->gen != r->gen || !m->data)
+		return; /* settled already */
+	uint64_t bit = 1ull << (r->frag % 64);
+	if (m->acked[r->frag / 64] & bit)
+		return;
+	m->acked[r->frag / 64] |= bit;
+	if (++m->acked_frags == m->nfrags && m->next_frag == m->nfrags)
+		warp__settle(e, m, 0, 0);
+}
+
+void warp__queue_low(warp_engine_t *e, struct warp_peer *p, struct warp_stream *s)
+{
+	if (!s->low_pending) {
+		s->low_pending = true;
+		s->low_next = p->low_list;
+		p->low_list = s;
+	}
+	warp__tx_activate_peer(e, p);
+}
+
+static void pkt_lost(warp_engine_t *e, struct warp_peer *p, struct warp_sent *st)
+{
+	st->state = SENT_DONE;
+	warp__stat(e, pkts_lost, 1);
+	if (st->low_stream) /* the low-water mark it carried must still arrive */
+		warp__queue_low(e, p, &p->streams[st->low_stream - 1]);
+	for (uint16_t i = 0; i < st->fref_n; i++) {
+		const struct warp_fref *r = &p->frefs[(st->fref_first + i) & p->fref_mask];
+		struct warp_txmsg *m = &e->txmsgs[r->msg];
+		if (m->gen != r->gen || !m->data || ((m->acked[r->frag / 64] >> (r->frag % 64)) & 1))
+			continue;
+		if (m->stream->guarantee == WARP__AMO) {
+			warp__settle(e, m, WARP_ETIMEDOUT, 0); /* never resent */
+			continue;
+		}
+		if (m->retries >= (uint64_t)m->stream->max_retries * m->nfrags ||
+		    p->rtx_head - p->rtx_tail > p->rtx_mask) {
+			warp__settle(e, m, WARP_ETIMEDOUT, 0);
+			continue;
+		}
+		m->retries++;
+		p->rtx[p->rtx_head++ & p->rtx_mask] = *r;
+	}
+	warp__tx_activate_peer(e, p);
+}
+
+/* Retire packets from the tail of the sent ring while they are done,
+ * releasing their fragment references. */
+static void retire(struct warp_peer *p)
+{
+	while (p->sent_tail < p->next_pkt_num) {
+		struct warp_sent *st = &p->sent[p->sent_tail & p->sent_mask];
+		if (st->pkt_num == p->sent_tail && st->state == SENT_INFLIGHT)
+			break;
+		if (st->pkt_num == p->sent_tail)
+			p->fref_tail = st->fref_first + st->fref_n;
+		p->sent_tail++;
+	}
+}
+
+static void rearm_rto(warp_engine_t *e, struct warp_peer *p)
+{
+	for (uint64_t n = p->sent_tail; n < p->next_pkt_num; n++) {
+		struct warp_sent *st = &p->sent[n & p->sent_mask];
+		if (st->pkt_num == n && st->state == SENT_INFLIGHT) {
+			warp__wheel_arm(&e->wheel, &p->rto_timer,
+					st->sent_ns + (p->rto_ns << p->rto_backoff));
+			return;
+		}
+	}
+	/* nothing in flight: still watch message deadlines */
+	bool unsettled = false;
+	for (uint32_t i = 0; i < p->n_streams && !unsettled; i++)
+		unsettled = p->streams[i].uhead && p->streams[i].uhead->deadline_ns;
+	if (unsettled)
+		warp__wheel_arm(&e->wheel, &p->rto_timer, e->now + p->rto_ns);
+	else
+		warp__wheel_cancel(&e->wheel, &p->rto_timer);
+}
+
+void warp__on_ack(warp_engine_t *e, struct warp_peer *p, const struct warp_frame *f)
+{
+	uint64_t hi = f->u.ack.largest;
+	uint64_t lo = hi - f->u.ack.first_range;
+	bool newly_largest = false;
+	uint64_t sample_sent = 0;
+	unsigned i = 0;
+	for (;;) {
+		/* this range: [lo, hi], clamped to what is in flight */
+		uint64_t a = lo < p->sent_tail ? p->sent_tail : lo;
+		uint64_t z = hi >= p->next_pkt_num ? p->next_pkt_num - 1 : hi;
+		for (uint64_t n = a; n <= z && z >= a; n++) {
+			struct warp_sent *st = &p->sent[n & p->sent_mask];
+			if (st->pkt_num != n || st->state != SENT_INFLIGHT)
+				continue;
+			st->state = SENT_DONE;
+			if (n > p->largest_acked || !p->largest_acked) {
+				newly_largest = true;
+				sample_sent = st->sent_ns;
+			}
+			for (uint16_t k = 0; k < st->fref_n; k++)
+				frag_acked(e, &p->frefs[(st->fref_first + k) & p->fref_mask]);
+		}
+		if (i == f->u.ack.nranges)
+			break;
+		uint64_t gap = warp__get32(f->u.ack.ranges + i * 8);
+		uint64_t len = warp__get32(f->u.ack.ranges + i * 8 + 4);
+		hi = lo - gap - 2;
+		lo = hi - len;
+		i++;
+	}
+	if (f->u.ack.largest > p->largest_acked && f->u.ack.largest < p->next_pkt_num)
+		p->largest_acked = f->u.ack.largest;
+	if (newly_largest && sample_sent) {
+		uint64_t rtt = e->now - sample_sent;
+		uint64_t delay = (uint64_t)f->u.ack.ack_delay_us * 1000;
+		if (rtt > delay + e->cfg.timer_tick_ns / 100)
+			rtt -= delay;
+		update_rtt(e, p, rtt);
+		p->rto_backoff = 0;
+	}
+	/* fast retransmit: a packet PKT_THRESHOLD numbers below an acknowledged
+	 * one is lost */
+	for (uint64_t n = p->sent_tail; n + PKT_THRESHOLD <= p->largest_acked; n++) {
+		struct warp_sent *st = &p->sent[n & p->sent_mask];
+		if (st->pkt_num == n && st->state == SENT_INFLIGHT)
+			pkt_lost(e, p, st);
+	}
+	retire(p);
+	rearm_rto(e, p);
+	warp__tx_activate_peer(e, p); /* the window may have opened */
+}
+
+void warp__peer_rto_timer(struct warp_timer *t, uint64_t now)
+{
+	struct warp_peer *p = warp__container_of(t, struct warp_peer, rto_timer);
+	warp_engine_t *e = p->engine;
+	uint64_t rto = p->rto_ns << p->rto_backoff;
+	bool fired = false;
+	for (uint64_t n = p->sent_tail; n < p->next_pkt_num; n++) {
+		struct warp_sent *st = &p->sent[n & p->sent_mask];
+		if (st->pkt_num == n && st->state == SENT_INFLIGHT && st->sent_ns + rto <= now) {
+			pkt_lost(e, p, st);
+			fired = true;
+		}
+	}
+	if (fired) {
+		warp__stat(e, rto_fired, 1);
+		if ((p->rto_ns << (p->rto_backoff + 1)) <= e->cfg.rto_max_ns)
+			p->rto_backoff++;
+	}
+	/* messages past their ack_timeout */
+	for (uint32_t i = 0; i < p->n_streams; i++) {
+		struct warp_stream *s = &p->streams[i];
+		while (s->uhead && s->uhead->deadline_ns && s->uhead->deadline_ns <= now)
+			warp__settle(e, s->uhead, WARP_ETIMEDOUT, 0);
+	}
+	retire(p);
+	rearm_rto(e, p);
+}
+
+/* ---- receive side of ordered streams ------------------------------------ */
+
+struct warp_rxstream *warp__rx_stream(warp_engine_t *e, struct warp_peer *p, uint16_t id,
+				      uint8_t guarantee)
+{
+	struct warp_rxstream *freeslot = NULL;
+	for (uint32_t i = 0; i < e->cfg.max_streams; i++) {
+		struct warp_rxstream *r = &p->rxs[i];
+		if (r->used && r->id == id)
+			return r;
+		if (!r->used && !freeslot)
+			freeslot = r;
+	}
+	if (!freeslot)
+		return NULL;
+	freeslot->used = true;
+	freeslot->id = id;
+	freeslot->guarantee = guarantee;
+	freeslot->next = 0;
+	freeslot->held = -1;
+	return freeslot;
+}
+
+void warp__rx_stream_reset(warp_engine_t *e, struct warp_peer *p, struct warp_rxstream *r)
+{
+	(void)p;
+	while (r->held >= 0) {
+		struct warp_reasm *h = &e->reasm[r->held];
+		r->held = h->onext;
+		h->held = false;
+		warp__reasm_release(e, h);
+	}
+	r->used = false;
+}
+
+void warp__report_completion(warp_engine_t *e, struct warp_peer *p, uint16_t stream_id,
+			     uint64_t msg_id, int status, uint16_t reason, int chan)
+{
+	warp__deliver_completion(e, p, stream_id, msg_id, status, reason, chan);
+}
+
+int warp_msg_reject(warp_engine_t *e, uint16_t reason)
+{
+	if (!e || !e->in_recv)
+		return WARP_ESTATE;
+	e->reject = true;
+	e->reject_reason = reason;
+	return 0;
+}
