@@ -561,7 +561,8 @@ void warp__rx_packet(warp_engine_t *e, struct warp_pkt *pkt)
 	size_t off = WARP_WIRE_HDR_LEN;
 	bool eliciting = false;
 	e->rx_refuse = false;
-	while (warp__frame_next(pkt->data, pkt->len, &off, &f)) {
+	size_t body = pkt->len - WARP_WIRE_CRC_LEN;
+	while (warp__frame_next(pkt->data, body, &off, &f)) {
 		if (f.type != WARP_FRAME_ACK)
 			eliciting = true;
 		switch (f.type) {

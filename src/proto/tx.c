@@ -325,7 +325,9 @@ done:
 	if (off == start)
 		return 0;
 	p->next_pkt_num++;
-	if (off > after_ack || p->fref_head != fref_first) {
+	size_t body = off;
+	off = warp__pkt_seal(b, off);
+	if (body > after_ack || p->fref_head != fref_first) {
 		/* ack-eliciting: track it */
 		struct warp_sent *st = &p->sent[pn & p->sent_mask];
 		st->pkt_num = pn;

@@ -216,16 +216,19 @@ static long frame_decode(const uint8_t *p, size_t len, size_t off, uint64_t max_
 int warp__pkt_validate(const uint8_t *p, size_t len, size_t mtu, uint64_t max_msg_len,
 		       struct warp_pkt_hdr *h)
 {
-	if (len < WARP_WIRE_HDR_LEN)
+	if (len < WARP_WIRE_HDR_LEN + WARP_WIRE_CRC_LEN)
 		return DROP(TRUNCATED);
 	if (len > mtu)
 		return DROP(OVERSIZE);
+	len -= WARP_WIRE_CRC_LEN;
 	h->magic = warp__get32(p);
 	if (h->magic != WARP_WIRE_MAGIC)
 		return DROP(BAD_MAGIC);
 	h->version = p[4];
 	if (h->version != WARP_WIRE_VERSION)
 		return DROP(BAD_VERSION);
+	if (warp__crc32c(p, len) != warp__get32(p + len))
+		return DROP(BAD_CHECKSUM);
 	h->type = p[5];
 	if (h->type != WARP_PKT_FRAMES)
 		return DROP(BAD_TYPE);

@@ -19,8 +19,12 @@
 #define WARP_WIRE_MAGIC 0x57415250u /* "WARP" */
 #define WARP_WIRE_VERSION 1u
 #define WARP_WIRE_HDR_LEN 24u
-/* Room kept free in every packet for the AEAD tag of packet protection. */
+/* Room kept free in every packet for the AEAD tag of packet protection.
+ * Plaintext packets use 4 of it for a CRC32C trailer over everything before
+ * it, so corruption on the way is detected (and the packet dropped) on every
+ * driver, not only where the link has its own checksum. */
 #define WARP_WIRE_TAG_RESERVE 16u
+#define WARP_WIRE_CRC_LEN 4u
 #define WARP_WIRE_MIN_MTU 256u
 #define WARP_WIRE_MAX_MTU 9000u
 
@@ -62,7 +66,8 @@ enum warp_frame_type {
 /* Why a packet was dropped. The X-macro gives the enum, the counter names in
  * warp_stats_t and the strings warp-stat prints. */
 #define WARP_DROP_MAP(X)                                                                   \
-	X(TRUNCATED, truncated, "shorter than the header")                                    \
+	X(TRUNCATED, truncated, "shorter than the header and trailer")                        \
+	X(BAD_CHECKSUM, bad_checksum, "CRC32C trailer does not match")                         \
 	X(OVERSIZE, oversize, "longer than the MTU")                                           \
 	X(BAD_MAGIC, bad_magic, "wrong magic")                                                 \
 	X(BAD_VERSION, bad_version, "unsupported version")                                     \
@@ -140,6 +145,8 @@ struct warp_frame {
 };
 
 /* ---- byte order helpers -------------------------------------------------- */
+#include "common.h"
+
 static inline void warp__put16(uint8_t *p, uint16_t v)
 {
 	p[0] = (uint8_t)(v >> 8);
@@ -172,6 +179,16 @@ static inline uint64_t warp__get64(const uint8_t *p)
 	return __builtin_bswap64(v);
 }
 
+uint32_t warp__crc32c(const void *data, size_t n);
+
+/* Append the CRC32C trailer to a packet of len bytes (room for 4 more
+ * bytes must exist); returns the sealed length. */
+static inline size_t warp__pkt_seal(uint8_t *p, size_t len)
+{
+	warp__put32(p + len, warp__crc32c(p, len));
+	return len + WARP_WIRE_CRC_LEN;
+}
+
 /* ---- encoding: each returns the bytes written, 0 when it does not fit ---- */
 size_t warp__hdr_encode(uint8_t *p, size_t room, uint8_t type, uint64_t conn_id, uint64_t pkt_num);
 size_t warp__frame_stream_encode(uint8_t *p, size_t room, uint16_t stream_id, uint64_t msg_id,
@@ -199,7 +216,8 @@ size_t warp__frame_close_encode(uint8_t *p, size_t room, uint16_t code, const ch
 int warp__pkt_validate(const uint8_t *p, size_t len, size_t mtu, uint64_t max_msg_len,
 		       struct warp_pkt_hdr *h);
 
-/* Walk frames of a validated packet: *off starts at WARP_WIRE_HDR_LEN.
+/* Walk frames of a validated packet: *off starts at WARP_WIRE_HDR_LEN and
+ * len is the packet length without the CRC trailer.
  * Returns 1 with *f filled, 0 at the end. Must only be used on packets that
  * warp__pkt_validate() accepted. */
 int warp__frame_next(const uint8_t *p, size_t len, size_t *off, struct warp_frame *f);

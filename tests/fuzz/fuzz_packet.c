@@ -3,7 +3,9 @@
  * Fuzz target: one input = one packet into an engine's receive path.
  * Byte 0 selects helpers so the fuzzer reaches the frame parser quickly:
  * bit 0 rewrites the header to a valid one from the known peer, bit 1 gives
- * the packet a fresh packet number. Delivered payloads are read in full so
+ * the packet a fresh packet number, and unless bit 3 is set the input is a
+ * packet body that gets its CRC32C trailer (bit 3: the input is taken as it
+ * is, checksum included). Delivered payloads are read in full so
  * the sanitizers see any out-of-bounds pointer.
  */
 #include <stdint.h>
@@ -57,13 +59,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct warp_pkt *pkt = warp__pkt_get(&eng->pkts);
 	if (!pkt)
 		abort();
-	size_t len = size < pkt->cap ? size : pkt->cap;
+	size_t len = size < pkt->cap - WARP_WIRE_CRC_LEN ? size : pkt->cap - WARP_WIRE_CRC_LEN;
 	memcpy(pkt->data, data, len);
 	if ((mode & 1) && len >= WARP_WIRE_HDR_LEN)
 		warp__hdr_encode(pkt->data, len, WARP_PKT_FRAMES, warp__conn_id("src"),
 				 warp__get64(pkt->data + 16));
 	if ((mode & 2) && len >= WARP_WIRE_HDR_LEN)
 		warp__put64(pkt->data + 16, ++pn);
+	if (!(mode & 8))
+		len = warp__pkt_seal(pkt->data, len);
 	pkt->len = (uint32_t)len;
 	pkt->transport = 0;
 	warp__rx_packet(eng, pkt);

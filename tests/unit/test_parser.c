@@ -45,17 +45,19 @@ static void fx_down(struct rx_fixture *fx)
 	free(fx->log.rx);
 }
 
-/* Feed one packet straight into the receive path with a fresh packet number. */
+/* Feed one packet body straight into the receive path: a fresh packet
+ * number (renumber), then the CRC32C trailer, so what is tested is the
+ * parser behind the checksum (test_wire.c tests the checksum itself). */
 static void feed(struct rx_fixture *fx, const uint8_t *data, size_t len, bool renumber)
 {
 	struct warp_pkt *pkt = warp__pkt_get(&fx->e->pkts);
 	cr_assert_not_null(pkt);
-	cr_assert_leq(len, pkt->cap);
+	cr_assert_leq(len + WARP_WIRE_CRC_LEN, pkt->cap);
 	memcpy(pkt->data, data, len);
-	pkt->len = (uint32_t)len;
 	pkt->transport = 0;
 	if (renumber && len >= WARP_WIRE_HDR_LEN)
 		warp__put64(pkt->data + 16, ++fx->pn);
+	pkt->len = (uint32_t)warp__pkt_seal(pkt->data, len);
 	warp__rx_packet(fx->e, pkt);
 	warp__pkt_put(&fx->e->pkts, pkt);
 }
@@ -203,7 +205,7 @@ Test(parser, oversize_and_conflicting_fragments)
 	uint8_t b[1500];
 	memset(b, 0, sizeof(b));
 	memcpy(b, fx.pkt, fx.len);
-	feed(&fx, b, 1500, true); /* valid frames then zero padding: 1500 > mtu 1472 */
+	feed(&fx, b, 1500, true); /* valid frames then zero padding: 1504 > mtu 1472 */
 	cr_assert_eq(st(&fx).drop[WARP_DROP_OVERSIZE], 1);
 
 	/* two fragments of one message that disagree on its length */

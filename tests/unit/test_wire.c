@@ -4,11 +4,20 @@
 
 #include "proto/wire.h"
 
+/* Validate a packet body: seal a copy with its CRC32C trailer first. */
+static int validate(const uint8_t *body, size_t len, size_t mtu, uint64_t max,
+		    struct warp_pkt_hdr *h)
+{
+	static uint8_t tmp[10000];
+	memcpy(tmp, body, len);
+	return warp__pkt_validate(tmp, warp__pkt_seal(tmp, len), mtu, max, h);
+}
+
 static size_t one_frame(uint8_t *b, size_t room, struct warp_frame *f)
 {
 	size_t off = WARP_WIRE_HDR_LEN;
 	struct warp_pkt_hdr h;
-	cr_assert_eq(warp__pkt_validate(b, room, 9000, UINT32_MAX, &h), 0);
+	cr_assert_eq(validate(b, room, 9000, UINT32_MAX, &h), 0);
 	cr_assert_eq(warp__frame_next(b, room, &off, f), 1);
 	return off;
 }
@@ -20,7 +29,7 @@ Test(wire, header_round_trip)
 	cr_assert_eq(warp__hdr_encode(b, sizeof(b), WARP_PKT_FRAMES, 0x1122334455667788ull, 42),
 		     WARP_WIRE_HDR_LEN);
 	struct warp_pkt_hdr h;
-	cr_assert_eq(warp__pkt_validate(b, WARP_WIRE_HDR_LEN, 1500, 100, &h), 0);
+	cr_assert_eq(validate(b, WARP_WIRE_HDR_LEN, 1500, 100, &h), 0);
 	cr_assert_eq(h.magic, WARP_WIRE_MAGIC);
 	cr_assert_eq(h.version, 1);
 	cr_assert_eq(h.conn_id, 0x1122334455667788ull);
@@ -69,7 +78,7 @@ Test(wire, ack_frame_round_trip_and_range_checks)
 	/* ranges that walk below packet number 0 are malformed */
 	n = warp__frame_ack_encode(b + off, sizeof(b) - off, 10, 11, 0, NULL, 0);
 	struct warp_pkt_hdr h;
-	cr_assert_eq(warp__pkt_validate(b, off + n, 9000, 100, &h), -(1 + WARP_DROP_BAD_FRAME));
+	cr_assert_eq(validate(b, off + n, 9000, 100, &h), -(1 + WARP_DROP_BAD_FRAME));
 }
 
 Test(wire, heartbeat_and_close_round_trip)
@@ -81,7 +90,7 @@ Test(wire, heartbeat_and_close_round_trip)
 	size_t n2 = warp__frame_close_encode(b + off + n1, sizeof(b) - off - n1, 3, "going away");
 	size_t len = off + n1 + n2;
 	struct warp_pkt_hdr h;
-	cr_assert_eq(warp__pkt_validate(b, len, 9000, 100, &h), 0);
+	cr_assert_eq(validate(b, len, 9000, 100, &h), 0);
 	struct warp_frame f;
 	size_t o = WARP_WIRE_HDR_LEN;
 	cr_assert_eq(warp__frame_next(b, len, &o, &f), 1);
@@ -103,7 +112,7 @@ Test(wire, padding_ends_the_frames)
 	size_t off = warp__hdr_encode(b, sizeof(b), WARP_PKT_FRAMES, 9, 1);
 	memset(b + off, 0, sizeof(b) - off);
 	struct warp_pkt_hdr h;
-	cr_assert_eq(warp__pkt_validate(b, sizeof(b), 9000, 100, &h), 0);
+	cr_assert_eq(validate(b, sizeof(b), 9000, 100, &h), 0);
 	struct warp_frame f;
 	size_t o = WARP_WIRE_HDR_LEN;
 	cr_assert_eq(warp__frame_next(b, sizeof(b), &o, &f), 0);
@@ -117,22 +126,43 @@ Test(wire, stream_frame_field_rules)
 	size_t n = warp__frame_stream_encode(b + off, sizeof(b) - off, 1, 1, 50, 0, "abcdefghij",
 					     10);
 	/* message longer than the receiver's limit */
-	cr_assert_eq(warp__pkt_validate(b, off + n, 9000, 49, &h), -(1 + WARP_DROP_MSG_TOO_LARGE));
-	cr_assert_eq(warp__pkt_validate(b, off + n, 9000, 50, &h), 0);
+	cr_assert_eq(validate(b, off + n, 9000, 49, &h), -(1 + WARP_DROP_MSG_TOO_LARGE));
+	cr_assert_eq(validate(b, off + n, 9000, 50, &h), 0);
 	/* FIN on a fragment that does not end the message */
 	b[off + 1] = WARP_STREAM_FIN;
-	cr_assert_eq(warp__pkt_validate(b, off + n, 9000, 50, &h), -(1 + WARP_DROP_BAD_FRAME));
+	cr_assert_eq(validate(b, off + n, 9000, 50, &h), -(1 + WARP_DROP_BAD_FRAME));
 	/* unknown flag bits */
 	b[off + 1] = 0x80;
-	cr_assert_eq(warp__pkt_validate(b, off + n, 9000, 50, &h), -(1 + WARP_DROP_BAD_FRAME));
+	cr_assert_eq(validate(b, off + n, 9000, 50, &h), -(1 + WARP_DROP_BAD_FRAME));
 	b[off + 1] = 0;
 	/* empty fragment of a non-empty message */
 	warp__put16(b + off + 20, 0);
-	cr_assert_eq(warp__pkt_validate(b, off + WARP_FRAME_STREAM_HDR, 9000, 50, &h),
+	cr_assert_eq(validate(b, off + WARP_FRAME_STREAM_HDR, 9000, 50, &h),
 		     -(1 + WARP_DROP_BAD_FRAME));
 	/* reserved frame types */
 	b[off] = 0x06;
-	cr_assert_eq(warp__pkt_validate(b, off + n, 9000, 50, &h), -(1 + WARP_DROP_BAD_FRAME_TYPE));
+	cr_assert_eq(validate(b, off + n, 9000, 50, &h), -(1 + WARP_DROP_BAD_FRAME_TYPE));
 	/* longer than the MTU */
-	cr_assert_eq(warp__pkt_validate(b, 300, 256, 50, &h), -(1 + WARP_DROP_OVERSIZE));
+	cr_assert_eq(validate(b, 253, 256, 50, &h), -(1 + WARP_DROP_OVERSIZE), "253 + 4 > 256");
+}
+
+Test(wire, crc_trailer_catches_every_flipped_bit)
+{
+	uint8_t b[256];
+	size_t off = warp__hdr_encode(b, sizeof(b), WARP_PKT_FRAMES, 9, 1);
+	off += warp__frame_stream_encode(b + off, sizeof(b) - off, 1, 1, 10, 0, "0123456789", 10);
+	size_t len = warp__pkt_seal(b, off);
+	struct warp_pkt_hdr h;
+	cr_assert_eq(warp__pkt_validate(b, len, 9000, 100, &h), 0);
+	for (size_t i = 0; i < len; i++)
+		for (int bit = 0; bit < 8; bit++) {
+			b[i] ^= (uint8_t)(1u << bit);
+			int rc = warp__pkt_validate(b, len, 9000, 100, &h);
+			cr_assert_lt(rc, 0, "byte %zu bit %d accepted", i, bit);
+			if (i >= 6) /* past magic and version, only the CRC can tell */
+				cr_assert_eq(rc, -(1 + WARP_DROP_BAD_CHECKSUM), "byte %zu", i);
+			b[i] ^= (uint8_t)(1u << bit);
+		}
+	/* the CRC32C check value of "123456789" */
+	cr_assert_eq(warp__crc32c("123456789", 9), 0xe3069283u);
 }
