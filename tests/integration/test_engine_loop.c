@@ -262,7 +262,7 @@ Test(faults, corruption_is_detected_and_dropped)
 	struct pair p;
 	pair_up(&p, 9, NULL);
 	warp_loop_fault_t f = { .corrupt = 0.3 };
-	cr_assert_eq(warp_loop_set_fault(p.net, NULL, NULL, &f), 0);
+	cr_assert_eq(warp_loop_set_fault(p.net, "a:1", "b:1", &f), 0);
 	warp_stream_t *s;
 	cr_assert_eq(warp_stream_open(p.a, p.ab, 1, 50, &s), 0);
 	for (int i = 0; i < 3000; i++) {
