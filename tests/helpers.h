@@ -52,6 +52,7 @@ struct th_rx {
 	size_t len;
 	int ok;     /* payload matched th_fill(seed of stream, msg_id, len) */
 	int status;
+	uint16_t nack_reason;
 };
 struct th_log {
 	size_t n;
@@ -77,8 +78,10 @@ static inline void th_recv(void *user, const warp_msg_t *m)
 	r->msg_id = m->msg_id;
 	r->len = m->len;
 	r->status = m->status;
-	r->ok = m->status == 0 ? th_check(m->data, m->len, th_seed(m->stream_id, m->msg_id, m->len))
-			       : 1;
+	r->nack_reason = m->nack_reason;
+	r->ok = m->kind == WARP_MSG_DATA
+			? th_check(m->data, m->len, th_seed(m->stream_id, m->msg_id, m->len))
+			: 1;
 	if (!r->ok)
 		l->bad++;
 }

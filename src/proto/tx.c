@@ -231,7 +231,23 @@ static uint32_t build_packet(warp_engine_t *e, struct warp_peer *p, struct warp_
 	size_t start = off;
 	uint64_t fref_first = p->fref_head;
 	uint16_t low_stream = 0;
+	bool nack_sent = false;
 
+	/* NACKs go before the ACK of the packet that carried the message: the
+	 * sender reads them first and settles the message as refused. A NACK
+	 * lost with its packet is not sent again (known limit: the resent
+	 * message is then acknowledged as a duplicate). */
+	while (p->n_nacks && can_track) {
+		size_t n = warp__frame_nack_encode(b + off, room - off,
+						   p->nacks[p->n_nacks - 1].stream,
+						   p->nacks[p->n_nacks - 1].msg_id,
+						   p->nacks[p->n_nacks - 1].reason);
+		if (!n)
+			break;
+		off += n;
+		p->n_nacks--;
+		nack_sent = true;
+	}
 	if (p->ack_pending) {
 		size_t n = warp__ack_encode(e, p, b + off, room - off);
 		if (n) {
@@ -267,16 +283,6 @@ static uint32_t build_packet(warp_engine_t *e, struct warp_peer *p, struct warp_
 			p->hb_pending = false;
 			warp__stat(e, heartbeats_tx, 1);
 		}
-	}
-	while (p->n_nacks) {
-		size_t n = warp__frame_nack_encode(b + off, room - off,
-						   p->nacks[p->n_nacks - 1].stream,
-						   p->nacks[p->n_nacks - 1].msg_id,
-						   p->nacks[p->n_nacks - 1].reason);
-		if (!n)
-			break;
-		off += n;
-		p->n_nacks--;
 	}
 	if (p->low_list) { /* one per packet, so a loss can requeue it exactly */
 		struct warp_stream *s = p->low_list;
@@ -327,7 +333,7 @@ done:
 	p->next_pkt_num++;
 	size_t body = off;
 	off = warp__pkt_seal(b, off);
-	if (body > after_ack || p->fref_head != fref_first) {
+	if (body > after_ack || nack_sent || p->fref_head != fref_first) {
 		/* ack-eliciting: track it */
 		struct warp_sent *st = &p->sent[pn & p->sent_mask];
 		st->pkt_num = pn;

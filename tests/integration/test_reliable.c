@@ -1,0 +1,289 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Delivery guarantees over the loop driver's seeded faults, manual clock.
+ * Every run sends checksummed messages on three streams and checks, per
+ * guarantee: exactly-once delivers each message once and in order per
+ * stream; at-least-once loses none and keeps order; at-most-once duplicates
+ * none; and every sender completion agrees with what the receiver saw.
+ */
+#include "../helpers.h"
+
+#define N_MSGS 300
+#define N_STREAMS 3
+
+struct outcome {
+	int completed;
+	int status;
+};
+
+struct run {
+	struct th_env env;
+	warp_engine_t *a, *b;
+	struct th_log rx;
+	struct th_log done; /* completions at a */
+	warp_stream_t *s[N_STREAMS];
+};
+
+static void run_up(struct run *r, int guarantee, uint64_t seed, uint64_t ack_timeout_ns)
+{
+	memset(r, 0, sizeof(*r));
+	th_env_up(&r->env, "loop", seed);
+	warp_config_t cfg;
+	warp_config_init(&cfg);
+	cfg.ack_timeout_ns = ack_timeout_ns;
+	r->a = th_make(&r->env, "a", &cfg);
+	r->b = th_make(&r->env, "b", &cfg);
+	warp_peer_t *ab = th_link(r->a, r->b);
+	th_link(r->b, r->a);
+	th_log_init(&r->rx);
+	th_log_init(&r->done);
+	warp_engine_set_recv(r->b, th_recv, &r->rx);
+	warp_engine_set_completion(r->a, th_recv, &r->done);
+	for (int k = 0; k < N_STREAMS; k++) {
+		warp_stream_opts_t o = { .priority = (uint8_t)(16 + 50 * k), .guarantee = guarantee };
+		cr_assert_eq(warp_stream_open_ex(r->a, ab, (uint16_t)(k + 1), &o, &r->s[k]), 0);
+	}
+}
+
+static void run_down(struct run *r)
+{
+	warp_engine_destroy(r->a);
+	warp_engine_destroy(r->b);
+	th_env_down(&r->env);
+	free(r->rx.rx);
+	free(r->done.rx);
+}
+
+static size_t msg_size(int i)
+{
+	return (size_t)((i * 7919) % 97 == 0 ? 20000 + i * 13 : (i * 131) % 3000);
+}
+
+/* Send N_MSGS round-robin over the streams, polling as we go; then poll
+ * until every message has a completion (or max_rounds). The clock moves
+ * 100 us per round. */
+static void run_traffic(struct run *r, unsigned max_rounds, void (*mid)(struct run *, int))
+{
+	warp_engine_t *es[2] = { r->a, r->b };
+	for (int i = 0; i < N_MSGS; i++) {
+		if (mid)
+			mid(r, i);
+		int rc;
+		while ((rc = th_send(r->a, r->s[i % N_STREAMS], msg_size(i), NULL)) == WARP_EAGAIN)
+			th_run(es, 2, 1, 100000);
+		cr_assert_eq(rc, 0, "%s", warp_strerror(rc));
+		th_run(es, 2, 1, 100000);
+	}
+	for (unsigned k = 0; k < max_rounds && r->done.n < N_MSGS; k++)
+		th_run(es, 2, 1, 100000);
+}
+
+/* The invariants. */
+static void check(struct run *r, int g, bool all_must_arrive)
+{
+	static int seen[N_STREAMS + 1][N_MSGS];
+	static struct outcome out[N_STREAMS + 1][N_MSGS];
+	memset(seen, 0, sizeof(seen));
+	memset(out, 0, sizeof(out));
+	cr_assert_eq(r->rx.bad, 0, "a payload arrived corrupted");
+	uint64_t last[N_STREAMS + 1];
+	bool any[N_STREAMS + 1] = { false };
+	for (size_t i = 0; i < r->rx.n; i++) {
+		struct th_rx *m = &r->rx.rx[i];
+		cr_assert(m->stream >= 1 && m->stream <= N_STREAMS);
+		cr_assert_lt(m->msg_id, N_MSGS);
+		seen[m->stream][m->msg_id]++;
+		if (g != WARP_AT_MOST_ONCE) { /* in order per stream */
+			if (any[m->stream])
+				cr_assert_gt(m->msg_id, last[m->stream], "order on stream %u", m->stream);
+			last[m->stream] = m->msg_id;
+			any[m->stream] = true;
+		}
+	}
+	for (size_t i = 0; i < r->done.n; i++) {
+		struct th_rx *c = &r->done.rx[i];
+		cr_assert_eq(out[c->stream][c->msg_id].completed, 0, "one completion per message");
+		out[c->stream][c->msg_id].completed = 1;
+		out[c->stream][c->msg_id].status = c->status;
+	}
+	cr_assert_eq(r->done.n, N_MSGS, "every message completes (%zu)", r->done.n);
+	for (int k = 1; k <= N_STREAMS; k++) {
+		uint64_t per_stream = (N_MSGS + N_STREAMS - k) / N_STREAMS;
+		for (uint64_t id = 0; id < per_stream; id++) {
+			int n = seen[k][id];
+			cr_assert_leq(n, 1, "stream %d msg %llu delivered %d times", k,
+				      (unsigned long long)id, n);
+			if (all_must_arrive && g != WARP_AT_MOST_ONCE)
+				cr_assert_eq(n, 1, "stream %d msg %llu lost", k, (unsigned long long)id);
+			if (out[k][id].status == 0)
+				cr_assert_eq(n, 1, "stream %d msg %llu acknowledged but not delivered",
+					     k, (unsigned long long)id);
+			if (all_must_arrive && g != WARP_AT_MOST_ONCE)
+				cr_assert_eq(out[k][id].status, 0);
+		}
+	}
+}
+
+static void lossy(int g, double loss, uint64_t seed)
+{
+	struct run r;
+	run_up(&r, g, seed, 600000000000ull);
+	warp_loop_fault_t f = { .loss = loss };
+	cr_assert_eq(warp_loop_set_fault(r.env.net, NULL, NULL, &f), 0);
+	run_traffic(&r, 2000000, NULL);
+	check(&r, g, true);
+	warp_stats_t st;
+	warp_engine_stats(r.a, &st);
+	if (loss > 0 && g != WARP_AT_MOST_ONCE)
+		cr_assert_gt(st.retransmits, 0);
+	if (loss == 0) {
+		cr_assert_eq(st.retransmits, 0);
+		cr_assert_eq(st.msgs_acked, N_MSGS);
+	}
+	run_down(&r);
+}
+
+#define LOSS_TESTS(gname, g)                                                      \
+	Test(gname, loss_0) { lossy(g, 0.0, 1); }                                 \
+	Test(gname, loss_1) { lossy(g, 0.01, 2); }                                \
+	Test(gname, loss_5) { lossy(g, 0.05, 3); }                                \
+	Test(gname, loss_20) { lossy(g, 0.20, 4); }                               \
+	Test(gname, loss_30) { lossy(g, 0.30, 5); }
+
+LOSS_TESTS(exactly_once, WARP_EXACTLY_ONCE)
+LOSS_TESTS(at_least_once, WARP_AT_LEAST_ONCE)
+LOSS_TESTS(at_most_once, WARP_AT_MOST_ONCE)
+
+static void faulty(int g, const warp_loop_fault_t *f, uint64_t seed)
+{
+	struct run r;
+	run_up(&r, g, seed, 600000000000ull);
+	cr_assert_eq(warp_loop_set_fault(r.env.net, NULL, NULL, f), 0);
+	run_traffic(&r, 2000000, NULL);
+	check(&r, g, true);
+	run_down(&r);
+}
+
+static const warp_loop_fault_t dup_fault = { .duplicate = 0.2 };
+static const warp_loop_fault_t reorder_fault = { .reorder = 0.3, .reorder_window = 8,
+						 .jitter_ns = 300000 };
+static const warp_loop_fault_t corrupt_fault = { .corrupt = 0.1 };
+static const warp_loop_fault_t everything = { .loss = 0.05, .duplicate = 0.05, .reorder = 0.1,
+					      .reorder_window = 4, .corrupt = 0.05,
+					      .delay_ns = 200000, .jitter_ns = 100000 };
+
+Test(exactly_once, duplication) { faulty(WARP_EXACTLY_ONCE, &dup_fault, 11); }
+Test(exactly_once, reordering) { faulty(WARP_EXACTLY_ONCE, &reorder_fault, 12); }
+Test(exactly_once, corruption) { faulty(WARP_EXACTLY_ONCE, &corrupt_fault, 13); }
+Test(exactly_once, everything_at_once) { faulty(WARP_EXACTLY_ONCE, &everything, 14); }
+Test(at_least_once, duplication) { faulty(WARP_AT_LEAST_ONCE, &dup_fault, 21); }
+Test(at_least_once, reordering) { faulty(WARP_AT_LEAST_ONCE, &reorder_fault, 22); }
+Test(at_least_once, corruption) { faulty(WARP_AT_LEAST_ONCE, &corrupt_fault, 23); }
+Test(at_least_once, everything_at_once) { faulty(WARP_AT_LEAST_ONCE, &everything, 24); }
+
+/* at-most-once under duplication and reordering: nothing twice, nothing
+ * corrupted; completions may say timed out for what was delivered (its
+ * acknowledgement was lost), never acknowledged for what was not. */
+static void amo_faulty(const warp_loop_fault_t *f, uint64_t seed)
+{
+	struct run r;
+	run_up(&r, WARP_AT_MOST_ONCE, seed, 600000000000ull);
+	cr_assert_eq(warp_loop_set_fault(r.env.net, NULL, NULL, f), 0);
+	run_traffic(&r, 200000, NULL);
+	check(&r, WARP_AT_MOST_ONCE, false);
+	run_down(&r);
+}
+
+Test(at_most_once, duplication) { amo_faulty(&dup_fault, 31); }
+Test(at_most_once, reordering) { amo_faulty(&reorder_fault, 32); }
+Test(at_most_once, corruption) { amo_faulty(&corrupt_fault, 33); }
+Test(at_most_once, everything_at_once) { amo_faulty(&everything, 34); }
+
+static void cut_at_100(struct run *r, int i)
+{
+	if (i == 100)
+		cr_assert_eq(warp_loop_partition(r->env.net, "a:1", "b:1", true), 0);
+	if (i == 200) /* heals after 100 messages (10 ms of clock) */
+		cr_assert_eq(warp_loop_partition(r->env.net, "a:1", "b:1", false), 0);
+}
+
+static void cut_for_good(struct run *r, int i)
+{
+	if (i == 100)
+		cr_assert_eq(warp_loop_partition(r->env.net, "a:1", "b:1", true), 0);
+}
+
+Test(exactly_once, partition_that_heals)
+{
+	struct run r;
+	run_up(&r, WARP_EXACTLY_ONCE, 41, 600000000000ull);
+	run_traffic(&r, 2000000, cut_at_100);
+	check(&r, WARP_EXACTLY_ONCE, true);
+	run_down(&r);
+}
+
+Test(at_least_once, partition_that_heals)
+{
+	struct run r;
+	run_up(&r, WARP_AT_LEAST_ONCE, 42, 600000000000ull);
+	run_traffic(&r, 2000000, cut_at_100);
+	check(&r, WARP_AT_LEAST_ONCE, true);
+	run_down(&r);
+}
+
+static void partition_for_good(int g)
+{
+	struct run r;
+	run_up(&r, g, 43, 50000000); /* ack_timeout 50 ms */
+	run_traffic(&r, 200000, cut_for_good);
+	check(&r, g, false);
+	/* what was sent after the cut times out; the receiver saw none of it */
+	size_t timed_out = 0;
+	for (size_t i = 0; i < r.done.n; i++)
+		timed_out += r.done.rx[i].status == WARP_ETIMEDOUT;
+	cr_assert_geq(timed_out, N_MSGS - 100 - 8, "timed out: %zu", timed_out);
+	cr_assert_leq(r.rx.n, 100 + 8);
+	run_down(&r);
+}
+
+Test(exactly_once, partition_that_does_not_heal) { partition_for_good(WARP_EXACTLY_ONCE); }
+Test(at_least_once, partition_that_does_not_heal) { partition_for_good(WARP_AT_LEAST_ONCE); }
+Test(at_most_once, partition_that_does_not_heal) { partition_for_good(WARP_AT_MOST_ONCE); }
+
+/* A message the receiving application refuses completes as not
+ * acknowledged, with its reason; the stream goes on. */
+static void reject_7(void *user, const warp_msg_t *m)
+{
+	struct run *r = user;
+	if (m->stream_id == 1 && m->msg_id == 7) {
+		cr_assert_eq(warp_msg_reject(r->b, 4242), 0);
+		return;
+	}
+	th_recv(&r->rx, m);
+}
+
+Test(exactly_once, rejected_message_is_nacked_with_its_reason)
+{
+	struct run r;
+	run_up(&r, WARP_EXACTLY_ONCE, 51, 600000000000ull);
+	warp_engine_set_recv(r.b, reject_7, &r);
+	cr_assert_eq(warp_msg_reject(r.b, 1), WARP_ESTATE, "only inside the callback");
+	run_traffic(&r, 200000, NULL);
+	cr_assert_eq(r.done.n, N_MSGS);
+	int nacked = 0;
+	for (size_t i = 0; i < r.done.n; i++) {
+		struct th_rx *c = &r.done.rx[i];
+		if (c->stream == 1 && c->msg_id == 7) {
+			cr_assert_eq(c->status, WARP_ENACK);
+			nacked++;
+		} else {
+			cr_assert_eq(c->status, 0);
+		}
+	}
+	cr_assert_eq(nacked, 1);
+	cr_assert_eq(r.rx.n, N_MSGS - 1);
+	warp_stats_t st;
+	warp_engine_stats(r.a, &st);
+	cr_assert_eq(st.msgs_nacked, 1);
+	run_down(&r);
+}
