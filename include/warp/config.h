@@ -45,6 +45,11 @@ extern "C" {
 #define WARP_DEFAULT_RTO_MIN_NS 1000000ull         /* lower bound of the retransmission timeout */
 #define WARP_DEFAULT_RTO_MAX_NS 1000000000ull      /* upper bound, back-off included */
 #define WARP_DEFAULT_MAX_UNACKED_PKTS 1024         /* per peer: packets in flight (a power of two) */
+#define WARP_DEFAULT_BREAKER_FAILURES 5           /* consecutive failures that open a circuit (0 = no breaker) */
+#define WARP_DEFAULT_BREAKER_OPEN_NS 1000000000ull /* open -> half-open after */
+#define WARP_DEFAULT_BREAKER_HALF_OPEN_CALLS 3     /* trial sends allowed while half-open */
+#define WARP_DEFAULT_BREAKER_SUCCESSES 2           /* successes in half-open that close it */
+#define WARP_DEFAULT_HEARTBEAT_MISSES 3            /* heartbeat intervals of silence: peer down */
 #define WARP_DEFAULT_CONNECT_TIMEOUT_NS 1000000000ull /* stream transports: one connect attempt */
 #define WARP_DEFAULT_RECONNECT_MIN_NS 10000000ull  /* stream transports: first reconnect back-off */
 #define WARP_DEFAULT_RECONNECT_MAX_NS 1000000000ull /* ... doubling (with jitter) up to */
@@ -133,6 +138,12 @@ typedef struct warp_config {
 	uint32_t max_retries;         /* reliable streams: resends before a message times out */
 	uint64_t rto_initial_ns, rto_min_ns, rto_max_ns;
 	uint32_t max_unacked_pkts;    /* per peer, a power of two */
+	uint32_t breaker_failure_threshold; /* consecutive failed messages (timed out) that open a
+					       peer's circuit; 0 = no circuit breaker */
+	uint64_t breaker_open_timeout_ns;   /* open -> half-open after this long */
+	uint32_t breaker_half_open_max_calls; /* trial sends while half-open */
+	uint32_t breaker_success_threshold; /* acknowledged trial sends that close it again */
+	uint32_t heartbeat_miss_limit;      /* intervals without any packet from a peer: down */
 	uint64_t connect_timeout_ns;  /* stream transports: one connect attempt */
 	uint64_t reconnect_min_ns;    /* stream transports: back-off after a failed or lost connection */
 	uint64_t reconnect_max_ns;

@@ -183,6 +183,51 @@ const char *warp_peer_node(const warp_peer_t *p);
 int warp_peer_close(warp_engine_t *e, warp_peer_t *p, uint16_t code, const char *reason);
 int warp_peer_reopen(warp_engine_t *e, warp_peer_t *p);
 
+/* ---- resilience: circuit breaker, health ------------------------------- */
+
+/** Circuit breaker states (one breaker per peer). */
+typedef enum warp_breaker_state {
+	WARP_BREAKER_CLOSED = 0,    /* sends go through */
+	WARP_BREAKER_OPEN = 1,      /* sends fail at once with WARP_ECIRCUIT_OPEN */
+	WARP_BREAKER_HALF_OPEN = 2, /* up to breaker_half_open_max_calls trial sends */
+} warp_breaker_state_t;
+
+/** Called on every breaker transition, in order, on the engine thread. */
+typedef void (*warp_breaker_fn)(void *user, warp_peer_t *peer, warp_breaker_state_t from,
+				warp_breaker_state_t to);
+
+/** Set the breaker transition callback. [setup] */
+void warp_engine_set_breaker_callback(warp_engine_t *e, warp_breaker_fn fn, void *user);
+
+/** A peer's breaker state. [engine thread] */
+warp_breaker_state_t warp_peer_breaker(const warp_peer_t *p);
+
+typedef enum warp_health_state {
+	WARP_HEALTH_UP = 0,
+	WARP_HEALTH_DEGRADED = 1,
+	WARP_HEALTH_DOWN = 2,
+} warp_health_state_t;
+
+typedef struct warp_health {
+	warp_health_state_t state;
+	char reason[96]; /* empty when up */
+} warp_health_t;
+
+/**
+ * Health of a peer: down when it has been silent for heartbeat_miss_limit
+ * heartbeat intervals (heartbeats on) or its circuit is open; degraded when
+ * its circuit is half-open or messages to it are being resent; up otherwise.
+ * O(1). @return 0, WARP_EINVAL. [engine thread]
+ */
+int warp_peer_health(const warp_engine_t *e, const warp_peer_t *p, warp_health_t *out);
+
+/**
+ * Health of the engine: down when every peer is down (and there is one),
+ * degraded when any peer is not up, up otherwise; the reason names the
+ * first peer that is not up. O(peers). [engine thread]
+ */
+int warp_engine_health(const warp_engine_t *e, warp_health_t *out);
+
 /* ---- streams ------------------------------------------------------------ */
 
 /**
@@ -225,6 +270,32 @@ warp_peer_t *warp_stream_peer(const warp_stream_t *s);
  *         WARP_ECLOSED (peer closed), WARP_EINVAL. [engine thread]
  */
 int warp_send(warp_engine_t *e, warp_stream_t *s, const void *buf, size_t len, uint64_t *msg_id);
+
+/** One destination of a broadcast, and its result. */
+typedef struct warp_bcast {
+	warp_stream_t *stream; /* in: a stream to the destination peer */
+	int status;            /* out: 0 or the WARP_E* code of that destination */
+	uint64_t msg_id;       /* out: the id on that stream */
+} warp_bcast_t;
+
+/**
+ * Send one message to several peers: one result per destination. Each
+ * destination is independent (its own stream, retries and breaker), so a
+ * slow or dead peer does not hold up the others; outcomes arrive as
+ * completions per destination.
+ * @return how many destinations accepted the message; an error (the first
+ *         destination's) only when none did. [engine thread]
+ */
+int warp_broadcast(warp_engine_t *e, warp_bcast_t *dst, unsigned n, const void *buf, size_t len);
+
+/**
+ * Graceful shutdown: refuse new sends (WARP_ECLOSED), keep polling until every
+ * message in flight is settled, or timeout_ns passes.
+ * @param undelivered receives how many messages were still unsettled (may be NULL).
+ * @return 0 when all were settled; WARP_ESHUTDOWN_TIMEOUT otherwise. [engine thread,
+ *         engine not started]
+ */
+int warp_engine_shutdown(warp_engine_t *e, uint64_t timeout_ns, uint64_t *undelivered);
 
 /* ---- channels: application threads that do not own the engine ----------- */
 

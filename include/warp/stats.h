@@ -48,6 +48,8 @@ extern "C" {
 	X(pkts_lost, "sent packets declared lost (packet threshold or RTO)")             \
 	X(rto_fired, "retransmission timeouts")                                          \
 	X(dup_msgs, "reliable-stream messages received again and dropped")               \
+	X(breaker_transitions, "circuit breaker state changes")                          \
+	X(send_circuit_open, "sends refused with WARP_ECIRCUIT_OPEN")                     \
 	X(drops, "packets or fragments dropped (sum of drop_*)")                        \
 	X(drv_rx_truncated, "driver: datagrams longer than a receive buffer")           \
 	X(drv_rx_errors, "driver: receive errors")                                      \

@@ -37,6 +37,11 @@ int warp_config_init(warp_config_t *cfg)
 	cfg->rto_min_ns = WARP_DEFAULT_RTO_MIN_NS;
 	cfg->rto_max_ns = WARP_DEFAULT_RTO_MAX_NS;
 	cfg->max_unacked_pkts = WARP_DEFAULT_MAX_UNACKED_PKTS;
+	cfg->breaker_failure_threshold = WARP_DEFAULT_BREAKER_FAILURES;
+	cfg->breaker_open_timeout_ns = WARP_DEFAULT_BREAKER_OPEN_NS;
+	cfg->breaker_half_open_max_calls = WARP_DEFAULT_BREAKER_HALF_OPEN_CALLS;
+	cfg->breaker_success_threshold = WARP_DEFAULT_BREAKER_SUCCESSES;
+	cfg->heartbeat_miss_limit = WARP_DEFAULT_HEARTBEAT_MISSES;
 	cfg->connect_timeout_ns = WARP_DEFAULT_CONNECT_TIMEOUT_NS;
 	cfg->reconnect_min_ns = WARP_DEFAULT_RECONNECT_MIN_NS;
 	cfg->reconnect_max_ns = WARP_DEFAULT_RECONNECT_MAX_NS;
@@ -153,6 +158,13 @@ int warp_config_validate(const warp_config_t *c)
 		return warp__err(WARP_ECONFIG,
 				 "max_unacked_pkts: %u is not a power of two in 16..65536",
 				 c->max_unacked_pkts);
+	if (c->breaker_failure_threshold) {
+		RANGE("breaker_open_timeout_ns", c->breaker_open_timeout_ns, 1000ull, 3600000000000ull);
+		RANGE("breaker_half_open_max_calls", c->breaker_half_open_max_calls, 1, 1000000);
+		RANGE("breaker_success_threshold", c->breaker_success_threshold, 1,
+		      c->breaker_half_open_max_calls);
+	}
+	RANGE("heartbeat_miss_limit", c->heartbeat_miss_limit, 1, 1000000);
 	RANGE("connect_timeout_ns", c->connect_timeout_ns, 1000000ull, 600000000000ull);
 	RANGE("reconnect_min_ns", c->reconnect_min_ns, 1000ull, 600000000000ull);
 	if (c->reconnect_max_ns < c->reconnect_min_ns)

@@ -120,6 +120,7 @@ struct warp_peer {
 	uint64_t rx_largest;  /* largest packet number received, 0 = none */
 	uint64_t rx_window[WARP_RX_WINDOW_WORDS];
 	uint64_t last_rx_ns;
+	uint64_t added_ns;
 
 	/* heartbeats */
 	struct warp_timer hb_timer;
@@ -147,6 +148,13 @@ struct warp_peer {
 	uint64_t ack_largest_rx_ns;  /* when the largest packet number arrived */
 	struct warp_stream *low_list;
 	struct warp_rxstream *rxs;   /* max_streams slots */
+	/* circuit breaker */
+	uint8_t breaker;           /* warp_breaker_state_t */
+	uint32_t breaker_failures; /* consecutive */
+	uint32_t breaker_trials;   /* sends let through while half-open */
+	uint32_t breaker_successes;
+	struct warp_timer breaker_timer;
+	uint64_t unsettled;        /* messages queued or in flight */
 	/* NACKs to send */
 	struct {
 		uint16_t stream;
@@ -278,6 +286,10 @@ struct warp_engine {
 	bool reject;
 	uint16_t reject_reason;
 	bool rx_refuse;     /* a reliable frame of this packet could not be stored */
+	bool shutting_down;
+	uint64_t unsettled; /* messages queued or in flight, all peers */
+	warp_breaker_fn breaker_fn;
+	void *breaker_user;
 	struct warp_channel **channels;
 	uint32_t n_channels;
 	struct warp_channel **rx_channels;
@@ -336,6 +348,10 @@ void warp__queue_low(warp_engine_t *e, struct warp_peer *p, struct warp_stream *
 size_t warp__ack_encode(warp_engine_t *e, struct warp_peer *p, uint8_t *b, size_t room);
 void warp__report_completion(warp_engine_t *e, struct warp_peer *p, uint16_t stream_id,
 			     uint64_t msg_id, int status, uint16_t reason, int chan);
+/* resil/breaker.c */
+int warp__breaker_admit(warp_engine_t *e, struct warp_peer *p);
+void warp__breaker_outcome(warp_engine_t *e, struct warp_peer *p, int status);
+void warp__breaker_timer(struct warp_timer *t, uint64_t now);
 /* engine/peer.c */
 void warp__peer_hb_timer(struct warp_timer *t, uint64_t now);
 uint64_t warp__conn_id(const char *node);

@@ -112,6 +112,8 @@ int warp_peer_add_config(warp_engine_t *e, const warp_peer_config_t *pc, warp_pe
 	p->sent_tail = 1;
 	p->rto_ns = e->cfg.rto_initial_ns;
 	warp__timer_init(&p->rto_timer, warp__peer_rto_timer);
+	warp__timer_init(&p->breaker_timer, warp__breaker_timer);
+	p->added_ns = e->now;
 	for (uint32_t i = 0; i < pc->n_transports; i++) {
 		int t = transport_index(e, pc->transports[i].driver);
 		if (t < 0)

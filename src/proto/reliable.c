@@ -58,7 +58,14 @@ void warp__settle(warp_engine_t *e, struct warp_txmsg *m, int status, uint16_t r
 	uint16_t sid = s->id;
 	uint64_t mid = m->msg_id;
 	int chan = m->chan;
+	p->unsettled--;
+	e->unsettled--;
+	/* at-most-once losses are expected: only reliable messages that ran out
+	 * of retries (or were acknowledged) speak for the peer's health */
+	bool verdict = s->guarantee != WARP__AMO || status == 0;
 	warp__txmsg_free(e, m);
+	if (verdict)
+		warp__breaker_outcome(e, p, status);
 	warp__report_completion(e, p, sid, mid, status, reason, chan);
 }
 
@@ -190,24 +197,27 @@ static void retire(struct warp_peer *p)
 	}
 }
 
+/* The peer's timer fires at the earliest of: the oldest packet in flight
+ * reaching the RTO, and the oldest message deadline of each stream. */
 static void rearm_rto(warp_engine_t *e, struct warp_peer *p)
 {
+	uint64_t at = UINT64_MAX;
 	for (uint64_t n = p->sent_tail; n < p->next_pkt_num; n++) {
 		struct warp_sent *st = &p->sent[n & p->sent_mask];
 		if (st->pkt_num == n && st->state == SENT_INFLIGHT) {
-			warp__wheel_arm(&e->wheel, &p->rto_timer,
-					st->sent_ns + (p->rto_ns << p->rto_backoff));
-			return;
+			at = st->sent_ns + (p->rto_ns << p->rto_backoff);
+			break;
 		}
 	}
-	/* nothing in flight: still watch message deadlines */
-	bool unsettled = false;
-	for (uint32_t i = 0; i < p->n_streams && !unsettled; i++)
-		unsettled = p->streams[i].uhead && p->streams[i].uhead->deadline_ns;
-	if (unsettled)
-		warp__wheel_arm(&e->wheel, &p->rto_timer, e->now + p->rto_ns);
-	else
+	for (uint32_t i = 0; i < p->n_streams; i++) {
+		const struct warp_txmsg *m = p->streams[i].uhead;
+		if (m && m->deadline_ns && m->deadline_ns < at)
+			at = m->deadline_ns;
+	}
+	if (at == UINT64_MAX)
 		warp__wheel_cancel(&e->wheel, &p->rto_timer);
+	else
+		warp__wheel_arm(&e->wheel, &p->rto_timer, at);
 }
 
 void warp__on_ack(warp_engine_t *e, struct warp_peer *p, const struct warp_frame *f)

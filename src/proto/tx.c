@@ -115,8 +115,11 @@ int warp__tx_enqueue(warp_engine_t *e, warp_stream_t *s, uint64_t msg_id, const 
 		     size_t len, int32_t chan)
 {
 	struct warp_peer *p = s->peer;
-	if (warp__unlikely(p->closed))
+	if (warp__unlikely(p->closed || e->shutting_down))
 		return WARP_ECLOSED;
+	int rc = warp__breaker_admit(e, p);
+	if (warp__unlikely(rc))
+		return rc;
 	int64_t i = warp__idx_get(&e->txmsg_free);
 	if (warp__unlikely(i < 0))
 		return WARP_EAGAIN;
@@ -153,6 +156,8 @@ int warp__tx_enqueue(warp_engine_t *e, warp_stream_t *s, uint64_t msg_id, const 
 		s->cursor = m;
 	s->last_id = msg_id;
 	s->any_queued = true;
+	p->unsettled++;
+	e->unsettled++;
 	warp__stream_activate(p, s);
 	warp__tx_activate_peer(e, p);
 	warp__stat(e, msgs_sent, 1);
@@ -212,8 +217,12 @@ static size_t put_frag(warp_engine_t *e, struct warp_peer *p, uint8_t *b, size_t
 	r->msg = (uint32_t)(m - e->txmsgs);
 	r->gen = m->gen;
 	r->frag = frag;
-	if (!m->deadline_ns && m->stream->guarantee != WARP__AMO && m->stream->ack_timeout_ns)
+	if (!m->deadline_ns && m->stream->guarantee != WARP__AMO && m->stream->ack_timeout_ns) {
 		m->deadline_ns = e->now + m->stream->ack_timeout_ns;
+		/* the peer's timer also watches message deadlines */
+		if (!warp__timer_armed(&p->rto_timer) || p->rto_timer.deadline_ns > m->deadline_ns)
+			warp__wheel_arm(&e->wheel, &p->rto_timer, m->deadline_ns);
+	}
 	warp__stat(e, tx_frames, 1);
 	return n;
 }
@@ -343,9 +352,9 @@ done:
 		st->state = SENT_INFLIGHT;
 		st->eliciting = 1;
 		st->low_stream = low_stream;
-		if (!warp__timer_armed(&p->rto_timer))
-			warp__wheel_arm(&e->wheel, &p->rto_timer,
-					e->now + (p->rto_ns << p->rto_backoff));
+		uint64_t rto_at = e->now + (p->rto_ns << p->rto_backoff);
+		if (!warp__timer_armed(&p->rto_timer) || p->rto_timer.deadline_ns > rto_at)
+			warp__wheel_arm(&e->wheel, &p->rto_timer, rto_at);
 	} else if (can_track) {
 		struct warp_sent *st = &p->sent[pn & p->sent_mask];
 		st->pkt_num = pn;

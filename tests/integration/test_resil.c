@@ -1,0 +1,309 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Circuit breakers, health, broadcast and graceful shutdown over the loop
+ * driver with a manual clock. */
+#include "../helpers.h"
+
+struct trans {
+	int n;
+	warp_breaker_state_t from[32], to[32];
+	uint64_t at[32];
+};
+
+static struct trans tr;
+
+static void on_breaker(void *user, warp_peer_t *p, warp_breaker_state_t from,
+		       warp_breaker_state_t to)
+{
+	(void)user;
+	(void)p;
+	if (tr.n < 32) {
+		tr.from[tr.n] = from;
+		tr.to[tr.n] = to;
+		tr.at[tr.n] = th_now;
+		tr.n++;
+	}
+}
+
+struct two {
+	struct th_env env;
+	warp_engine_t *a, *b;
+	warp_peer_t *ab;
+	warp_stream_t *s;
+	struct th_log rx, done;
+};
+
+static void two_up(struct two *t, warp_config_t *cfg)
+{
+	memset(t, 0, sizeof(*t));
+	memset(&tr, 0, sizeof(tr));
+	th_env_up(&t->env, "loop", 7);
+	t->a = th_make(&t->env, "a", cfg);
+	t->b = th_make(&t->env, "b", cfg);
+	t->ab = th_link(t->a, t->b);
+	th_link(t->b, t->a);
+	th_log_init(&t->rx);
+	th_log_init(&t->done);
+	warp_engine_set_recv(t->b, th_recv, &t->rx);
+	warp_engine_set_completion(t->a, th_recv, &t->done);
+	warp_engine_set_breaker_callback(t->a, on_breaker, NULL);
+	cr_assert_eq(warp_stream_open(t->a, t->ab, 1, 16, &t->s), 0);
+}
+
+static void two_down(struct two *t)
+{
+	warp_engine_destroy(t->a);
+	warp_engine_destroy(t->b);
+	th_env_down(&t->env);
+	free(t->rx.rx);
+	free(t->done.rx);
+}
+
+static void run_ms(struct two *t, unsigned ms)
+{
+	warp_engine_t *es[2] = { t->a, t->b };
+	th_run(es, 2, ms * 10, 100000); /* 100 us steps */
+}
+
+static warp_config_t breaker_cfg(void)
+{
+	warp_config_t c;
+	warp_config_init(&c);
+	c.ack_timeout_ns = 10000000; /* 10 ms */
+	c.breaker_failure_threshold = 3;
+	c.breaker_open_timeout_ns = 50000000; /* 50 ms */
+	c.breaker_half_open_max_calls = 2;
+	c.breaker_success_threshold = 2;
+	return c;
+}
+
+Test(breaker, opens_after_consecutive_failures_and_closes_after_trials)
+{
+	warp_config_t c = breaker_cfg();
+	struct two t;
+	two_up(&t, &c);
+	cr_assert_eq(warp_peer_breaker(t.ab), WARP_BREAKER_CLOSED);
+	cr_assert_eq(warp_loop_partition(t.env.net, "a:1", "b:1", true), 0);
+	for (int i = 0; i < 2; i++)
+		cr_assert_eq(th_send(t.a, t.s, 10, NULL), 0);
+	run_ms(&t, 30);
+	cr_assert_eq(t.done.n, 2);
+	cr_assert_eq(warp_peer_breaker(t.ab), WARP_BREAKER_CLOSED, "2 failures < 3");
+	cr_assert_eq(th_send(t.a, t.s, 10, NULL), 0);
+	run_ms(&t, 30);
+	cr_assert_eq(warp_peer_breaker(t.ab), WARP_BREAKER_OPEN,
+		     "third failure opens it (completions %zu: %d %d %d, failures %u)", t.done.n,
+		     t.done.rx[0].status, t.done.rx[1].status, t.done.n > 2 ? t.done.rx[2].status : 1,
+		     t.ab->breaker_failures);
+	uint64_t opened = tr.at[0];
+	uint64_t id;
+	cr_assert_eq(th_send(t.a, t.s, 10, &id), WARP_ECIRCUIT_OPEN, "fails at once");
+	cr_assert_str_eq(warp_strerror(WARP_ECIRCUIT_OPEN), "circuit open");
+	warp_health_t h;
+	warp_peer_health(t.a, t.ab, &h);
+	cr_assert_eq(h.state, WARP_HEALTH_DOWN);
+	cr_assert(strstr(h.reason, "circuit open"), "%s", h.reason);
+
+	/* after open_timeout: half-open, exactly 2 trial sends let through */
+	cr_assert_eq(warp_loop_partition(t.env.net, "a:1", "b:1", false), 0);
+	run_ms(&t, 60);
+	cr_assert_eq(warp_peer_breaker(t.ab), WARP_BREAKER_HALF_OPEN);
+	cr_assert_geq(tr.at[1] - opened, 50000000ull, "not before open_timeout");
+	cr_assert_lt(tr.at[1] - opened, 51000000ull, "on time");
+	warp_peer_health(t.a, t.ab, &h);
+	cr_assert_eq(h.state, WARP_HEALTH_DEGRADED);
+	cr_assert_eq(th_send(t.a, t.s, 10, NULL), 0);
+	cr_assert_eq(th_send(t.a, t.s, 10, NULL), 0);
+	cr_assert_eq(th_send(t.a, t.s, 10, NULL), WARP_ECIRCUIT_OPEN, "only 2 trials");
+	run_ms(&t, 5);
+	cr_assert_eq(warp_peer_breaker(t.ab), WARP_BREAKER_CLOSED, "2 successes close it");
+	cr_assert_eq(th_send(t.a, t.s, 10, NULL), 0);
+	/* callback order */
+	cr_assert_eq(tr.n, 3);
+	cr_assert(tr.from[0] == WARP_BREAKER_CLOSED && tr.to[0] == WARP_BREAKER_OPEN);
+	cr_assert(tr.from[1] == WARP_BREAKER_OPEN && tr.to[1] == WARP_BREAKER_HALF_OPEN);
+	cr_assert(tr.from[2] == WARP_BREAKER_HALF_OPEN && tr.to[2] == WARP_BREAKER_CLOSED);
+	two_down(&t);
+}
+
+Test(breaker, a_failed_trial_opens_it_again)
+{
+	warp_config_t c = breaker_cfg();
+	struct two t;
+	two_up(&t, &c);
+	cr_assert_eq(warp_loop_partition(t.env.net, "a:1", "b:1", true), 0);
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(th_send(t.a, t.s, 10, NULL), 0);
+	run_ms(&t, 30);
+	cr_assert_eq(warp_peer_breaker(t.ab), WARP_BREAKER_OPEN);
+	run_ms(&t, 60);
+	cr_assert_eq(warp_peer_breaker(t.ab), WARP_BREAKER_HALF_OPEN);
+	cr_assert_eq(th_send(t.a, t.s, 10, NULL), 0); /* the trial fails: still cut */
+	run_ms(&t, 30);
+	cr_assert_eq(warp_peer_breaker(t.ab), WARP_BREAKER_OPEN);
+	cr_assert_eq(tr.n, 3);
+	cr_assert(tr.from[2] == WARP_BREAKER_HALF_OPEN && tr.to[2] == WARP_BREAKER_OPEN);
+	/* a success in between resets the count of consecutive failures */
+	two_down(&t);
+}
+
+Test(breaker, successes_reset_the_failure_count)
+{
+	warp_config_t c = breaker_cfg();
+	struct two t;
+	two_up(&t, &c);
+	for (int round = 0; round < 4; round++) {
+		cr_assert_eq(warp_loop_partition(t.env.net, "a:1", "b:1", true), 0);
+		cr_assert_eq(th_send(t.a, t.s, 10, NULL), 0);
+		cr_assert_eq(th_send(t.a, t.s, 10, NULL), 0);
+		run_ms(&t, 30);
+		cr_assert_eq(warp_loop_partition(t.env.net, "a:1", "b:1", false), 0);
+		cr_assert_eq(th_send(t.a, t.s, 10, NULL), 0);
+		run_ms(&t, 5);
+	}
+	cr_assert_eq(warp_peer_breaker(t.ab), WARP_BREAKER_CLOSED, "never 3 in a row");
+	cr_assert_eq(tr.n, 0);
+	two_down(&t);
+}
+
+Test(health, silent_peer_goes_down_and_comes_back)
+{
+	warp_config_t c;
+	warp_config_init(&c);
+	c.heartbeat_interval_ns = 1000000; /* 1 ms, down after 3 silent */
+	struct two t;
+	two_up(&t, &c);
+	run_ms(&t, 5);
+	warp_health_t h;
+	warp_peer_health(t.a, t.ab, &h);
+	cr_assert_eq(h.state, WARP_HEALTH_UP, "%s", h.reason);
+	warp_engine_health(t.a, &h);
+	cr_assert_eq(h.state, WARP_HEALTH_UP);
+	cr_assert_eq(warp_loop_partition(t.env.net, "a:1", "b:1", true), 0);
+	run_ms(&t, 5);
+	warp_peer_health(t.a, t.ab, &h);
+	cr_assert_eq(h.state, WARP_HEALTH_DOWN);
+	cr_assert(strstr(h.reason, "silent for"), "%s", h.reason);
+	warp_engine_health(t.a, &h);
+	cr_assert_eq(h.state, WARP_HEALTH_DOWN, "its only peer is down");
+	cr_assert_eq(warp_loop_partition(t.env.net, "a:1", "b:1", false), 0);
+	run_ms(&t, 3);
+	warp_peer_health(t.a, t.ab, &h);
+	cr_assert_eq(h.state, WARP_HEALTH_UP, "%s", h.reason);
+	two_down(&t);
+}
+
+Test(broadcast, one_result_per_peer_and_no_peer_holds_up_the_others)
+{
+	struct th_env env;
+	th_env_up(&env, "loop", 9);
+	warp_config_t c;
+	warp_config_init(&c);
+	c.ack_timeout_ns = 20000000; /* 20 ms */
+	warp_engine_t *src = th_make(&env, "src", &c);
+	const char *names[3] = { "fast", "slow", "cut" };
+	warp_engine_t *dst[3];
+	struct th_log log[3], done;
+	th_log_init(&done);
+	warp_engine_set_completion(src, th_recv, &done);
+	warp_bcast_t b[4];
+	for (int i = 0; i < 3; i++) {
+		dst[i] = th_make(&env, names[i], &c);
+		th_log_init(&log[i]);
+		warp_engine_set_recv(dst[i], th_recv, &log[i]);
+		warp_peer_t *p = th_link(src, dst[i]);
+		th_link(dst[i], src);
+		cr_assert_eq(warp_stream_open(src, p, 1, 16, &b[i].stream), 0);
+	}
+	b[3].stream = NULL; /* an unknown destination */
+	warp_loop_fault_t slow = { .delay_ns = 5000000 }; /* 5 ms each way */
+	cr_assert_eq(warp_loop_set_fault(env.net, "src:1", "slow:1", &slow), 0);
+	cr_assert_eq(warp_loop_set_fault(env.net, "slow:1", "src:1", &slow), 0);
+	cr_assert_eq(warp_loop_partition(env.net, "src:1", "cut:1", true), 0);
+	uint8_t buf[100];
+	th_fill(buf, sizeof(buf), th_seed(1, 0, sizeof(buf)));
+	cr_assert_eq(warp_broadcast(src, b, 4, buf, sizeof(buf)), 3, "three accepted");
+	for (int i = 0; i < 3; i++) {
+		cr_assert_eq(b[i].status, 0);
+		cr_assert_eq(b[i].msg_id, 0);
+	}
+	cr_assert_eq(b[3].status, WARP_EINVALID_NODE);
+	warp_engine_t *es[4] = { src, dst[0], dst[1], dst[2] };
+	/* the fast peer is served at once, while the slow one still waits */
+	th_run(es, 4, 10, 100000);
+	cr_assert_eq(log[0].n, 1);
+	cr_assert_eq(log[1].n, 0);
+	cr_assert_eq(done.n, 1, "fast completed first");
+	cr_assert_str_eq(done.rx[0].src, "fast");
+	th_run(es, 4, 400, 100000);
+	cr_assert_eq(log[1].n, 1);
+	cr_assert_eq(log[2].n, 0);
+	cr_assert_eq(done.n, 3);
+	for (size_t i = 0; i < done.n; i++) {
+		if (strcmp(done.rx[i].src, "cut") == 0)
+			cr_assert_eq(done.rx[i].status, WARP_ETIMEDOUT);
+		else
+			cr_assert_eq(done.rx[i].status, 0);
+	}
+	/* all destinations failing is an error */
+	warp_bcast_t none[1] = { { .stream = NULL } };
+	cr_assert_eq(warp_broadcast(src, none, 1, buf, sizeof(buf)), WARP_EINVALID_NODE);
+	for (int i = 0; i < 3; i++) {
+		warp_engine_destroy(dst[i]);
+		free(log[i].rx);
+	}
+	warp_engine_destroy(src);
+	free(done.rx);
+	th_env_down(&env);
+}
+
+/* Shutdown polls the engine itself; the peer must keep running meanwhile,
+ * so it is polled from the clock callback. */
+static warp_engine_t *peer_to_poll;
+static uint64_t shutdown_clock(void *arg)
+{
+	(void)arg;
+	if (peer_to_poll)
+		warp_engine_poll(peer_to_poll);
+	th_now += 100000;
+	return th_now;
+}
+
+Test(shutdown, drains_in_flight_messages)
+{
+	warp_config_t c;
+	warp_config_init(&c);
+	struct two t;
+	two_up(&t, &c);
+	t.a->cfg.clock = shutdown_clock;
+	warp_loop_fault_t f = { .loss = 0.2 };
+	cr_assert_eq(warp_loop_set_fault(t.env.net, NULL, NULL, &f), 0);
+	for (int i = 0; i < 50; i++)
+		cr_assert_eq(th_send(t.a, t.s, 1000, NULL), 0);
+	peer_to_poll = t.b;
+	uint64_t left = 99;
+	cr_assert_eq(warp_engine_shutdown(t.a, 10000000000ull, &left), 0, "%s", warp_errdetail());
+	peer_to_poll = NULL;
+	cr_assert_eq(left, 0);
+	cr_assert_eq(t.rx.n, 50, "everything in flight was delivered");
+	cr_assert_eq(th_send(t.a, t.s, 10, NULL), WARP_ECLOSED, "no new sends");
+	two_down(&t);
+}
+
+Test(shutdown, times_out_and_reports_what_was_not_delivered)
+{
+	warp_config_t c;
+	warp_config_init(&c);
+	struct two t;
+	two_up(&t, &c);
+	t.a->cfg.clock = shutdown_clock;
+	cr_assert_eq(warp_loop_partition(t.env.net, "a:1", "b:1", true), 0);
+	for (int i = 0; i < 20; i++)
+		cr_assert_eq(th_send(t.a, t.s, 100, NULL), 0);
+	peer_to_poll = t.b;
+	uint64_t left = 0;
+	cr_assert_eq(warp_engine_shutdown(t.a, 100000000ull, &left), WARP_ESHUTDOWN_TIMEOUT);
+	peer_to_poll = NULL;
+	cr_assert_eq(left, 20);
+	cr_assert(strstr(warp_errdetail(), "20 messages still unsettled"), "%s", warp_errdetail());
+	two_down(&t);
+}
