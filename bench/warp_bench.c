@@ -44,6 +44,8 @@ struct opts {
 	const char *uring_setup;
 	int json;
 	int mono;
+	int guarantee;
+	double loss; /* loop driver: injected loss rate on both directions */
 	int cpu_client, cpu_server;
 };
 
@@ -56,6 +58,7 @@ static struct opts o = {
 	.mode = PINGPONG,
 	.role = BOTH,
 	.uring_setup = "defer",
+	.guarantee = WARP_AT_LEAST_ONCE,
 	.cpu_client = 0,
 	.cpu_server = 1,
 };
@@ -141,8 +144,10 @@ static void link_peer(struct half *h, const char *peer_id)
 	int rc = warp_peer_add(h->e, peer_id, &p);
 	if (rc)
 		die("peer", rc);
-	if ((rc = warp_stream_open(h->e, p, 1, 100, &h->data)) ||
-	    (rc = warp_stream_open(h->e, p, 2, 255, &h->ctl)))
+	warp_stream_opts_t data = { .priority = 100, .guarantee = o.guarantee };
+	warp_stream_opts_t ctl = { .priority = 255, .guarantee = WARP_AT_LEAST_ONCE };
+	if ((rc = warp_stream_open_ex(h->e, p, 1, &data, &h->data)) ||
+	    (rc = warp_stream_open_ex(h->e, p, 2, &ctl, &h->ctl)))
 		die("stream", rc);
 }
 
@@ -334,9 +339,9 @@ static void report(struct half *c)
 			printf("\"sent_msgs_per_s\":%.0f,\"msgs_per_s\":%.0f,\"gbit_per_s\":%.3f,",
 			       rate, rx_rate, gbit);
 		printf("\"lost\":%llu,\"clock\":\"%s\",\"clock_overhead_ns\":%.1f,\"cpus\":[%d,%d],"
-		       "\"idle\":\"spin\",\"uring_setup\":\"%s\"}\n",
+		       "\"idle\":\"spin\",\"uring_setup\":\"%s\",\"guarantee\":%d,\"injected_loss\":%.3f}\n",
 		       (unsigned long long)lost, clk.tsc ? "tsc" : "monotonic", clk.overhead_ns,
-		       o.cpu_client, o.cpu_server, o.uring_setup);
+		       o.cpu_client, o.cpu_server, o.uring_setup, o.guarantee, o.loss);
 		return;
 	}
 	if (o.mode == PINGPONG) {
@@ -359,10 +364,12 @@ static void report(struct half *c)
 		       (unsigned long long)c->res.received, rx_rate, gbit, (unsigned long long)lost);
 	}
 	printf("\nsettings: %s, mtu %u, idle spin (busy-poll), client cpu %d, server cpu %d, "
-	       "uring setup %s\n",
+	       "uring setup %s, guarantee %s\n",
 	       o.role == BOTH && strcmp(o.driver, "loop") != 0 ? "two processes on 127.0.0.1"
 							       : "one process",
-	       WARP_DEFAULT_MTU, o.cpu_client, o.cpu_server, o.uring_setup);
+	       WARP_DEFAULT_MTU, o.cpu_client, o.cpu_server, o.uring_setup,
+	       o.guarantee == WARP_AT_MOST_ONCE ? "at-most-once"
+	       : o.guarantee == WARP_EXACTLY_ONCE ? "exactly-once" : "at-least-once");
 	printf("clock: %s, %.1f ns per reading (two readings per measured message)\n", clk.name,
 	       clk.overhead_ns);
 }
@@ -428,6 +435,10 @@ static int run_in_process(void)
 	warp_loop_net_t *net;
 	if (warp_loop_net_create(1, 0, &net))
 		return 1;
+	if (o.loss > 0) {
+		warp_loop_fault_t f = { .loss = o.loss };
+		warp_loop_set_fault(net, NULL, NULL, &f);
+	}
 	struct half c = { 0 }, s = { .is_server = 1 };
 	c.e = make_engine("client", "client:1", net);
 	s.e = make_engine("server", "server:1", net);
@@ -486,6 +497,9 @@ static void usage(FILE *f)
 		"  --role R          both (default: forks the server), server or client\n"
 		"  --listen ADDR     this half's address for --role (e.g. 10.0.0.1:7000)\n"
 		"  --peer NODE@ADDR  the other half (node id server or client)\n"
+		"  --guarantee G     amo, alo (default) or eo: delivery guarantee of the data stream\n"
+		"  --loss P          loop driver: drop this fraction of packets each way (e.g. 0.05);\n"
+		"                    on sockets use iptables (docs/benchmarking.md)\n"
 		"  --uring-setup S   defer (default: SINGLE_ISSUER|DEFER_TASKRUN), coop, sqpoll, plain\n"
 		"  --cpus C,S        client and server CPUs (default 0,1; -1 = no pinning)\n"
 		"  --mono            time with CLOCK_MONOTONIC instead of the TSC\n"
@@ -508,6 +522,8 @@ int main(int argc, char **argv)
 		{ "uring-setup", required_argument, NULL, 'u' },
 		{ "cpus", required_argument, NULL, 'c' },
 		{ "mono", no_argument, NULL, 'm' },
+		{ "guarantee", required_argument, NULL, 'g' },
+		{ "loss", required_argument, NULL, 'L' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -541,6 +557,13 @@ int main(int argc, char **argv)
 			if (sscanf(optarg, "%d,%d", &o.cpu_client, &o.cpu_server) != 2) goto bad;
 			break;
 		case 'm': o.mono = 1; break;
+		case 'L': o.loss = strtod(optarg, &end); if (*end || o.loss < 0 || o.loss >= 1) goto bad; break;
+		case 'g':
+			if (strcmp(optarg, "amo") == 0) o.guarantee = WARP_AT_MOST_ONCE;
+			else if (strcmp(optarg, "alo") == 0) o.guarantee = WARP_AT_LEAST_ONCE;
+			else if (strcmp(optarg, "eo") == 0) o.guarantee = WARP_EXACTLY_ONCE;
+			else goto bad;
+			break;
 		case 'j': o.json = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;

@@ -344,6 +344,7 @@ struct warp_rxstream *warp__rx_stream(warp_engine_t *e, struct warp_peer *p, uin
 				      uint8_t guarantee);
 void warp__on_ack(warp_engine_t *e, struct warp_peer *p, const struct warp_frame *f);
 void warp__settle(warp_engine_t *e, struct warp_txmsg *m, int status, uint16_t reason);
+void warp__retire(struct warp_peer *p);
 void warp__queue_low(warp_engine_t *e, struct warp_peer *p, struct warp_stream *s);
 size_t warp__ack_encode(warp_engine_t *e, struct warp_peer *p, uint8_t *b, size_t room);
 void warp__report_completion(warp_engine_t *e, struct warp_peer *p, uint16_t stream_id,

@@ -185,7 +185,7 @@ static void pkt_lost(warp_engine_t *e, struct warp_peer *p, struct warp_sent *st
 
 /* Retire packets from the tail of the sent ring while they are done,
  * releasing their fragment references. */
-static void retire(struct warp_peer *p)
+void warp__retire(struct warp_peer *p)
 {
 	while (p->sent_tail < p->next_pkt_num) {
 		struct warp_sent *st = &p->sent[p->sent_tail & p->sent_mask];
@@ -268,7 +268,7 @@ void warp__on_ack(warp_engine_t *e, struct warp_peer *p, const struct warp_frame
 		if (st->pkt_num == n && st->state == SENT_INFLIGHT)
 			pkt_lost(e, p, st);
 	}
-	retire(p);
+	warp__retire(p);
 	rearm_rto(e, p);
 	warp__tx_activate_peer(e, p); /* the window may have opened */
 }
@@ -297,7 +297,7 @@ void warp__peer_rto_timer(struct warp_timer *t, uint64_t now)
 		while (s->uhead && s->uhead->deadline_ns && s->uhead->deadline_ns <= now)
 			warp__settle(e, s->uhead, WARP_ETIMEDOUT, 0);
 	}
-	retire(p);
+	warp__retire(p);
 	rearm_rto(e, p);
 }
 

@@ -233,6 +233,8 @@ static uint32_t build_packet(warp_engine_t *e, struct warp_peer *p, struct warp_
 	uint8_t *b = pkt->data;
 	size_t room = e->cfg.mtu - WARP_WIRE_TAG_RESERVE;
 	uint64_t pn = p->next_pkt_num;
+	/* pure ACKs are done when sent: let the tail move past them */
+	warp__retire(p);
 	/* A packet that needs an acknowledgement needs a free slot in the
 	 * sent ring; without one only an ACK goes out. */
 	bool can_track = pn - p->sent_tail <= p->sent_mask;

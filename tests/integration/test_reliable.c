@@ -287,3 +287,31 @@ Test(exactly_once, rejected_message_is_nacked_with_its_reason)
 	cr_assert_eq(st.msgs_nacked, 1);
 	run_down(&r);
 }
+
+/* A receiver that only acknowledges (its packets need no acknowledgement)
+ * for far more than max_unacked_pkts packets can still send afterwards:
+ * its pure ACKs do not fill its window. */
+Test(at_least_once, one_way_traffic_does_not_block_the_reverse_direction)
+{
+	struct run r;
+	run_up(&r, WARP_AT_LEAST_ONCE, 61, 600000000000ull);
+	warp_engine_t *es[2] = { r.a, r.b };
+	for (int i = 0; i < 5000; i++) { /* > 1024 packets of 1000 bytes */
+		cr_assert_eq(th_send(r.a, r.s[0], 1000, NULL), 0);
+		th_run(es, 2, 1, 1000);
+	}
+	th_run(es, 2, 100, 1000);
+	cr_assert_eq(r.rx.n, 5000);
+	warp_peer_t *ba;
+	cr_assert_eq(warp_peer_find(r.b, "a", &ba), 0);
+	warp_stream_t *back;
+	cr_assert_eq(warp_stream_open(r.b, ba, 9, 16, &back), 0);
+	struct th_log at_a;
+	th_log_init(&at_a);
+	warp_engine_set_recv(r.a, th_recv, &at_a);
+	cr_assert_eq(th_send(r.b, back, 10, NULL), 0);
+	th_run(es, 2, 10, 1000);
+	cr_assert_eq(at_a.n, 1, "b could still send");
+	free(at_a.rx);
+	run_down(&r);
+}
