@@ -549,3 +549,97 @@ Test(uring_udp, single_issuer_binds_the_engine_to_its_first_polling_thread)
 	cr_assert_geq((int)(intptr_t)rc, 0);
 	warp_engine_destroy(e);
 }
+
+/* ---- loss injected by iptables on the loopback ports ------------------------ */
+
+static char ipt_rules[2][160];
+
+static int sh(const char *cmd)
+{
+	int rc = system(cmd);
+	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static bool iptables_drop(int slot, int port, double p)
+{
+	snprintf(ipt_rules[slot], sizeof(ipt_rules[slot]),
+		 "OUTPUT -o lo -p udp --dport %d -m statistic --mode random --probability %.3f -j DROP",
+		 port, p);
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "iptables -A %s 2>/dev/null", ipt_rules[slot]);
+	return sh(cmd) == 0;
+}
+
+static void iptables_cleanup(void)
+{
+	for (int i = 0; i < 2; i++)
+		if (ipt_rules[i][0]) {
+			char cmd[512];
+			snprintf(cmd, sizeof(cmd), "iptables -D %s 2>/dev/null", ipt_rules[i]);
+			sh(cmd);
+			ipt_rules[i][0] = '\0';
+		}
+}
+
+static int port_of(warp_engine_t *e)
+{
+	char addr[160];
+	warp_engine_local_addr(e, 0, addr, sizeof(addr));
+	return atoi(strrchr(addr, ':') + 1);
+}
+
+Test(uring_udp, exactly_once_holds_under_iptables_loss, .fini = iptables_cleanup, .timeout = 120)
+{
+	if (geteuid() != 0 || sh("iptables -L OUTPUT -n >/dev/null 2>&1") != 0) {
+		cr_skip_test("needs root and iptables (tools/deps installs it)");
+		return;
+	}
+	warp_config_t cfg;
+	warp_config_init(&cfg);
+	cfg.default_guarantee = WARP_EXACTLY_ONCE;
+	struct th_env env;
+	th_env_up(&env, "uring-udp", 1);
+	warp_engine_t *e[2] = { th_make(&env, "a", &cfg), th_make(&env, "b", &cfg) };
+	warp_peer_t *ab = th_link(e[0], e[1]);
+	th_link(e[1], e[0]);
+	cr_assert(iptables_drop(0, port_of(e[0]), 0.10), "iptables rule");
+	cr_assert(iptables_drop(1, port_of(e[1]), 0.10), "iptables rule");
+	struct th_log rx, done;
+	th_log_init(&rx);
+	th_log_init(&done);
+	warp_engine_set_recv(e[1], th_recv, &rx);
+	warp_engine_set_completion(e[0], th_recv, &done);
+	warp_stream_t *s[2];
+	cr_assert_eq(warp_stream_open(e[0], ab, 1, 16, &s[0]), 0);
+	cr_assert_eq(warp_stream_open(e[0], ab, 2, 100, &s[1]), 0);
+	const int n = 2000;
+	for (int i = 0; i < n; i++) {
+		size_t len = (size_t)((i * 7919) % 31 == 0 ? 20000 : (i * 131) % 1500);
+		int rc;
+		while ((rc = th_send(e[0], s[i & 1], len, NULL)) == WARP_EAGAIN)
+			th_pump(e, 2, &rx.n, SIZE_MAX, 10);
+		cr_assert_eq(rc, 0);
+		size_t never = 0;
+		th_pump(e, 2, &never, 1, 2);
+	}
+	uint64_t t0 = warp_engine_now(e[0]);
+	while (done.n < (size_t)n && warp_engine_now(e[0]) - t0 < 30000000000ull)
+		th_pump(e, 2, &done.n, (size_t)n, 1000);
+	iptables_cleanup();
+	warp_stats_t st;
+	warp_engine_stats(e[0], &st);
+	cr_assert_eq(done.n, (size_t)n, "completions %zu (retransmits %llu)", done.n,
+		     (unsigned long long)st.retransmits);
+	cr_assert_gt(st.retransmits, 0, "iptables dropped something");
+	cr_assert_eq(rx.n, (size_t)n, "each message exactly once");
+	cr_assert_eq(rx.bad, 0);
+	uint64_t next[3] = { 0 };
+	for (size_t i = 0; i < rx.n; i++)
+		cr_assert_eq(rx.rx[i].msg_id, next[rx.rx[i].stream]++, "in order, no duplicate");
+	for (size_t i = 0; i < done.n; i++)
+		cr_assert_eq(done.rx[i].status, 0);
+	warp_engine_destroy(e[0]);
+	warp_engine_destroy(e[1]);
+	free(rx.rx);
+	free(done.rx);
+}
