@@ -50,6 +50,8 @@ extern "C" {
 #define WARP_DEFAULT_BREAKER_HALF_OPEN_CALLS 3     /* trial sends allowed while half-open */
 #define WARP_DEFAULT_BREAKER_SUCCESSES 2           /* successes in half-open that close it */
 #define WARP_DEFAULT_HEARTBEAT_MISSES 3            /* heartbeat intervals of silence: peer down */
+#define WARP_DEFAULT_FAILOVER_RTOS 3              /* consecutive timeouts on a transport before failing over */
+#define WARP_DEFAULT_FAILBACK_PROBE_NS 100000000ull /* probe the first transport every 100 ms */
 #define WARP_DEFAULT_CONNECT_TIMEOUT_NS 1000000000ull /* stream transports: one connect attempt */
 #define WARP_DEFAULT_RECONNECT_MIN_NS 10000000ull  /* stream transports: first reconnect back-off */
 #define WARP_DEFAULT_RECONNECT_MAX_NS 1000000000ull /* ... doubling (with jitter) up to */
@@ -108,7 +110,14 @@ typedef struct warp_peer_config {
 		char addr[WARP_ADDR_STR_MAX];
 	} transports[WARP_MAX_TRANSPORTS]; /* in order of preference */
 	uint32_t n_transports;
+	uint32_t fallback; /* WARP_FALLBACK_*: what to do when the active transport stops working */
 } warp_peer_config_t;
+
+/* Fallback strategies of a peer (warp_peer_config_t.fallback). */
+#define WARP_FALLBACK_FAILOVER 0      /* move to the next transport in the list; probe the first
+					 and move back when it answers (default) */
+#define WARP_FALLBACK_RETRY_PRIMARY 1 /* stay on the first transport; reliability resends there */
+#define WARP_FALLBACK_NONE 2          /* stay on the first transport */
 
 typedef struct warp_config {
 	char node_id[WARP_NODE_MAX]; /* this node's id: [A-Za-z0-9._-]{1,63}; required */
@@ -144,6 +153,9 @@ typedef struct warp_config {
 	uint32_t breaker_half_open_max_calls; /* trial sends while half-open */
 	uint32_t breaker_success_threshold; /* acknowledged trial sends that close it again */
 	uint32_t heartbeat_miss_limit;      /* intervals without any packet from a peer: down */
+	uint32_t failover_after_rtos;       /* consecutive retransmission timeouts that fail a peer
+					       over to its next transport */
+	uint64_t failback_probe_ns;         /* while failed over: probe the first transport this often */
 	uint64_t connect_timeout_ns;  /* stream transports: one connect attempt */
 	uint64_t reconnect_min_ns;    /* stream transports: back-off after a failed or lost connection */
 	uint64_t reconnect_max_ns;

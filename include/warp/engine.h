@@ -171,6 +171,10 @@ int warp_peer_add_config(warp_engine_t *e, const warp_peer_config_t *pc, warp_pe
  *  (peers are not removed while channels are in use). */
 int warp_peer_find(warp_engine_t *e, const char *node, warp_peer_t **out);
 
+/** Index (in the peer's transport list) of the transport in use now: 0 is
+ *  the preferred one; more after a failover. [engine thread] */
+int warp_peer_transport(const warp_peer_t *p);
+
 /** Node id of a peer. Any thread. */
 const char *warp_peer_node(const warp_peer_t *p);
 

@@ -49,6 +49,8 @@ extern "C" {
 	X(rto_fired, "retransmission timeouts")                                          \
 	X(dup_msgs, "reliable-stream messages received again and dropped")               \
 	X(breaker_transitions, "circuit breaker state changes")                          \
+	X(failovers, "peers moved to their next transport")                               \
+	X(failbacks, "peers moved back to their first transport")                         \
 	X(send_circuit_open, "sends refused with WARP_ECIRCUIT_OPEN")                     \
 	X(drops, "packets or fragments dropped (sum of drop_*)")                        \
 	X(drv_rx_truncated, "driver: datagrams longer than a receive buffer")           \

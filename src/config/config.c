@@ -42,6 +42,8 @@ int warp_config_init(warp_config_t *cfg)
 	cfg->breaker_half_open_max_calls = WARP_DEFAULT_BREAKER_HALF_OPEN_CALLS;
 	cfg->breaker_success_threshold = WARP_DEFAULT_BREAKER_SUCCESSES;
 	cfg->heartbeat_miss_limit = WARP_DEFAULT_HEARTBEAT_MISSES;
+	cfg->failover_after_rtos = WARP_DEFAULT_FAILOVER_RTOS;
+	cfg->failback_probe_ns = WARP_DEFAULT_FAILBACK_PROBE_NS;
 	cfg->connect_timeout_ns = WARP_DEFAULT_CONNECT_TIMEOUT_NS;
 	cfg->reconnect_min_ns = WARP_DEFAULT_RECONNECT_MIN_NS;
 	cfg->reconnect_max_ns = WARP_DEFAULT_RECONNECT_MAX_NS;
@@ -165,6 +167,8 @@ int warp_config_validate(const warp_config_t *c)
 		      c->breaker_half_open_max_calls);
 	}
 	RANGE("heartbeat_miss_limit", c->heartbeat_miss_limit, 1, 1000000);
+	RANGE("failover_after_rtos", c->failover_after_rtos, 1, 30);
+	RANGE("failback_probe_ns", c->failback_probe_ns, 100000ull, 3600000000000ull);
 	RANGE("connect_timeout_ns", c->connect_timeout_ns, 1000000ull, 600000000000ull);
 	RANGE("reconnect_min_ns", c->reconnect_min_ns, 1000ull, 600000000000ull);
 	if (c->reconnect_max_ns < c->reconnect_min_ns)

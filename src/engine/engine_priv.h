@@ -110,6 +110,10 @@ struct warp_peer {
 	struct warp_peer_tp tp[WARP_MAX_TRANSPORTS];
 	uint32_t n_tp;
 	uint32_t active_tp;
+	uint32_t fallback;       /* WARP_FALLBACK_* */
+	uint32_t ack_tp;         /* acks and heartbeat replies go back the way data came */
+	bool probe_pending;      /* a heartbeat probe on tp[0] is to be sent */
+	struct warp_timer probe_timer;
 
 	bool closed;          /* sends refused, rx dropped */
 	bool close_pending;   /* a CLOSE frame is to be sent */
@@ -143,6 +147,7 @@ struct warp_peer {
 	uint64_t largest_acked;
 	uint64_t srtt_ns, rttvar_ns, rto_ns;
 	unsigned rto_backoff;
+	unsigned rto_streak;         /* timeouts in a row without a new RTT sample */
 	struct warp_timer rto_timer;
 	bool ack_pending;            /* ack-eliciting packets received since the last ACK */
 	uint64_t ack_largest_rx_ns;  /* when the largest packet number arrived */
@@ -355,6 +360,9 @@ void warp__breaker_outcome(warp_engine_t *e, struct warp_peer *p, int status);
 void warp__breaker_timer(struct warp_timer *t, uint64_t now);
 /* engine/peer.c */
 void warp__peer_hb_timer(struct warp_timer *t, uint64_t now);
+void warp__peer_probe_timer(struct warp_timer *t, uint64_t now);
+void warp__peer_failover(warp_engine_t *e, struct warp_peer *p);
+void warp__peer_failback(warp_engine_t *e, struct warp_peer *p);
 uint64_t warp__conn_id(const char *node);
 int warp__parse_node_id(const char *s, char *name, size_t name_cap, const char **addr);
 

@@ -113,6 +113,11 @@ int warp_peer_add_config(warp_engine_t *e, const warp_peer_config_t *pc, warp_pe
 	p->rto_ns = e->cfg.rto_initial_ns;
 	warp__timer_init(&p->rto_timer, warp__peer_rto_timer);
 	warp__timer_init(&p->breaker_timer, warp__breaker_timer);
+	warp__timer_init(&p->probe_timer, warp__peer_probe_timer);
+	p->fallback = pc->fallback;
+	if (p->fallback > WARP_FALLBACK_NONE)
+		return warp__err(WARP_EINVALID_NODE, "peer '%s': fallback %u is not 0..2", name,
+				 pc->fallback);
 	p->added_ns = e->now;
 	for (uint32_t i = 0; i < pc->n_transports; i++) {
 		int t = transport_index(e, pc->transports[i].driver);
@@ -220,6 +225,47 @@ int warp_peer_reopen(warp_engine_t *e, warp_peer_t *p)
 		warp__queue_low(e, p, s);
 	}
 	return 0;
+}
+
+/* While failed over: ask the first transport for a heartbeat reply now
+ * and then; the reply coming back over it means it works again. */
+void warp__peer_probe_timer(struct warp_timer *t, uint64_t now)
+{
+	struct warp_peer *p = warp__container_of(t, struct warp_peer, probe_timer);
+	warp_engine_t *e = p->engine;
+	if (p->active_tp == 0 || p->closed)
+		return;
+	p->probe_pending = true;
+	warp__tx_activate_peer(e, p);
+	warp__wheel_arm(&e->wheel, t, now + e->cfg.failback_probe_ns);
+}
+
+void warp__peer_failover(warp_engine_t *e, struct warp_peer *p)
+{
+	if (p->n_tp < 2 || p->fallback != WARP_FALLBACK_FAILOVER)
+		return;
+	p->active_tp = (p->active_tp + 1) % p->n_tp;
+	p->rto_backoff = 0;
+	warp__stat(e, failovers, 1);
+	if (p->active_tp != 0)
+		warp__wheel_arm(&e->wheel, &p->probe_timer, e->now + e->cfg.failback_probe_ns);
+	warp__tx_activate_peer(e, p);
+}
+
+void warp__peer_failback(warp_engine_t *e, struct warp_peer *p)
+{
+	if (p->active_tp == 0)
+		return;
+	p->active_tp = 0;
+	p->rto_backoff = 0;
+	warp__wheel_cancel(&e->wheel, &p->probe_timer);
+	warp__stat(e, failbacks, 1);
+	warp__tx_activate_peer(e, p);
+}
+
+int warp_peer_transport(const warp_peer_t *p)
+{
+	return p ? (int)p->active_tp : WARP_EINVAL;
 }
 
 void warp__peer_hb_timer(struct warp_timer *t, uint64_t now)

@@ -260,6 +260,7 @@ void warp__on_ack(warp_engine_t *e, struct warp_peer *p, const struct warp_frame
 			rtt -= delay;
 		update_rtt(e, p, rtt);
 		p->rto_backoff = 0;
+		p->rto_streak = 0;
 	}
 	/* fast retransmit: a packet PKT_THRESHOLD numbers below an acknowledged
 	 * one is lost */
@@ -290,6 +291,12 @@ void warp__peer_rto_timer(struct warp_timer *t, uint64_t now)
 		warp__stat(e, rto_fired, 1);
 		if ((p->rto_ns << (p->rto_backoff + 1)) <= e->cfg.rto_max_ns)
 			p->rto_backoff++;
+		p->rto_streak++;
+		/* nothing acknowledged for several timeouts: the path is gone */
+		if (p->rto_streak >= e->cfg.failover_after_rtos) {
+			p->rto_streak = 0;
+			warp__peer_failover(e, p);
+		}
 	}
 	/* messages past their ack_timeout */
 	for (uint32_t i = 0; i < p->n_streams; i++) {

@@ -559,7 +559,7 @@ void warp__rx_packet(warp_engine_t *e, struct warp_pkt *pkt)
 
 	struct warp_frame f;
 	size_t off = WARP_WIRE_HDR_LEN;
-	bool eliciting = false;
+	bool eliciting = false, saw_hb_reply = false;
 	e->rx_refuse = false;
 	size_t body = pkt->len - WARP_WIRE_CRC_LEN;
 	while (warp__frame_next(pkt->data, body, &off, &f)) {
@@ -582,6 +582,8 @@ void warp__rx_packet(warp_engine_t *e, struct warp_pkt *pkt)
 			break;
 		case WARP_FRAME_HEARTBEAT:
 			warp__stat(e, heartbeats_rx, 1);
+			if (f.u.heartbeat.flags & WARP_HEARTBEAT_REPLY)
+				saw_hb_reply = true;
 			if (!(f.u.heartbeat.flags & WARP_HEARTBEAT_REPLY)) {
 				p->hb_reply_pending = true;
 				p->hb_reply_seq = f.u.heartbeat.seq;
@@ -600,6 +602,17 @@ void warp__rx_packet(warp_engine_t *e, struct warp_pkt *pkt)
 			break;
 		}
 	}
+	/* which of the peer's transports it came over */
+	uint32_t via = p->active_tp;
+	for (uint32_t i = 0; i < p->n_tp; i++)
+		if (p->tp[i].transport == pkt->transport) {
+			via = i;
+			break;
+		}
+	if (eliciting)
+		p->ack_tp = via; /* answer the way the data came */
+	if (warp__unlikely(saw_hb_reply && via == 0 && p->active_tp != 0))
+		warp__peer_failback(e, p); /* the first transport answers again */
 	if (warp__unlikely(e->rx_refuse)) {
 		/* part of it could not be kept: do not acknowledge it, so the
 		 * sender resends (what was delivered is deduplicated) */

@@ -59,6 +59,7 @@ static struct warp_stream *stream_most_urgent(struct warp_peer *p)
 static bool peer_has_tx(const struct warp_peer *p)
 {
 	return p->close_pending || p->hb_pending || p->hb_reply_pending || p->ack_pending ||
+	       p->probe_pending ||
 	       p->n_nacks || p->low_list || p->rtx_head != p->rtx_tail ||
 	       (p->prio_bits[0] | p->prio_bits[1] | p->prio_bits[2] | p->prio_bits[3]);
 }
@@ -227,8 +228,15 @@ static size_t put_frag(warp_engine_t *e, struct warp_peer *p, uint8_t *b, size_t
 	return n;
 }
 
+enum build_mode {
+	BUILD_ALL,   /* everything due, on the active transport */
+	BUILD_REPLY, /* only the ACK and heartbeat reply (on the transport data came over) */
+	BUILD_PROBE, /* only a heartbeat request (on the first transport, while failed over) */
+};
+
 /* Build one packet for p into pkt. Returns its length (0: nothing to send). */
-static uint32_t build_packet(warp_engine_t *e, struct warp_peer *p, struct warp_pkt *pkt)
+static uint32_t build_packet(warp_engine_t *e, struct warp_peer *p, struct warp_pkt *pkt,
+			     enum build_mode mode)
 {
 	uint8_t *b = pkt->data;
 	size_t room = e->cfg.mtu - WARP_WIRE_TAG_RESERVE;
@@ -259,6 +267,13 @@ static uint32_t build_packet(warp_engine_t *e, struct warp_peer *p, struct warp_
 		p->n_nacks--;
 		nack_sent = true;
 	}
+	if (mode == BUILD_PROBE) {
+		off += warp__frame_heartbeat_encode(b + off, room - off, 0, ++p->hb_seq, e->now);
+		p->probe_pending = false;
+		warp__stat(e, heartbeats_tx, 1);
+		can_track = false; /* a probe is not resent */
+		goto done;
+	}
 	if (p->ack_pending) {
 		size_t n = warp__ack_encode(e, p, b + off, room - off);
 		if (n) {
@@ -267,6 +282,15 @@ static uint32_t build_packet(warp_engine_t *e, struct warp_peer *p, struct warp_
 		}
 	}
 	size_t after_ack = off;
+	if (mode == BUILD_REPLY) {
+		if (p->hb_reply_pending) {
+			off += warp__frame_heartbeat_encode(b + off, room - off, WARP_HEARTBEAT_REPLY,
+							    p->hb_reply_seq, p->hb_reply_ts);
+			p->hb_reply_pending = false;
+		}
+		can_track = false; /* acks and replies are not resent */
+		goto done;
+	}
 	if (!can_track)
 		goto done;
 
@@ -344,7 +368,7 @@ done:
 	p->next_pkt_num++;
 	size_t body = off;
 	off = warp__pkt_seal(b, off);
-	if (body > after_ack || nack_sent || p->fref_head != fref_first) {
+	if (can_track && (body > after_ack || nack_sent || p->fref_head != fref_first)) {
 		/* ack-eliciting: track it */
 		struct warp_sent *st = &p->sent[pn & p->sent_mask];
 		st->pkt_num = pn;
@@ -369,35 +393,63 @@ done:
 	return (uint32_t)off;
 }
 
+/* Queue one packet of the given mode for p on its transport number tpi.
+ * Returns 1 when a packet was queued, 0 when nothing was due, -1 when the
+ * driver queue or the pool is full. */
+static int queue_packet(warp_engine_t *e, struct warp_peer *p, uint32_t tpi, enum build_mode mode)
+{
+	struct warp_peer_tp *ptp = &p->tp[tpi];
+	struct warp_transport *t = &e->tp[ptp->transport];
+	if (t->ntxq >= e->tx_cap)
+		return -1; /* driver behind: keep the rest queued */
+	struct warp_pkt *pkt = warp__pkt_get(&e->pkts);
+	if (!pkt)
+		return -1;
+	uint32_t len = build_packet(e, p, pkt, mode);
+	if (!len) {
+		warp__pkt_put(&e->pkts, pkt);
+		return 0;
+	}
+	pkt->len = len;
+	pkt->addr = ptp->addr;
+	pkt->transport = ptp->transport;
+	t->txq[t->ntxq++] = pkt;
+	return 1;
+}
+
 unsigned warp__tx_build(warp_engine_t *e)
 {
 	unsigned built = 0;
 	unsigned idle_peers = 0;
 	while (e->tx_active) {
 		struct warp_peer *p = e->tx_active;
-		struct warp_peer_tp *ptp = &p->tp[p->active_tp];
-		struct warp_transport *t = &e->tp[ptp->transport];
-		if (t->ntxq >= e->tx_cap)
-			break; /* driver behind: keep the rest queued */
-		struct warp_pkt *pkt = warp__pkt_get(&e->pkts);
-		if (!pkt)
-			break;
-		uint32_t len = build_packet(e, p, pkt);
-		if (len) {
-			pkt->len = len;
-			pkt->addr = ptp->addr;
-			pkt->transport = ptp->transport;
-			t->txq[t->ntxq++] = pkt;
-			built++;
-			idle_peers = 0;
-		} else {
-			warp__pkt_put(&e->pkts, pkt);
+		int r = 0;
+		/* acks and replies go back over the transport the peer used */
+		if ((p->ack_pending || p->hb_reply_pending) && p->ack_tp != p->active_tp &&
+		    p->ack_tp < p->n_tp) {
+			r = queue_packet(e, p, p->ack_tp, BUILD_REPLY);
+			if (r < 0)
+				break;
+			built += (unsigned)r;
 		}
+		if (p->probe_pending && p->active_tp != 0) {
+			r = queue_packet(e, p, 0, BUILD_PROBE);
+			if (r < 0)
+				break;
+			built += (unsigned)r;
+		}
+		p->probe_pending = false;
+		r = queue_packet(e, p, p->active_tp, BUILD_ALL);
+		if (r < 0)
+			break;
+		built += (unsigned)r;
+		if (r)
+			idle_peers = 0;
 		/* Next peer gets the next packet (fair across peers). */
 		e->tx_active = p->tx_next;
 		if (!peer_has_tx(p)) {
 			peer_deactivate(e, p);
-		} else if (!len) {
+		} else if (!r) {
 			/* blocked (window or reference ring full): wait for acks */
 			peer_deactivate(e, p);
 			if (++idle_peers > e->n_peers)

@@ -643,3 +643,95 @@ Test(uring_udp, exactly_once_holds_under_iptables_loss, .fini = iptables_cleanup
 	free(rx.rx);
 	free(done.rx);
 }
+
+static bool iptables_block(int slot, int port)
+{
+	snprintf(ipt_rules[slot], sizeof(ipt_rules[slot]), "OUTPUT -o lo -p udp --dport %d -j DROP",
+		 port);
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "iptables -A %s 2>/dev/null", ipt_rules[slot]);
+	return sh(cmd) == 0;
+}
+
+/* Each engine has uring-udp then uring-tcp; UDP is blocked by iptables
+ * mid-run: the peers fail over to TCP, and back once UDP works again,
+ * delivering every message exactly once. */
+Test(uring_udp, failover_to_tcp_when_udp_is_blocked_and_back, .fini = iptables_cleanup,
+     .timeout = 120)
+{
+	if (geteuid() != 0 || sh("iptables -L OUTPUT -n >/dev/null 2>&1") != 0) {
+		cr_skip_test("needs root and iptables (tools/deps installs it)");
+		return;
+	}
+	warp_engine_t *e[2];
+	char udp[2][160], tcp[2][160];
+	for (int i = 0; i < 2; i++) {
+		warp_config_t cfg;
+		warp_config_init(&cfg);
+		snprintf(cfg.node_id, sizeof(cfg.node_id), "n%d", i);
+		cfg.default_guarantee = WARP_EXACTLY_ONCE;
+		cfg.failback_probe_ns = 20000000; /* 20 ms */
+		warp_config_add_transport(&cfg, "uring-udp", "127.0.0.1:0", NULL);
+		warp_config_add_transport(&cfg, "uring-tcp", "127.0.0.1:0", NULL);
+		cr_assert_eq(warp_engine_create(&cfg, &e[i]), 0, "%s", warp_errdetail());
+		warp_engine_local_addr(e[i], 0, udp[i], sizeof(udp[i]));
+		warp_engine_local_addr(e[i], 1, tcp[i], sizeof(tcp[i]));
+	}
+	warp_peer_t *p[2];
+	for (int i = 0; i < 2; i++) {
+		warp_peer_config_t pc;
+		memset(&pc, 0, sizeof(pc));
+		snprintf(pc.node, sizeof(pc.node), "n%d", 1 - i);
+		strcpy(pc.transports[0].driver, "uring-udp");
+		strcpy(pc.transports[0].addr, udp[1 - i]);
+		strcpy(pc.transports[1].driver, "uring-tcp");
+		strcpy(pc.transports[1].addr, tcp[1 - i]);
+		pc.n_transports = 2;
+		cr_assert_eq(warp_peer_add_config(e[i], &pc, &p[i]), 0, "%s", warp_errdetail());
+	}
+	struct th_log rx;
+	th_log_init(&rx);
+	warp_engine_set_recv(e[1], th_recv, &rx);
+	warp_stream_t *s;
+	cr_assert_eq(warp_stream_open(e[0], p[0], 1, 16, &s), 0);
+	size_t sent = 0;
+	for (int phase = 0; phase < 3; phase++) {
+		if (phase == 1) {
+			cr_assert(iptables_block(0, port_of(e[0])));
+			cr_assert(iptables_block(1, port_of(e[1])));
+		}
+		if (phase == 2) {
+			iptables_cleanup();
+			/* wait for a probe over UDP to be answered */
+			uint64_t t0 = warp_engine_now(e[0]);
+			while (warp_peer_transport(p[0]) != 0 &&
+			       warp_engine_now(e[0]) - t0 < 5000000000ull) {
+				size_t never = 0;
+				th_pump(e, 2, &never, 1, 100);
+			}
+			cr_assert_eq(warp_peer_transport(p[0]), 0, "failed back to UDP");
+		}
+		for (int i = 0; i < 200; i++) {
+			cr_assert_eq(th_send(e[0], s, (size_t)(i * 37) % 2000, NULL), 0);
+			sent++;
+			size_t never = 0;
+			th_pump(e, 2, &never, 1, 20);
+		}
+		uint64_t t0 = warp_engine_now(e[0]);
+		while (rx.n < sent && warp_engine_now(e[0]) - t0 < 10000000000ull)
+			th_pump(e, 2, &rx.n, sent, 1000);
+		cr_assert_eq(rx.n, sent, "phase %d: %zu of %zu delivered", phase, rx.n, sent);
+		if (phase == 1)
+			cr_assert_eq(warp_peer_transport(p[0]), 1, "on TCP while UDP is blocked");
+	}
+	warp_stats_t st;
+	warp_engine_stats(e[0], &st);
+	cr_assert_geq(st.failovers, 1);
+	cr_assert_geq(st.failbacks, 1);
+	cr_assert_eq(rx.bad, 0);
+	for (size_t i = 0; i < rx.n; i++)
+		cr_assert_eq(rx.rx[i].msg_id, i, "exactly once, in order");
+	warp_engine_destroy(e[0]);
+	warp_engine_destroy(e[1]);
+	free(rx.rx);
+}
