@@ -43,6 +43,7 @@ int warp_config_init(warp_config_t *cfg)
 	cfg->breaker_success_threshold = WARP_DEFAULT_BREAKER_SUCCESSES;
 	cfg->heartbeat_miss_limit = WARP_DEFAULT_HEARTBEAT_MISSES;
 	cfg->failover_after_rtos = WARP_DEFAULT_FAILOVER_RTOS;
+	cfg->rx_window_bytes = WARP_DEFAULT_RX_WINDOW_BYTES;
 	cfg->failback_probe_ns = WARP_DEFAULT_FAILBACK_PROBE_NS;
 	cfg->connect_timeout_ns = WARP_DEFAULT_CONNECT_TIMEOUT_NS;
 	cfg->reconnect_min_ns = WARP_DEFAULT_RECONNECT_MIN_NS;
@@ -168,6 +169,12 @@ int warp_config_validate(const warp_config_t *c)
 	}
 	RANGE("heartbeat_miss_limit", c->heartbeat_miss_limit, 1, 1000000);
 	RANGE("failover_after_rtos", c->failover_after_rtos, 1, 30);
+	if (c->rx_window_bytes < c->max_payload_bytes || c->rx_window_bytes > UINT32_MAX)
+		return warp__err(WARP_ECONFIG,
+				 "rx_window_bytes: %llu must hold one max_payload_bytes message (%llu) "
+				 "and fit 32 bits",
+				 (unsigned long long)c->rx_window_bytes,
+				 (unsigned long long)c->max_payload_bytes);
 	RANGE("failback_probe_ns", c->failback_probe_ns, 100000ull, 3600000000000ull);
 	RANGE("connect_timeout_ns", c->connect_timeout_ns, 1000000ull, 600000000000ull);
 	RANGE("reconnect_min_ns", c->reconnect_min_ns, 1000ull, 600000000000ull);

@@ -58,6 +58,7 @@ struct warp_sent {
 	uint8_t state;       /* SENT_* */
 	uint8_t eliciting;   /* carries frames that need an acknowledgement */
 	uint16_t low_stream; /* index + 1 of the stream whose STREAM_LOW it carries, 0 = none */
+	uint32_t bytes;      /* stream payload bytes it carried (flow control) */
 };
 #define SENT_FREE 0
 #define SENT_INFLIGHT 1
@@ -145,6 +146,9 @@ struct warp_peer {
 	uint32_t rtx_mask;
 	uint64_t rtx_head, rtx_tail;
 	uint64_t largest_acked;
+	uint64_t inflight_bytes;     /* payload bytes in packets not yet acknowledged or lost */
+	uint64_t queued_bytes;       /* payload bytes not framed yet */
+	uint32_t peer_window;        /* the peer's last CREDIT */
 	uint64_t srtt_ns, rttvar_ns, rto_ns;
 	unsigned rto_backoff;
 	unsigned rto_streak;         /* timeouts in a row without a new RTT sample */

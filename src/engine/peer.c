@@ -110,6 +110,7 @@ int warp_peer_add_config(warp_engine_t *e, const warp_peer_config_t *pc, warp_pe
 	memset(p->sent, 0, sizeof(*p->sent) * e->cfg.max_unacked_pkts);
 	memset(p->rxs, 0, sizeof(*p->rxs) * e->cfg.max_streams);
 	p->sent_tail = 1;
+	p->peer_window = (uint32_t)e->cfg.rx_window_bytes; /* until its first CREDIT */
 	p->rto_ns = e->cfg.rto_initial_ns;
 	warp__timer_init(&p->rto_timer, warp__peer_rto_timer);
 	warp__timer_init(&p->breaker_timer, warp__breaker_timer);

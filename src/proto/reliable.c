@@ -40,6 +40,10 @@ void warp__settle(warp_engine_t *e, struct warp_txmsg *m, int status, uint16_t r
 		if (!s->cursor)
 			warp__stream_deactivate(p, s);
 	}
+	if (m->next_frag < m->nfrags) { /* never fully framed: release its queued bytes */
+		uint64_t framed = (uint64_t)m->next_frag * e->stream_payload_max;
+		p->queued_bytes -= m->len - (framed < m->len ? framed : m->len);
+	}
 	if (status == 0)
 		warp__stat(e, msgs_acked, 1);
 	else if (status == WARP_ENACK)
@@ -160,6 +164,7 @@ void warp__queue_low(warp_engine_t *e, struct warp_peer *p, struct warp_stream *
 static void pkt_lost(warp_engine_t *e, struct warp_peer *p, struct warp_sent *st)
 {
 	st->state = SENT_DONE;
+	p->inflight_bytes -= st->bytes;
 	warp__stat(e, pkts_lost, 1);
 	if (st->low_stream) /* the low-water mark it carried must still arrive */
 		warp__queue_low(e, p, &p->streams[st->low_stream - 1]);
@@ -236,6 +241,7 @@ void warp__on_ack(warp_engine_t *e, struct warp_peer *p, const struct warp_frame
 			if (st->pkt_num != n || st->state != SENT_INFLIGHT)
 				continue;
 			st->state = SENT_DONE;
+			p->inflight_bytes -= st->bytes;
 			if (n > p->largest_acked || !p->largest_acked) {
 				newly_largest = true;
 				sample_sent = st->sent_ns;

@@ -563,7 +563,7 @@ void warp__rx_packet(warp_engine_t *e, struct warp_pkt *pkt)
 	e->rx_refuse = false;
 	size_t body = pkt->len - WARP_WIRE_CRC_LEN;
 	while (warp__frame_next(pkt->data, body, &off, &f)) {
-		if (f.type != WARP_FRAME_ACK)
+		if (f.type != WARP_FRAME_ACK && f.type != WARP_FRAME_CREDIT)
 			eliciting = true;
 		switch (f.type) {
 		case WARP_FRAME_STREAM:
@@ -579,6 +579,10 @@ void warp__rx_packet(warp_engine_t *e, struct warp_pkt *pkt)
 			break;
 		case WARP_FRAME_STREAM_LOW:
 			on_stream_low(e, p, &f);
+			break;
+		case WARP_FRAME_CREDIT:
+			p->peer_window = f.u.credit.window;
+			warp__tx_activate_peer(e, p);
 			break;
 		case WARP_FRAME_HEARTBEAT:
 			warp__stat(e, heartbeats_rx, 1);

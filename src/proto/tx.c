@@ -118,6 +118,9 @@ int warp__tx_enqueue(warp_engine_t *e, warp_stream_t *s, uint64_t msg_id, const 
 	struct warp_peer *p = s->peer;
 	if (warp__unlikely(p->closed || e->shutting_down))
 		return WARP_ECLOSED;
+	/* flow control: queue no more than the peer's window ahead */
+	if (warp__unlikely(p->queued_bytes && p->queued_bytes + len > p->peer_window))
+		return WARP_EAGAIN;
 	int rc = warp__breaker_admit(e, p);
 	if (warp__unlikely(rc))
 		return rc;
@@ -159,6 +162,7 @@ int warp__tx_enqueue(warp_engine_t *e, warp_stream_t *s, uint64_t msg_id, const 
 	s->any_queued = true;
 	p->unsettled++;
 	e->unsettled++;
+	p->queued_bytes += len;
 	warp__stream_activate(p, s);
 	warp__tx_activate_peer(e, p);
 	warp__stat(e, msgs_sent, 1);
@@ -203,7 +207,7 @@ void warp__tx_drop_peer_queue(warp_engine_t *e, struct warp_peer *p, int status)
 /* Put one fragment of m into the packet: returns the frame length, 0 when
  * it does not fit (or the reference ring is full). */
 static size_t put_frag(warp_engine_t *e, struct warp_peer *p, uint8_t *b, size_t room,
-		       struct warp_txmsg *m, uint32_t frag)
+		       struct warp_txmsg *m, uint32_t frag, uint32_t *bytes)
 {
 	if (p->fref_head - p->fref_tail > p->fref_mask)
 		return 0;
@@ -225,6 +229,7 @@ static size_t put_frag(warp_engine_t *e, struct warp_peer *p, uint8_t *b, size_t
 			warp__wheel_arm(&e->wheel, &p->rto_timer, m->deadline_ns);
 	}
 	warp__stat(e, tx_frames, 1);
+	*bytes += flen;
 	return n;
 }
 
@@ -251,6 +256,7 @@ static uint32_t build_packet(warp_engine_t *e, struct warp_peer *p, struct warp_
 	uint64_t fref_first = p->fref_head;
 	uint16_t low_stream = 0;
 	bool nack_sent = false;
+	uint32_t pkt_bytes = 0;
 
 	/* NACKs go before the ACK of the packet that carried the message: the
 	 * sender reads them first and settles the message as refused. A NACK
@@ -279,6 +285,10 @@ static uint32_t build_packet(warp_engine_t *e, struct warp_peer *p, struct warp_
 		if (n) {
 			off += n;
 			p->ack_pending = false;
+			/* with every ACK, the window we can take now */
+			uint64_t free_rx = e->rxa.size - e->rxa.in_use;
+			uint64_t w = WARP__MIN(e->cfg.rx_window_bytes, free_rx);
+			off += warp__frame_credit_encode(b + off, room - off, (uint32_t)w);
 		}
 	}
 	size_t after_ack = off;
@@ -338,7 +348,7 @@ static uint32_t build_packet(warp_engine_t *e, struct warp_peer *p, struct warp_
 			p->rtx_tail++; /* settled or acknowledged meanwhile */
 			continue;
 		}
-		size_t n = put_frag(e, p, b + off, room - off, m, r->frag);
+		size_t n = put_frag(e, p, b + off, room - off, m, r->frag, &pkt_bytes);
 		if (!n)
 			break;
 		off += n;
@@ -349,10 +359,17 @@ static uint32_t build_packet(warp_engine_t *e, struct warp_peer *p, struct warp_
 	struct warp_stream *s;
 	while ((s = stream_most_urgent(p)) != NULL) {
 		struct warp_txmsg *m = s->cursor;
-		size_t n = put_frag(e, p, b + off, room - off, m, m->next_frag);
+		uint32_t flen = frag_len(e, m, m->next_frag);
+		if (p->inflight_bytes + pkt_bytes > 0 &&
+		    p->inflight_bytes + pkt_bytes + flen > p->peer_window) {
+			warp__stat(e, flow_blocked, 1); /* the peer's window is full */
+			break;
+		}
+		size_t n = put_frag(e, p, b + off, room - off, m, m->next_frag, &pkt_bytes);
 		if (!n)
 			break; /* the next fragment starts the next packet */
 		off += n;
+		p->queued_bytes -= flen;
 		if (++m->next_frag == m->nfrags) {
 			s->cursor = m->unext;
 			if (!s->cursor)
@@ -378,6 +395,8 @@ done:
 		st->state = SENT_INFLIGHT;
 		st->eliciting = 1;
 		st->low_stream = low_stream;
+		st->bytes = pkt_bytes;
+		p->inflight_bytes += pkt_bytes;
 		uint64_t rto_at = e->now + (p->rto_ns << p->rto_backoff);
 		if (!warp__timer_armed(&p->rto_timer) || p->rto_timer.deadline_ns > rto_at)
 			warp__wheel_arm(&e->wheel, &p->rto_timer, rto_at);
@@ -389,6 +408,7 @@ done:
 		st->fref_n = 0;
 		st->eliciting = 0;
 		st->low_stream = 0;
+		st->bytes = 0;
 	}
 	return (uint32_t)off;
 }

@@ -89,6 +89,16 @@ size_t warp__frame_stream_low_encode(uint8_t *p, size_t room, uint16_t stream_id
 	return WARP_FRAME_STREAM_LOW_LEN;
 }
 
+size_t warp__frame_credit_encode(uint8_t *p, size_t room, uint32_t window)
+{
+	if (room < WARP_FRAME_CREDIT_LEN)
+		return 0;
+	memset(p, 0, 4);
+	p[0] = WARP_FRAME_CREDIT;
+	warp__put32(p + 4, window);
+	return WARP_FRAME_CREDIT_LEN;
+}
+
 size_t warp__frame_close_encode(uint8_t *p, size_t room, uint16_t code, const char *reason)
 {
 	size_t rl = reason ? strlen(reason) : 0;
@@ -202,6 +212,11 @@ static long frame_decode(const uint8_t *p, size_t len, size_t off, uint64_t max_
 		f->u.nack.msg_id = warp__get64(q + 4);
 		f->u.nack.reason = warp__get16(q + 12);
 		return WARP_FRAME_NACK_LEN;
+	case WARP_FRAME_CREDIT:
+		if (left < WARP_FRAME_CREDIT_LEN)
+			return DROP(FRAME_TRUNCATED);
+		f->u.credit.window = warp__get32(q + 4);
+		return WARP_FRAME_CREDIT_LEN;
 	case WARP_FRAME_STREAM_LOW:
 		if (left < WARP_FRAME_STREAM_LOW_LEN)
 			return DROP(FRAME_TRUNCATED);

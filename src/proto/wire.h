@@ -43,9 +43,10 @@ enum warp_frame_type {
 	WARP_FRAME_HEARTBEAT = 0x03,
 	WARP_FRAME_CLOSE = 0x04,
 	WARP_FRAME_NACK = 0x05,       /* the receiving application refused a message */
+	WARP_FRAME_CREDIT = 0x07,     /* flow control: bytes the receiver can take now */
 	WARP_FRAME_STREAM_LOW = 0x08, /* every message below `low` is settled at the sender */
 	/* reserved, parsed as errors until their issue lands:
-	 * 0x06 RESET_STREAM, 0x07 CREDIT, 0x20..0x2f handshake/crypto */
+	 * 0x06 RESET_STREAM, 0x20..0x2f handshake/crypto */
 };
 
 #define WARP_STREAM_FIN 0x01u
@@ -62,6 +63,7 @@ enum warp_frame_type {
 #define WARP_FRAME_CLOSE_MAX_REASON 256u
 #define WARP_FRAME_NACK_LEN 14u
 #define WARP_FRAME_STREAM_LOW_LEN 12u
+#define WARP_FRAME_CREDIT_LEN 8u
 
 /* Why a packet was dropped. The X-macro gives the enum, the counter names in
  * warp_stats_t and the strings warp-stat prints. */
@@ -141,6 +143,9 @@ struct warp_frame {
 			uint16_t stream_id;
 			uint64_t low;
 		} low;
+		struct {
+			uint32_t window;
+		} credit;
 	} u;
 };
 
@@ -202,6 +207,7 @@ static inline void warp__frame_stream_set_guarantee(uint8_t *frame, unsigned g)
 size_t warp__frame_nack_encode(uint8_t *p, size_t room, uint16_t stream_id, uint64_t msg_id,
 			       uint16_t reason);
 size_t warp__frame_stream_low_encode(uint8_t *p, size_t room, uint16_t stream_id, uint64_t low);
+size_t warp__frame_credit_encode(uint8_t *p, size_t room, uint32_t window);
 /* ranges: nranges pairs {gap, len} */
 size_t warp__frame_ack_encode(uint8_t *p, size_t room, uint64_t largest, uint32_t first_range,
 			      uint16_t ack_delay_us, const uint32_t *ranges, uint8_t nranges);
