@@ -154,6 +154,7 @@ typedef struct warp_config {
 	uint32_t breaker_half_open_max_calls; /* trial sends while half-open */
 	uint32_t breaker_success_threshold; /* acknowledged trial sends that close it again */
 	uint32_t heartbeat_miss_limit;      /* intervals without any packet from a peer: down */
+	char congestion[16];                /* "aimd" (default) or "none" (dedicated links) */
 	uint64_t rx_window_bytes;           /* flow control: the most a peer may have in flight to this
 					       engine (less when the receive arena is fuller); also the
 					       most a sender queues per peer before WARP_EAGAIN */

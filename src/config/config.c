@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "proto/cc.h"
 #include "proto/wire.h"
 #include "warp/config.h"
 #include "warp/error.h"
@@ -44,6 +45,7 @@ int warp_config_init(warp_config_t *cfg)
 	cfg->heartbeat_miss_limit = WARP_DEFAULT_HEARTBEAT_MISSES;
 	cfg->failover_after_rtos = WARP_DEFAULT_FAILOVER_RTOS;
 	cfg->rx_window_bytes = WARP_DEFAULT_RX_WINDOW_BYTES;
+	strcpy(cfg->congestion, "aimd");
 	cfg->failback_probe_ns = WARP_DEFAULT_FAILBACK_PROBE_NS;
 	cfg->connect_timeout_ns = WARP_DEFAULT_CONNECT_TIMEOUT_NS;
 	cfg->reconnect_min_ns = WARP_DEFAULT_RECONNECT_MIN_NS;
@@ -169,6 +171,10 @@ int warp_config_validate(const warp_config_t *c)
 	}
 	RANGE("heartbeat_miss_limit", c->heartbeat_miss_limit, 1, 1000000);
 	RANGE("failover_after_rtos", c->failover_after_rtos, 1, 30);
+	if (strnlen(c->congestion, sizeof(c->congestion)) == sizeof(c->congestion) ||
+	    !warp__cc_find(c->congestion))
+		return warp__err(WARP_ECONFIG, "congestion: '%.15s' is not aimd or none",
+				 c->congestion);
 	if (c->rx_window_bytes < c->max_payload_bytes || c->rx_window_bytes > UINT32_MAX)
 		return warp__err(WARP_ECONFIG,
 				 "rx_window_bytes: %llu must hold one max_payload_bytes message (%llu) "

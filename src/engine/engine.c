@@ -48,6 +48,7 @@ warp__cold int warp_engine_create(const warp_config_t *cfg, warp_engine_t **out)
 	e->stream_payload_max = cfg->mtu - WARP_WIRE_TAG_RESERVE - WARP_WIRE_HDR_LEN -
 				WARP_FRAME_STREAM_HDR;
 	e->tx_cap = cfg->tx_burst;
+	e->cc = warp__cc_find(cfg->congestion);
 
 	rc = WARP_ENOMEM;
 	/* Slack past the MTU lets drivers see (and count) oversized packets

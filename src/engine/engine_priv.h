@@ -10,6 +10,7 @@
 #include "driver.h"
 #include "engine/pool.h"
 #include "engine/timer.h"
+#include "proto/cc.h"
 #include "proto/wire.h"
 #include "warp/engine.h"
 #include "warp/spsc.h"
@@ -149,6 +150,7 @@ struct warp_peer {
 	uint64_t inflight_bytes;     /* payload bytes in packets not yet acknowledged or lost */
 	uint64_t queued_bytes;       /* payload bytes not framed yet */
 	uint32_t peer_window;        /* the peer's last CREDIT */
+	struct warp_cc cc;
 	uint64_t srtt_ns, rttvar_ns, rto_ns;
 	unsigned rto_backoff;
 	unsigned rto_streak;         /* timeouts in a row without a new RTT sample */
@@ -308,6 +310,7 @@ struct warp_engine {
 	uint32_t rx_next, rx_n;
 	uint32_t stream_payload_max; /* largest stream frame payload in one packet */
 
+	const struct warp_cc_ops *cc;
 	struct warp__stats st;
 
 	pthread_t thread;

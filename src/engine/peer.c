@@ -111,6 +111,7 @@ int warp_peer_add_config(warp_engine_t *e, const warp_peer_config_t *pc, warp_pe
 	memset(p->rxs, 0, sizeof(*p->rxs) * e->cfg.max_streams);
 	p->sent_tail = 1;
 	p->peer_window = (uint32_t)e->cfg.rx_window_bytes; /* until its first CREDIT */
+	e->cc->init(&p->cc, e->cfg.mtu);
 	p->rto_ns = e->cfg.rto_initial_ns;
 	warp__timer_init(&p->rto_timer, warp__peer_rto_timer);
 	warp__timer_init(&p->breaker_timer, warp__breaker_timer);

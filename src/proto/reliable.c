@@ -165,6 +165,7 @@ static void pkt_lost(warp_engine_t *e, struct warp_peer *p, struct warp_sent *st
 {
 	st->state = SENT_DONE;
 	p->inflight_bytes -= st->bytes;
+	e->cc->on_loss(&p->cc, st->sent_ns, e->now);
 	warp__stat(e, pkts_lost, 1);
 	if (st->low_stream) /* the low-water mark it carried must still arrive */
 		warp__queue_low(e, p, &p->streams[st->low_stream - 1]);
@@ -242,6 +243,7 @@ void warp__on_ack(warp_engine_t *e, struct warp_peer *p, const struct warp_frame
 				continue;
 			st->state = SENT_DONE;
 			p->inflight_bytes -= st->bytes;
+			e->cc->on_ack(&p->cc, st->bytes);
 			if (n > p->largest_acked || !p->largest_acked) {
 				newly_largest = true;
 				sample_sent = st->sent_ns;

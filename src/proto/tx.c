@@ -360,9 +360,11 @@ static uint32_t build_packet(warp_engine_t *e, struct warp_peer *p, struct warp_
 	while ((s = stream_most_urgent(p)) != NULL) {
 		struct warp_txmsg *m = s->cursor;
 		uint32_t flen = frag_len(e, m, m->next_frag);
+		uint64_t limit = WARP__MIN((uint64_t)p->peer_window, e->cc->window(&p->cc));
 		if (p->inflight_bytes + pkt_bytes > 0 &&
-		    p->inflight_bytes + pkt_bytes + flen > p->peer_window) {
-			warp__stat(e, flow_blocked, 1); /* the peer's window is full */
+		    p->inflight_bytes + pkt_bytes + flen > limit) {
+			/* the peer's window or the congestion window is full */
+			warp__stat(e, flow_blocked, 1);
 			break;
 		}
 		size_t n = put_frag(e, p, b + off, room - off, m, m->next_frag, &pkt_bytes);
