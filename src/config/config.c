@@ -175,12 +175,7 @@ int warp_config_validate(const warp_config_t *c)
 	    !warp__cc_find(c->congestion))
 		return warp__err(WARP_ECONFIG, "congestion: '%.15s' is not aimd or none",
 				 c->congestion);
-	if (c->rx_window_bytes < c->max_payload_bytes || c->rx_window_bytes > UINT32_MAX)
-		return warp__err(WARP_ECONFIG,
-				 "rx_window_bytes: %llu must hold one max_payload_bytes message (%llu) "
-				 "and fit 32 bits",
-				 (unsigned long long)c->rx_window_bytes,
-				 (unsigned long long)c->max_payload_bytes);
+
 	RANGE("failback_probe_ns", c->failback_probe_ns, 100000ull, 3600000000000ull);
 	RANGE("connect_timeout_ns", c->connect_timeout_ns, 1000000ull, 600000000000ull);
 	RANGE("reconnect_min_ns", c->reconnect_min_ns, 1000ull, 600000000000ull);
@@ -221,6 +216,12 @@ int warp_config_validate(const warp_config_t *c)
 				 "idle: min_sleep_ns must be > 0 and <= max_sleep_ns (%llu, %llu)",
 				 (unsigned long long)c->idle.min_sleep_ns,
 				 (unsigned long long)c->idle.max_sleep_ns);
+	if (c->rx_window_bytes < c->max_payload_bytes || c->rx_window_bytes > UINT32_MAX)
+		return warp__err(WARP_ECONFIG,
+				 "rx_window_bytes: %llu must hold one max_payload_bytes message (%llu) "
+				 "and fit 32 bits",
+				 (unsigned long long)c->rx_window_bytes,
+				 (unsigned long long)c->max_payload_bytes);
 	if (c->n_peers && !c->peers)
 		return warp__err(WARP_ECONFIG, "peers: n_peers is %u but peers is NULL", c->n_peers);
 	if (c->n_peers > c->max_peers)

@@ -82,6 +82,22 @@ static const struct ekey ekeys[] = {
 	EK("idle_min_sleep", "idle.min_sleep_ns", K_DUR, idle.min_sleep_ns),
 	EK("idle_max_sleep", "idle.max_sleep_ns", K_DUR, idle.max_sleep_ns),
 	EK("cpu", "cpu", K_INT, cpu),
+	EK("default_guarantee", "default_guarantee", K_U32, default_guarantee),
+	EK("ack_timeout", "ack_timeout_ns", K_DUR, ack_timeout_ns),
+	EK("max_retries", "max_retries", K_U32, max_retries),
+	EK("rto_initial", "rto_initial_ns", K_DUR, rto_initial_ns),
+	EK("rto_min", "rto_min_ns", K_DUR, rto_min_ns),
+	EK("rto_max", "rto_max_ns", K_DUR, rto_max_ns),
+	EK("max_unacked_pkts", "max_unacked_pkts", K_U32, max_unacked_pkts),
+	EK("rx_window_bytes", "rx_window_bytes", K_SIZE, rx_window_bytes),
+	EK("breaker_failure_threshold", "breaker_failure_threshold", K_U32, breaker_failure_threshold),
+	EK("breaker_open_timeout", "breaker_open_timeout_ns", K_DUR, breaker_open_timeout_ns),
+	EK("breaker_half_open_max_calls", "breaker_half_open_max_calls", K_U32,
+	   breaker_half_open_max_calls),
+	EK("breaker_success_threshold", "breaker_success_threshold", K_U32, breaker_success_threshold),
+	EK("heartbeat_miss_limit", "heartbeat_miss_limit", K_U32, heartbeat_miss_limit),
+	EK("failover_after_rtos", "failover_after_rtos", K_U32, failover_after_rtos),
+	EK("failback_probe", "failback_probe_ns", K_DUR, failback_probe_ns),
 };
 #undef EK
 #define N_EKEYS WARP__ARRAY_LEN(ekeys)
