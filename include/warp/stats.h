@@ -50,6 +50,7 @@ extern "C" {
 	X(dup_msgs, "reliable-stream messages received again and dropped")               \
 	X(breaker_transitions, "circuit breaker state changes")                          \
 	X(failovers, "peers moved to their next transport")                               \
+	X(peer_restarts, "peers seen starting over (new process)")                        \
 	X(flow_blocked, "packet builds stopped by the peer's window or the congestion window") \
 	X(failbacks, "peers moved back to their first transport")                         \
 	X(send_circuit_open, "sends refused with WARP_ECIRCUIT_OPEN")                     \

@@ -521,6 +521,33 @@ static int rx_window_check(struct warp_peer *p, uint64_t pn)
 	return 0;
 }
 
+/* A peer process that restarted numbers its packets from 1 again. Until the
+ * handshake brings connection epochs, a packet numbered from the very
+ * start that we would drop as old or repeated, from a peer silent for a
+ * while (4 RTO, at least 100 ms), is taken as a
+ * new incarnation: forget its packet numbers and stream order, and tell it
+ * where our ordered streams continue. */
+static bool peer_restarted(warp_engine_t *e, struct warp_peer *p, uint64_t pn)
+{
+	uint64_t quiet = WARP__MAX(4 * p->rto_ns, 100000000ull);
+	if (pn > WARP_RX_WINDOW_BITS / 2 || e->now - p->last_rx_ns < quiet)
+		return false;
+	warp__stat(e, peer_restarts, 1);
+	p->rx_largest = 0;
+	memset(p->rx_window, 0, sizeof(p->rx_window));
+	for (uint32_t i = 0; i < e->cfg.max_streams; i++)
+		if (p->rxs[i].used)
+			warp__rx_stream_reset(e, p, &p->rxs[i]);
+	for (uint32_t i = 0; i < p->n_streams; i++) {
+		struct warp_stream *s = &p->streams[i];
+		if (s->guarantee == WARP__AMO || !s->any_queued)
+			continue;
+		s->low_sent = s->uhead ? s->uhead->msg_id : s->last_id + 1;
+		warp__queue_low(e, p, s);
+	}
+	return true;
+}
+
 void warp__rx_packet(warp_engine_t *e, struct warp_pkt *pkt)
 {
 	struct warp_pkt_hdr h;
@@ -549,6 +576,9 @@ void warp__rx_packet(warp_engine_t *e, struct warp_pkt *pkt)
 		return;
 	}
 	rc = rx_window_check(p, h.pkt_num);
+	if (warp__unlikely(rc == 1 + WARP_DROP_OLD_PACKET || rc == 1 + WARP_DROP_DUP_PACKET) &&
+	    peer_restarted(e, p, h.pkt_num))
+		rc = rx_window_check(p, h.pkt_num);
 	if (rc) {
 		warp__drop(e, rc - 1);
 		return;

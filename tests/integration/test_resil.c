@@ -307,3 +307,53 @@ Test(shutdown, times_out_and_reports_what_was_not_delivered)
 	cr_assert(strstr(warp_errdetail(), "20 messages still unsettled"), "%s", warp_errdetail());
 	two_down(&t);
 }
+
+/* A peer that is killed and started again: its silence opens the circuit,
+ * its new incarnation is recognised, the circuit closes again and messages
+ * flow in both directions. */
+Test(breaker, killed_and_restarted_peer_is_detected_and_the_circuit_closes)
+{
+	warp_config_t c = breaker_cfg();
+	struct two t;
+	two_up(&t, &c);
+	warp_peer_t *ba;
+	cr_assert_eq(warp_peer_find(t.b, "a", &ba), 0);
+	for (int i = 0; i < 5; i++)
+		cr_assert_eq(th_send(t.a, t.s, 100, NULL), 0);
+	run_ms(&t, 5);
+	cr_assert_eq(t.rx.n, 5);
+	/* kill b */
+	warp_engine_destroy(t.b);
+	t.b = NULL;
+	warp_engine_t *es1[1] = { t.a };
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(th_send(t.a, t.s, 100, NULL), 0);
+	th_run(es1, 1, 400, 100000); /* 40 ms: the three time out */
+	cr_assert_eq(warp_peer_breaker(t.ab), WARP_BREAKER_OPEN);
+	th_run(es1, 1, 1200, 100000); /* b stays dead a while: half-open, no trial yet */
+	cr_assert_eq(warp_peer_breaker(t.ab), WARP_BREAKER_HALF_OPEN);
+	/* start b again on the same address */
+	t.b = th_make(&t.env, "b", &c);
+	t.rx.n = 0;
+	warp_engine_set_recv(t.b, th_recv, &t.rx);
+	warp_peer_t *ba2 = th_link(t.b, t.a);
+	warp_stream_t *back;
+	cr_assert_eq(warp_stream_open(t.b, ba2, 1, 16, &back), 0);
+	struct th_log at_a;
+	th_log_init(&at_a);
+	warp_engine_set_recv(t.a, th_recv, &at_a);
+	cr_assert_eq(th_send(t.b, back, 10, NULL), 0); /* the new b speaks first */
+	run_ms(&t, 5);
+	cr_assert_eq(at_a.n, 1, "a accepts the new incarnation");
+	warp_stats_t st;
+	warp_engine_stats(t.a, &st);
+	cr_assert_eq(st.peer_restarts, 1);
+	cr_assert_eq(th_send(t.a, t.s, 100, NULL), 0);
+	cr_assert_eq(th_send(t.a, t.s, 100, NULL), 0);
+	run_ms(&t, 10);
+	cr_assert_eq(warp_peer_breaker(t.ab), WARP_BREAKER_CLOSED, "trials succeeded");
+	cr_assert_eq(t.rx.n, 2, "b gets what a sends now");
+	cr_assert_eq(tr.n, 3);
+	free(at_a.rx);
+	two_down(&t);
+}
