@@ -41,7 +41,8 @@ struct warp_driver_open_args {
 	struct warp__pktpool *pool;
 	uint32_t flags;          /* WARP_TRANSPORT_* */
 	uint32_t sock_buf_bytes; /* 0 = default */
-	uint64_t connect_timeout_ns, reconnect_min_ns, reconnect_max_ns;
+	uint64_t connect_timeout_ns, retry_initial_backoff_ns, retry_max_backoff_ns;
+	uint32_t retry_max_attempts; /* 0 = no limit */
 	uint32_t max_peers; /* stream drivers size their connection table from it */
 	struct warp_driver_counters *cnt;
 };

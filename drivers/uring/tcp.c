@@ -11,7 +11,7 @@
  * no mapping to peers.
  * Loss of a connection: the partial packet being received is dropped and
  * counted; an outbound connection is re-opened on demand after a back-off
- * (reconnect_min doubling to reconnect_max, with jitter). Bytes queued for a
+ * (retry_initial_backoff doubling to retry_max_backoff, with jitter). Bytes queued for a
  * connection that is down are kept up to the buffer size and sent once it is
  * up; beyond that, packets are dropped and counted (at-most-once: the
  * reliability layer retransmits).
@@ -54,6 +54,7 @@ struct conn {
 	uint32_t tx_inflight; /* bytes of the SEND in flight, 0 = none */
 	uint64_t next_attempt_ns;
 	uint64_t backoff_ns;
+	uint32_t failed_attempts; /* consecutive */
 	struct __kernel_timespec ts;
 	bool ready; /* in the parse list */
 };
@@ -66,6 +67,7 @@ struct uring_tcp {
 	struct warp_driver_counters *cnt;
 	uint32_t mtu;
 	uint64_t connect_timeout_ns, backoff_min_ns, backoff_max_ns;
+	uint32_t max_attempts;
 	uint64_t rng;
 	bool accept_armed;
 	struct conn *c;
@@ -227,6 +229,7 @@ static int conn_alloc(struct uring_tcp *t)
 		c->fd = -1;
 		c->rx_len = c->tx_head = c->tx_tail = 0;
 		c->backoff_ns = t->backoff_min_ns;
+		c->failed_attempts = 0;
 		return (int)i;
 	}
 	return -1;
@@ -242,8 +245,9 @@ static int tcp_open(const struct warp_driver_open_args *a, void **ctx)
 	t->cnt = a->cnt;
 	t->mtu = a->mtu;
 	t->connect_timeout_ns = a->connect_timeout_ns ? a->connect_timeout_ns : 1000000000ull;
-	t->backoff_min_ns = a->reconnect_min_ns ? a->reconnect_min_ns : 10000000ull;
-	t->backoff_max_ns = a->reconnect_max_ns ? a->reconnect_max_ns : 1000000000ull;
+	t->backoff_min_ns = a->retry_initial_backoff_ns ? a->retry_initial_backoff_ns : 10000000ull;
+	t->backoff_max_ns = a->retry_max_backoff_ns ? a->retry_max_backoff_ns : 1000000000ull;
+	t->max_attempts = a->retry_max_attempts;
 	t->rng = 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)t;
 	t->nconns = 2 * a->max_peers + 8;
 	t->c = warp__calloc(t->nconns, sizeof(*t->c));
@@ -387,6 +391,7 @@ static void on_cqe(struct uring_tcp *t, struct io_uring_cqe *cqe)
 			int err = cqe->res == -ECANCELED ? ETIMEDOUT : -cqe->res;
 			set_error(t, "connect", &c->addr, err);
 			warp__cnt_add(t->cnt->connect_failures, 1);
+			c->failed_attempts++;
 			conn_down(t, i, false);
 			c->next_attempt_ns = 0; /* set by the caller with the clock */
 			c->backoff_ns = WARP__MIN(c->backoff_ns * 2, t->backoff_max_ns);
@@ -394,6 +399,7 @@ static void on_cqe(struct uring_tcp *t, struct io_uring_cqe *cqe)
 		}
 		c->state = C_UP;
 		c->backoff_ns = t->backoff_min_ns;
+		c->failed_attempts = 0;
 		warp__cnt_add(t->cnt->connects, 1);
 		arm_recv(t, i); /* notices the peer closing */
 		arm_send(t, i);
@@ -542,6 +548,14 @@ static uint16_t tcp_tx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uint
 		}
 		last = ci;
 		struct conn *c = &t->c[ci];
+		if (c->state == C_BACKOFF && t->max_attempts && c->failed_attempts >= t->max_attempts) {
+			/* the retry policy gave up on this address */
+			snprintf(t->last_error, sizeof(t->last_error),
+				 "connect: gave up after %u attempts", c->failed_attempts);
+			warp__cnt_add(t->cnt->tx_errors, 1);
+			warp__pkt_put(t->pool, pkt);
+			continue;
+		}
 		if (c->state == C_BACKOFF && now >= c->next_attempt_ns)
 			start_connect(t, (uint32_t)ci, now);
 		uint32_t need = 2 + pkt->len;

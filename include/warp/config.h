@@ -54,8 +54,8 @@ extern "C" {
 #define WARP_DEFAULT_FAILOVER_RTOS 3              /* consecutive timeouts on a transport before failing over */
 #define WARP_DEFAULT_FAILBACK_PROBE_NS 100000000ull /* probe the first transport every 100 ms */
 #define WARP_DEFAULT_CONNECT_TIMEOUT_NS 1000000000ull /* stream transports: one connect attempt */
-#define WARP_DEFAULT_RECONNECT_MIN_NS 10000000ull  /* stream transports: first reconnect back-off */
-#define WARP_DEFAULT_RECONNECT_MAX_NS 1000000000ull /* ... doubling (with jitter) up to */
+#define WARP_DEFAULT_RETRY_INITIAL_BACKOFF_NS 10000000ull  /* stream transports: first reconnect back-off */
+#define WARP_DEFAULT_RETRY_MAX_BACKOFF_NS 1000000000ull /* ... doubling (with jitter) up to */
 #define WARP_DEFAULT_IDLE_SPINS 1000               /* back-off idle: empty polls spinning */
 #define WARP_DEFAULT_IDLE_YIELDS 100               /* ... then sched_yield() calls */
 #define WARP_DEFAULT_IDLE_MIN_SLEEP_NS 1000ull     /* ... then sleeps doubling from */
@@ -162,8 +162,13 @@ typedef struct warp_config {
 					       over to its next transport */
 	uint64_t failback_probe_ns;         /* while failed over: probe the first transport this often */
 	uint64_t connect_timeout_ns;  /* stream transports: one connect attempt */
-	uint64_t reconnect_min_ns;    /* stream transports: back-off after a failed or lost connection */
-	uint64_t reconnect_max_ns;
+	/* Retry policy (stream transports reconnect with it): exponential
+	 * back-off from retry_initial_backoff_ns doubling to retry_max_backoff_ns,
+	 * each wait jittered to between half and all of its value; at most
+	 * retry_max_attempts consecutive failed attempts (0 = no limit). */
+	uint64_t retry_initial_backoff_ns;
+	uint64_t retry_max_backoff_ns;
+	uint32_t retry_max_attempts;
 
 	warp_idle_config_t idle;
 	int cpu;                    /* engine thread affinity (warp_engine_start), -1 = none */

@@ -48,8 +48,8 @@ int warp_config_init(warp_config_t *cfg)
 	strcpy(cfg->congestion, "aimd");
 	cfg->failback_probe_ns = WARP_DEFAULT_FAILBACK_PROBE_NS;
 	cfg->connect_timeout_ns = WARP_DEFAULT_CONNECT_TIMEOUT_NS;
-	cfg->reconnect_min_ns = WARP_DEFAULT_RECONNECT_MIN_NS;
-	cfg->reconnect_max_ns = WARP_DEFAULT_RECONNECT_MAX_NS;
+	cfg->retry_initial_backoff_ns = WARP_DEFAULT_RETRY_INITIAL_BACKOFF_NS;
+	cfg->retry_max_backoff_ns = WARP_DEFAULT_RETRY_MAX_BACKOFF_NS;
 	cfg->idle.kind = WARP_IDLE_BACKOFF;
 	cfg->idle.spins = WARP_DEFAULT_IDLE_SPINS;
 	cfg->idle.yields = WARP_DEFAULT_IDLE_YIELDS;
@@ -178,11 +178,11 @@ int warp_config_validate(const warp_config_t *c)
 
 	RANGE("failback_probe_ns", c->failback_probe_ns, 100000ull, 3600000000000ull);
 	RANGE("connect_timeout_ns", c->connect_timeout_ns, 1000000ull, 600000000000ull);
-	RANGE("reconnect_min_ns", c->reconnect_min_ns, 1000ull, 600000000000ull);
-	if (c->reconnect_max_ns < c->reconnect_min_ns)
-		return warp__err(WARP_ECONFIG, "reconnect_max_ns: %llu is below reconnect_min_ns %llu",
-				 (unsigned long long)c->reconnect_max_ns,
-				 (unsigned long long)c->reconnect_min_ns);
+	RANGE("retry_initial_backoff_ns", c->retry_initial_backoff_ns, 1000ull, 600000000000ull);
+	if (c->retry_max_backoff_ns < c->retry_initial_backoff_ns)
+		return warp__err(WARP_ECONFIG, "retry_max_backoff_ns: %llu is below retry_initial_backoff_ns %llu",
+				 (unsigned long long)c->retry_max_backoff_ns,
+				 (unsigned long long)c->retry_initial_backoff_ns);
 	if (!is_pow2(c->timer_slots) || c->timer_slots < 16 || c->timer_slots > (1u << 20))
 		return warp__err(WARP_ECONFIG, "timer_slots: %u is not a power of two in 16..1048576",
 				 c->timer_slots);

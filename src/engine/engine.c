@@ -134,8 +134,9 @@ warp__cold int warp_engine_create(const warp_config_t *cfg, warp_engine_t **out)
 			.flags = tc->flags,
 			.sock_buf_bytes = tc->sock_buf_bytes,
 			.connect_timeout_ns = cfg->connect_timeout_ns,
-			.reconnect_min_ns = cfg->reconnect_min_ns,
-			.reconnect_max_ns = cfg->reconnect_max_ns,
+			.retry_initial_backoff_ns = cfg->retry_initial_backoff_ns,
+			.retry_max_backoff_ns = cfg->retry_max_backoff_ns,
+			.retry_max_attempts = cfg->retry_max_attempts,
 			.max_peers = cfg->max_peers,
 			.cnt = &t->cnt,
 		};

@@ -231,8 +231,8 @@ Test(uring_tcp, peer_not_listening_is_counted_and_named)
 	warp_config_t cfg;
 	warp_config_init(&cfg);
 	cfg.connect_timeout_ns = 200000000;
-	cfg.reconnect_min_ns = 1000000;
-	cfg.reconnect_max_ns = 4000000;
+	cfg.retry_initial_backoff_ns = 1000000;
+	cfg.retry_max_backoff_ns = 4000000;
 	strcpy(cfg.node_id, "a");
 	warp_config_add_transport(&cfg, "uring-tcp", "127.0.0.1:0", NULL);
 	warp_engine_t *e;
@@ -259,6 +259,24 @@ Test(uring_tcp, peer_not_listening_is_counted_and_named)
 	char want[64];
 	snprintf(want, sizeof(want), "connect 127.0.0.1:%d: Connection refused", port);
 	cr_assert_str_eq(err, want);
+	warp_engine_destroy(e);
+
+	/* with retry_max_attempts the policy gives up, and says so */
+	cfg.retry_max_attempts = 2;
+	cr_assert_eq(warp_engine_create(&cfg, &e), 0);
+	cr_assert_eq(warp_peer_add(e, id, &p), 0);
+	cr_assert_eq(warp_stream_open(e, p, 1, 16, &s), 0);
+	t0 = warp_engine_now(e);
+	memset(&st, 0, sizeof(st));
+	for (int i = 0; warp_engine_now(e) - t0 < 500000000ull; i++) {
+		if (i % 1000 == 0)
+			th_send(e, s, 100, NULL);
+		warp_engine_poll(e);
+	}
+	warp_engine_stats(e, &st);
+	cr_assert_eq(st.drv_connect_failures, 2, "exactly max_attempts");
+	warp_engine_transport_error(e, 0, err, sizeof(err));
+	cr_assert_str_eq(err, "connect: gave up after 2 attempts");
 	warp_engine_destroy(e);
 }
 
@@ -356,8 +374,8 @@ Test(uring_tcp, reconnects_after_the_peer_restarts)
 {
 	warp_config_t cfg;
 	warp_config_init(&cfg);
-	cfg.reconnect_min_ns = 1000000;
-	cfg.reconnect_max_ns = 20000000;
+	cfg.retry_initial_backoff_ns = 1000000;
+	cfg.retry_max_backoff_ns = 20000000;
 	strcpy(cfg.node_id, "a");
 	warp_config_add_transport(&cfg, "uring-tcp", "127.0.0.1:0", NULL);
 	warp_engine_t *a;

@@ -244,8 +244,8 @@ Test(config_file, every_engine_key_is_parsed_with_its_unit)
 		      "timer_slots = 1024\n"
 		      "heartbeat_interval = 100ms\n"
 		      "connect_timeout = 3s\n"
-		      "reconnect_min = 20ms\n"
-		      "reconnect_max = 4s\n"
+		      "retry_initial_backoff = 20ms\n"
+		      "retry_max_backoff = 4s\n"
 		      "idle = yield\n"
 		      "idle_spins = 5\n"
 		      "idle_yields = 6\n"
@@ -274,8 +274,8 @@ Test(config_file, every_engine_key_is_parsed_with_its_unit)
 	cr_assert_eq(c->timer_slots, 1024);
 	cr_assert_eq(c->heartbeat_interval_ns, 100000000ull);
 	cr_assert_eq(c->connect_timeout_ns, 3000000000ull);
-	cr_assert_eq(c->reconnect_min_ns, 20000000ull);
-	cr_assert_eq(c->reconnect_max_ns, 4000000000ull);
+	cr_assert_eq(c->retry_initial_backoff_ns, 20000000ull);
+	cr_assert_eq(c->retry_max_backoff_ns, 4000000000ull);
 	cr_assert_eq(c->idle.kind, WARP_IDLE_YIELD);
 	cr_assert_eq(c->idle.spins, 5);
 	cr_assert_eq(c->idle.yields, 6);
@@ -635,9 +635,9 @@ Test(config_file, validation_errors_point_at_the_line_of_the_key)
 		     4, "idle_max_sleep");
 	expect_error("[engine]\nnode_id = a\nchannel_ring_bytes = 1000\n[transport]\ndriver = loop\n",
 		     3, "channel_ring_bytes");
-	expect_error("[engine]\nnode_id = a\nreconnect_min = 2s\n\nreconnect_max = 1s\n"
+	expect_error("[engine]\nnode_id = a\nretry_initial_backoff = 2s\n\nretry_max_backoff = 1s\n"
 		     "[transport]\ndriver = loop\n",
-		     5, "reconnect_max");
+		     5, "retry_max_backoff");
 	/* max_peers = 1: the second [peer] is the one too many */
 	expect_error("[engine]\nnode_id = a\nmax_peers = 1\n[transport]\ndriver = loop\n"
 		     "[peer b]\ntransport = loop b:1\n[peer c]\ntransport = loop c:1\n",
