@@ -75,38 +75,56 @@ void warp__settle(warp_engine_t *e, struct warp_txmsg *m, int status, uint16_t r
 
 /* ---- acknowledgements ------------------------------------------------------ */
 
+/* Lowest number y >= floor such that every number in [y, x] has its bit
+ * equal to `set` in the receive window (x itself must have it). Word at a
+ * time: an ACK is built on every reply, so this must not walk bit by bit. */
+static uint64_t run_down(const struct warp_peer *p, uint64_t x, uint64_t floor, bool set)
+{
+	for (;;) {
+		uint64_t w = p->rx_window[(x / 64) % WARP_RX_WINDOW_WORDS];
+		if (set)
+			w = ~w; /* look for the highest bit that breaks the run */
+		unsigned pos = (unsigned)(x & 63);
+		uint64_t below = pos == 63 ? ~0ull : ((1ull << (pos + 1)) - 1);
+		uint64_t brk = w & below;
+		uint64_t base = x - pos;
+		if (brk) {
+			uint64_t y = base + (unsigned)(63 - __builtin_clzll(brk)) + 1;
+			return y < floor ? floor : y;
+		}
+		if (base <= floor)
+			return floor;
+		x = base - 1;
+	}
+}
+
 size_t warp__ack_encode(warp_engine_t *e, struct warp_peer *p, uint8_t *b, size_t room)
 {
 	uint64_t largest = p->rx_largest;
 	if (!largest)
 		return 0;
-	/* walk the receive window down from the largest number: runs of
-	 * received numbers separated by gaps */
+	/* runs of received numbers separated by gaps, down from the largest */
 	uint32_t ranges[2 * WARP_FRAME_ACK_MAX_RANGES];
 	unsigned nr = 0;
-	uint64_t floor = largest > (WARP_RX_WINDOW_WORDS - 1) * 64 ? largest - (WARP_RX_WINDOW_WORDS - 1) * 64 + 1 : 1;
-#define GOT(n) ((p->rx_window[((n) / 64) % WARP_RX_WINDOW_WORDS] >> ((n) & 63)) & 1)
-	uint64_t n = largest;
-	while (n > floor && GOT(n - 1))
-		n--;
-	uint32_t first = (uint32_t)(largest - n);
-	uint64_t lo = n; /* lowest number of the current run */
+	const uint64_t span = (WARP_RX_WINDOW_WORDS - 1) * 64;
+	uint64_t floor = largest > span ? largest - span + 1 : 1;
+	uint64_t lo = run_down(p, largest, floor, true);
+	uint32_t first = (uint32_t)(largest - lo);
 	while (nr < WARP_FRAME_ACK_MAX_RANGES && lo > floor) {
-		uint64_t k = lo - 1; /* first missing */
-		while (k >= floor && !GOT(k))
-			k--;
-		if (k < floor)
+		/* lo - 1 is missing: find the received number below the gap */
+		uint64_t gap_lo = run_down(p, lo - 1, floor, false);
+		if (gap_lo <= floor &&
+		    !((p->rx_window[(floor / 64) % WARP_RX_WINDOW_WORDS] >> (floor & 63)) & 1))
+			break; /* nothing received below */
+		uint64_t top = gap_lo - 1;
+		if (gap_lo == floor || top < floor)
 			break;
-		uint32_t gap = (uint32_t)(lo - k - 2);
-		uint64_t top = k;
-		while (k > floor && GOT(k - 1))
-			k--;
-		ranges[2 * nr] = gap;
+		uint64_t k = run_down(p, top, floor, true);
+		ranges[2 * nr] = (uint32_t)(lo - top - 2);
 		ranges[2 * nr + 1] = (uint32_t)(top - k);
 		nr++;
 		lo = k;
 	}
-#undef GOT
 	uint64_t delay_us = (e->now - p->ack_largest_rx_ns) / 1000;
 	size_t w = warp__frame_ack_encode(b, room, largest, first,
 					  (uint16_t)(delay_us > 65535 ? 65535 : delay_us), ranges,

@@ -380,3 +380,65 @@ Test(flow, slow_receiver_is_never_overrun)
 	warp_engine_destroy(b);
 	th_env_down(&env);
 }
+
+/* The ACK frame names exactly the packet numbers the window holds (up to
+ * 32 ranges), for random windows. */
+Test(acks, ack_ranges_match_the_receive_window)
+{
+	struct run r;
+	run_up(&r, WARP_AT_LEAST_ONCE, 81, 600000000000ull);
+	warp_peer_t *p;
+	cr_assert_eq(warp_peer_find(r.b, "a", &p), 0);
+	uint64_t x = 88172645463325252ull;
+	for (int iter = 0; iter < 2000; iter++) {
+		memset(p->rx_window, 0, sizeof(p->rx_window));
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		uint64_t largest = 1 + x % 5000;
+		p->rx_largest = largest;
+		const uint64_t span = (WARP_RX_WINDOW_WORDS - 1) * 64;
+		uint64_t floor = largest > span ? largest - span + 1 : 1;
+		unsigned density = (unsigned)(x >> 40) % 100;
+		for (uint64_t n = floor; n <= largest; n++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			if (n == largest || x % 100 < density)
+				p->rx_window[(n / 64) % WARP_RX_WINDOW_WORDS] |= 1ull << (n & 63);
+		}
+		uint8_t buf[1024];
+		size_t len = warp__ack_encode(r.b, p, buf, sizeof(buf));
+		cr_assert_gt(len, 0);
+		/* decode and compare, number by number, down to where it stops */
+		struct warp_frame f;
+		size_t off = 0;
+		uint8_t pkt[1100];
+		size_t hl = warp__hdr_encode(pkt, sizeof(pkt), WARP_PKT_FRAMES, 1, 1);
+		memcpy(pkt + hl, buf, len);
+		off = hl;
+		cr_assert_eq(warp__frame_next(pkt, hl + len, &off, &f), 1);
+		cr_assert_eq(f.u.ack.largest, largest);
+		uint64_t hi = largest, lo = largest - f.u.ack.first_range, covered_to = lo;
+		unsigned i = 0;
+		for (;;) {
+			for (uint64_t n = lo; n <= hi; n++)
+				cr_assert((p->rx_window[(n / 64) % WARP_RX_WINDOW_WORDS] >> (n & 63)) & 1,
+					  "iter %d: %llu acked but not received", iter,
+					  (unsigned long long)n);
+			covered_to = lo;
+			if (i == f.u.ack.nranges)
+				break;
+			uint64_t gap = warp__get32(f.u.ack.ranges + i * 8);
+			uint64_t rl = warp__get32(f.u.ack.ranges + i * 8 + 4);
+			for (uint64_t n = lo - gap - 1; n < lo; n++)
+				cr_assert(!((p->rx_window[(n / 64) % WARP_RX_WINDOW_WORDS] >> (n & 63)) & 1),
+					  "iter %d: %llu received but skipped", iter, (unsigned long long)n);
+			hi = lo - gap - 2;
+			lo = hi - rl;
+			i++;
+		}
+		if (f.u.ack.nranges < WARP_FRAME_ACK_MAX_RANGES) /* complete: nothing below */
+			for (uint64_t n = floor; n < covered_to; n++)
+				cr_assert(!((p->rx_window[(n / 64) % WARP_RX_WINDOW_WORDS] >> (n & 63)) & 1),
+					  "iter %d: %llu received but not acked", iter,
+					  (unsigned long long)n);
+	}
+	run_down(&r);
+}
