@@ -270,8 +270,11 @@ warp_peer_t *warp_stream_peer(const warp_stream_t *s);
  * current or next poll.
  * @param msg_id receives the message id (may be NULL).
  * @return 0; WARP_ETOOBIG (len > max_payload_bytes; nothing queued),
- *         WARP_EAGAIN (tx arena or message table full: poll and retry),
- *         WARP_ECLOSED (peer closed), WARP_EINVAL. [engine thread]
+ *         WARP_EAGAIN (tx arena or message table full, or more than the peer's
+ *         window already queued: poll and retry), WARP_ECIRCUIT_OPEN (the
+ *         peer's circuit breaker is open), WARP_ECLOSED (peer closed, or the
+ *         engine is shutting down), WARP_EINVAL. Nothing is half-queued on
+ *         failure. [engine thread]
  */
 int warp_send(warp_engine_t *e, warp_stream_t *s, const void *buf, size_t len, uint64_t *msg_id);
 
@@ -331,8 +334,10 @@ typedef struct warp_send_req {
 
 /**
  * Copy a message into the channel's submission ring; the engine queues it at
- * its next poll. Errors the engine finds later (peer closed) come back as a
- * warp_msg_t with status < 0 through warp_channel_recv_burst().
+ * its next poll. With WARP_CHANNEL_COMPLETIONS, the outcome of every message
+ * (acknowledged, refused, timed out, or an error the engine found when
+ * queueing it: closed, circuit open) comes back as a WARP_MSG_COMPLETION
+ * through warp_channel_recv_burst(); without it outcomes are only counted.
  * @return 0; WARP_ETOOBIG, WARP_EAGAIN (ring full: the engine is behind),
  *         WARP_EINVAL. [channel thread]
  */

@@ -249,9 +249,10 @@ static bool rx_room(warp_engine_t *e)
 {
 	if (e->recv_fn || !e->n_rx_channels)
 		return true;
-	/* payload + one record (8-byte header, 32-byte message header, 7
-	 * bytes of alignment) per frame the packet can hold */
-	size_t need = e->cfg.mtu + (e->cfg.mtu / WARP_FRAME_STREAM_HDR + 1) * 48;
+	/* payload + one record (8-byte ring header, the message record header,
+	 * up to 7 bytes of alignment) per frame the packet can hold */
+	size_t need = e->cfg.mtu + (e->cfg.mtu / WARP_FRAME_STREAM_HDR + 1) *
+					   (8 + sizeof(struct warp_chrec_msg) + 7);
 	for (uint32_t i = 0; i < e->n_rx_channels; i++) {
 		struct warp_channel *c = e->rx_channels[i];
 		size_t cap = warp_spsc_capacity(c->del);

@@ -297,6 +297,7 @@ struct warp_engine {
 	bool reject;
 	uint16_t reject_reason;
 	bool rx_refuse;     /* a reliable frame of this packet could not be stored */
+	bool rx_dropped;    /* the last delivery found no room (ring and spill full) */
 	bool shutting_down;
 	uint64_t unsettled; /* messages queued or in flight, all peers */
 	warp_breaker_fn breaker_fn;

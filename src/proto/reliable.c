@@ -108,6 +108,13 @@ size_t warp__ack_encode(warp_engine_t *e, struct warp_peer *p, uint8_t *b, size_
 	unsigned nr = 0;
 	const uint64_t span = (WARP_RX_WINDOW_WORDS - 1) * 64;
 	uint64_t floor = largest > span ? largest - span + 1 : 1;
+	if (!((p->rx_window[(largest / 64) % WARP_RX_WINDOW_WORDS] >> (largest & 63)) & 1)) {
+		/* the largest number seen was refused: acknowledge below it */
+		uint64_t below = run_down(p, largest, floor, false);
+		if (below <= floor)
+			return 0;
+		largest = below - 1;
+	}
 	uint64_t lo = run_down(p, largest, floor, true);
 	uint32_t first = (uint32_t)(largest - lo);
 	while (nr < WARP_FRAME_ACK_MAX_RANGES && lo > floor) {

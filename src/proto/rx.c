@@ -157,6 +157,7 @@ static bool deliver(warp_engine_t *e, struct warp_channel *target, struct warp_p
 		r = reasm_alloc(e, len);
 		if (!r) {
 			warp__drop(e, WARP_DROP_RX_BACKPRESSURE);
+			e->rx_dropped = true; /* the caller refuses the packet if it can */
 			return true;
 		}
 		if (len)
@@ -347,8 +348,16 @@ static void complete_msg(warp_engine_t *e, struct warp_peer *p, struct warp_rxst
 	}
 	if (mid == rs->next) {
 		rs->next++;
+		e->rx_dropped = false;
 		if (deliver_data(e, p, sid, mid, transport, data, len, held) && held)
 			warp__reasm_release(e, held);
+		if (warp__unlikely(e->rx_dropped)) {
+			/* no room to hand it over: not delivered, not acknowledged,
+			 * the sender resends it */
+			rs->next--;
+			e->rx_refuse = true;
+			return;
+		}
 		drain_held(e, p, rs);
 		return;
 	}
@@ -530,7 +539,7 @@ static int rx_window_check(struct warp_peer *p, uint64_t pn)
 static bool peer_restarted(warp_engine_t *e, struct warp_peer *p, uint64_t pn)
 {
 	uint64_t quiet = WARP__MAX(4 * p->rto_ns, 100000000ull);
-	if (pn > WARP_RX_WINDOW_BITS / 2 || e->now - p->last_rx_ns < quiet)
+	if (pn == 0 || pn > WARP_RX_WINDOW_BITS / 2 || e->now - p->last_rx_ns < quiet)
 		return false;
 	warp__stat(e, peer_restarts, 1);
 	p->rx_largest = 0;
