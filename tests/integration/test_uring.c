@@ -753,3 +753,135 @@ Test(uring_udp, failover_to_tcp_when_udp_is_blocked_and_back, .fini = iptables_c
 	warp_engine_destroy(e[1]);
 	free(rx.rx);
 }
+
+/* ---- a killed and restarted peer, two processes over uring-udp --------------- */
+
+struct restart_shm {
+	char a_addr[160];
+	_Atomic int b_port;
+	_Atomic int delivered;
+	_Atomic int ready;
+};
+
+static void restart_child(struct restart_shm *sh, int port, bool hello)
+{
+	warp_config_t cfg;
+	warp_config_init(&cfg);
+	strcpy(cfg.node_id, "b");
+	char listen[64];
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
+	warp_config_add_transport(&cfg, "uring-udp", listen, NULL);
+	warp_engine_t *b = NULL;
+	for (int i = 0; i < 100 && warp_engine_create(&cfg, &b); i++)
+		usleep(10000); /* the old process's port may take a moment */
+	if (!b)
+		_exit(20);
+	char addr[160], id[256];
+	warp_engine_local_addr(b, 0, addr, sizeof(addr));
+	atomic_store(&sh->b_port, atoi(strrchr(addr, ':') + 1));
+	snprintf(id, sizeof(id), "a@%s", sh->a_addr);
+	warp_peer_t *ba;
+	if (warp_peer_add(b, id, &ba))
+		_exit(21);
+	warp_stream_t *s;
+	if (warp_stream_open(b, ba, 1, 16, &s))
+		_exit(22);
+	struct th_log rx;
+	th_log_init(&rx);
+	warp_engine_set_recv(b, th_recv, &rx);
+	if (hello)
+		th_send(b, s, 5, NULL);
+	atomic_store(&sh->ready, 1);
+	for (;;) {
+		warp_engine_poll(b);
+		atomic_store(&sh->delivered, (int)rx.n);
+	}
+}
+
+static pid_t restart_spawn(struct restart_shm *sh, int port, bool hello)
+{
+	atomic_store(&sh->ready, 0);
+	atomic_store(&sh->delivered, 0);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0)
+		restart_child(sh, port, hello);
+	while (!atomic_load(&sh->ready))
+		usleep(100);
+	return pid;
+}
+
+static bool poll_until(warp_engine_t *e, bool (*cond)(void *), void *arg, uint64_t ns)
+{
+	uint64_t t0 = warp_engine_now(e);
+	while (!cond(arg)) {
+		if (warp_engine_now(e) - t0 > ns)
+			return false;
+		warp_engine_poll(e);
+	}
+	return true;
+}
+
+static warp_peer_t *rs_peer;
+static bool breaker_open(void *a) { (void)a; return warp_peer_breaker(rs_peer) == WARP_BREAKER_OPEN; }
+static bool breaker_half(void *a) { (void)a; return warp_peer_breaker(rs_peer) == WARP_BREAKER_HALF_OPEN; }
+static bool breaker_closed(void *a) { (void)a; return warp_peer_breaker(rs_peer) == WARP_BREAKER_CLOSED; }
+static bool log_has_one(void *a) { return ((struct th_log *)a)->n >= 1; }
+static bool delivered_2(void *a) { return atomic_load(&((struct restart_shm *)a)->delivered) >= 2; }
+static bool delivered_5(void *a) { return atomic_load(&((struct restart_shm *)a)->delivered) >= 5; }
+
+Test(uring_udp, killed_and_restarted_peer_opens_and_closes_the_circuit, .timeout = 60)
+{
+	struct restart_shm *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
+				      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(sh, MAP_FAILED);
+	memset(sh, 0, sizeof(*sh));
+	warp_config_t cfg;
+	warp_config_init(&cfg);
+	strcpy(cfg.node_id, "a");
+	cfg.ack_timeout_ns = 20000000; /* 20 ms */
+	cfg.breaker_failure_threshold = 3;
+	cfg.breaker_open_timeout_ns = 100000000; /* 100 ms */
+	cfg.breaker_half_open_max_calls = 2;
+	cfg.breaker_success_threshold = 2;
+	warp_config_add_transport(&cfg, "uring-udp", "127.0.0.1:0", NULL);
+	warp_engine_t *a;
+	cr_assert_eq(warp_engine_create(&cfg, &a), 0);
+	warp_engine_local_addr(a, 0, sh->a_addr, sizeof(sh->a_addr));
+	pid_t b = restart_spawn(sh, 0, false);
+	int port = atomic_load(&sh->b_port);
+	char id[64];
+	snprintf(id, sizeof(id), "b@127.0.0.1:%d", port);
+	cr_assert_eq(warp_peer_add(a, id, &rs_peer), 0);
+	warp_stream_t *s;
+	cr_assert_eq(warp_stream_open(a, rs_peer, 1, 16, &s), 0);
+	struct th_log at_a;
+	th_log_init(&at_a);
+	warp_engine_set_recv(a, th_recv, &at_a);
+	for (int i = 0; i < 5; i++)
+		cr_assert_eq(th_send(a, s, 100, NULL), 0);
+	cr_assert(poll_until(a, delivered_5, sh, 5000000000ull), "b is up");
+
+	kill(b, SIGKILL); /* b dies */
+	waitpid(b, NULL, 0);
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(th_send(a, s, 100, NULL), 0);
+	cr_assert(poll_until(a, breaker_open, NULL, 5000000000ull), "its silence opens the circuit");
+	cr_assert_eq(th_send(a, s, 100, NULL), WARP_ECIRCUIT_OPEN);
+	cr_assert(poll_until(a, breaker_half, NULL, 5000000000ull));
+
+	b = restart_spawn(sh, port, true); /* b comes back on its address */
+	cr_assert(poll_until(a, log_has_one, &at_a, 5000000000ull), "a hears the new b");
+	warp_stats_t st;
+	warp_engine_stats(a, &st);
+	cr_assert_eq(st.peer_restarts, 1);
+	cr_assert_eq(th_send(a, s, 100, NULL), 0);
+	cr_assert_eq(th_send(a, s, 100, NULL), 0);
+	cr_assert(poll_until(a, breaker_closed, NULL, 5000000000ull), "the trials close it");
+	cr_assert(poll_until(a, delivered_2, sh, 5000000000ull), "the new b got both");
+	kill(b, SIGKILL);
+	waitpid(b, NULL, 0);
+	warp_engine_destroy(a);
+	free(at_a.rx);
+	munmap(sh, sizeof(*sh));
+}
