@@ -50,7 +50,8 @@ extern "C" {
 #define WARP_DEFAULT_BREAKER_HALF_OPEN_CALLS 3     /* trial sends allowed while half-open */
 #define WARP_DEFAULT_BREAKER_SUCCESSES 2           /* successes in half-open that close it */
 #define WARP_DEFAULT_HEARTBEAT_MISSES 3            /* heartbeat intervals of silence: peer down */
-#define WARP_DEFAULT_RX_WINDOW_BYTES (16u << 20)  /* flow control: most bytes a peer may have in flight to us */
+#define WARP_DEFAULT_RX_WINDOW_BYTES (16u << 20)
+#define WARP_DEFAULT_STREAM_WINDOW_MSGS 4096       /* per ordered stream: messages ahead of delivery */  /* flow control: most bytes a peer may have in flight to us */
 #define WARP_DEFAULT_FAILOVER_RTOS 3              /* consecutive timeouts on a transport before failing over */
 #define WARP_DEFAULT_FAILBACK_PROBE_NS 100000000ull /* probe the first transport every 100 ms */
 #define WARP_DEFAULT_CONNECT_TIMEOUT_NS 1000000000ull /* stream transports: one connect attempt */
@@ -154,6 +155,8 @@ typedef struct warp_config {
 	uint32_t breaker_half_open_max_calls; /* trial sends while half-open */
 	uint32_t breaker_success_threshold; /* acknowledged trial sends that close it again */
 	uint32_t heartbeat_miss_limit;      /* intervals without any packet from a peer: down */
+	uint32_t stream_window_msgs;        /* flow control per ordered stream: a sender may be this
+					       many messages ahead of what the receiver delivered */
 	char congestion[16];                /* "aimd" (default) or "none" (dedicated links) */
 	uint64_t rx_window_bytes;           /* flow control: the most a peer may have in flight to this
 					       engine (less when the receive arena is fuller); also the

@@ -46,6 +46,7 @@ int warp_config_init(warp_config_t *cfg)
 	cfg->failover_after_rtos = WARP_DEFAULT_FAILOVER_RTOS;
 	cfg->rx_window_bytes = WARP_DEFAULT_RX_WINDOW_BYTES;
 	strcpy(cfg->congestion, "aimd");
+	cfg->stream_window_msgs = WARP_DEFAULT_STREAM_WINDOW_MSGS;
 	cfg->failback_probe_ns = WARP_DEFAULT_FAILBACK_PROBE_NS;
 	cfg->connect_timeout_ns = WARP_DEFAULT_CONNECT_TIMEOUT_NS;
 	cfg->retry_initial_backoff_ns = WARP_DEFAULT_RETRY_INITIAL_BACKOFF_NS;
@@ -171,6 +172,7 @@ int warp_config_validate(const warp_config_t *c)
 	}
 	RANGE("heartbeat_miss_limit", c->heartbeat_miss_limit, 1, 1000000);
 	RANGE("failover_after_rtos", c->failover_after_rtos, 1, 30);
+	RANGE("stream_window_msgs", c->stream_window_msgs, 4, 1u << 24);
 	if (strnlen(c->congestion, sizeof(c->congestion)) == sizeof(c->congestion) ||
 	    !warp__cc_find(c->congestion))
 		return warp__err(WARP_ECONFIG, "congestion: '%.15s' is not aimd or none",

@@ -91,6 +91,7 @@ static const struct ekey ekeys[] = {
 	EK("rto_max", "rto_max_ns", K_DUR, rto_max_ns),
 	EK("max_unacked_pkts", "max_unacked_pkts", K_U32, max_unacked_pkts),
 	EK("rx_window_bytes", "rx_window_bytes", K_SIZE, rx_window_bytes),
+	EK("stream_window_msgs", "stream_window_msgs", K_U32, stream_window_msgs),
 	EK("breaker_failure_threshold", "breaker_failure_threshold", K_U32, breaker_failure_threshold),
 	EK("breaker_open_timeout", "breaker_open_timeout_ns", K_DUR, breaker_open_timeout_ns),
 	EK("breaker_half_open_max_calls", "breaker_half_open_max_calls", K_U32,

@@ -60,6 +60,7 @@ struct warp_sent {
 	uint8_t eliciting;   /* carries frames that need an acknowledgement */
 	uint16_t low_stream; /* index + 1 of the stream whose STREAM_LOW it carries, 0 = none */
 	uint32_t bytes;      /* stream payload bytes it carried (flow control) */
+	bool credit;         /* carried STREAM_CREDIT frames */
 };
 #define SENT_FREE 0
 #define SENT_INFLIGHT 1
@@ -78,6 +79,8 @@ struct warp_stream {
 	struct warp_txmsg *uhead, *utail; /* unsettled messages, in id order */
 	struct warp_txmsg *cursor;        /* first message with unframed fragments */
 	uint64_t last_id;   /* id of the last message queued */
+	uint64_t credit_max; /* ordered streams: ids below this may be framed (peer's credit) */
+	bool credit_blocked; /* has unframed data but no credit: off the priority lists */
 	bool any_queued;
 	uint64_t low_sent;  /* low-water mark last announced (STREAM_LOW) */
 	bool low_pending;
@@ -91,6 +94,8 @@ struct warp_rxstream {
 	bool used;
 	uint8_t guarantee;
 	uint64_t next;      /* next message id to deliver */
+	uint64_t credit_sent; /* the max id last granted to the sender */
+	bool credit_pending;
 	int32_t held;       /* complete messages waiting for a gap, by id (reasm index) */
 };
 
@@ -159,6 +164,7 @@ struct warp_peer {
 	uint64_t ack_largest_rx_ns;  /* when the largest packet number arrived */
 	struct warp_stream *low_list;
 	struct warp_rxstream *rxs;   /* max_streams slots */
+	uint32_t n_credit_pending;   /* rx streams with a STREAM_CREDIT to send */
 	/* circuit breaker */
 	uint8_t breaker;           /* warp_breaker_state_t */
 	uint32_t breaker_failures; /* consecutive */
@@ -358,6 +364,7 @@ struct warp_rxstream *warp__rx_stream(warp_engine_t *e, struct warp_peer *p, uin
 void warp__on_ack(warp_engine_t *e, struct warp_peer *p, const struct warp_frame *f);
 void warp__settle(warp_engine_t *e, struct warp_txmsg *m, int status, uint16_t reason);
 void warp__retire(struct warp_peer *p);
+void warp__credit_check(warp_engine_t *e, struct warp_peer *p, struct warp_rxstream *r);
 void warp__queue_low(warp_engine_t *e, struct warp_peer *p, struct warp_stream *s);
 size_t warp__ack_encode(warp_engine_t *e, struct warp_peer *p, uint8_t *b, size_t room);
 void warp__report_completion(warp_engine_t *e, struct warp_peer *p, uint16_t stream_id,

@@ -313,6 +313,7 @@ int warp_stream_open_ex(warp_engine_t *e, warp_peer_t *p, uint16_t stream_id,
 	s->guarantee = (uint8_t)g;
 	s->ack_timeout_ns = o && o->ack_timeout_ns ? o->ack_timeout_ns : e->cfg.ack_timeout_ns;
 	s->max_retries = o && o->max_retries ? o->max_retries : e->cfg.max_retries;
+	s->credit_max = e->cfg.stream_window_msgs; /* the grant every stream starts with */
 	if (out)
 		*out = s;
 	return 0;

@@ -194,6 +194,14 @@ static void pkt_lost(warp_engine_t *e, struct warp_peer *p, struct warp_sent *st
 	warp__stat(e, pkts_lost, 1);
 	if (st->low_stream) /* the low-water mark it carried must still arrive */
 		warp__queue_low(e, p, &p->streams[st->low_stream - 1]);
+	if (st->credit) /* grants are idempotent: announce them all again */
+		for (uint32_t i = 0; i < e->cfg.max_streams; i++) {
+			struct warp_rxstream *r = &p->rxs[i];
+			if (r->used && !r->credit_pending) {
+				r->credit_pending = true;
+				p->n_credit_pending++;
+			}
+		}
 	for (uint16_t i = 0; i < st->fref_n; i++) {
 		const struct warp_fref *r = &p->frefs[(st->fref_first + i) & p->fref_mask];
 		struct warp_txmsg *m = &e->txmsgs[r->msg];
@@ -361,12 +369,31 @@ struct warp_rxstream *warp__rx_stream(warp_engine_t *e, struct warp_peer *p, uin
 	freeslot->guarantee = guarantee;
 	freeslot->next = 0;
 	freeslot->held = -1;
+	freeslot->credit_sent = e->cfg.stream_window_msgs; /* the implicit first grant */
+	freeslot->credit_pending = false;
 	return freeslot;
+}
+
+/* Grant more ids once a quarter of the stream window has been delivered. */
+void warp__credit_check(warp_engine_t *e, struct warp_peer *p, struct warp_rxstream *r)
+{
+	uint64_t want = r->next + e->cfg.stream_window_msgs;
+	if (want >= r->credit_sent + e->cfg.stream_window_msgs / 4) {
+		r->credit_sent = want;
+		if (!r->credit_pending) {
+			r->credit_pending = true;
+			p->n_credit_pending++;
+		}
+		warp__tx_activate_peer(e, p);
+	}
 }
 
 void warp__rx_stream_reset(warp_engine_t *e, struct warp_peer *p, struct warp_rxstream *r)
 {
-	(void)p;
+	if (r->credit_pending) {
+		r->credit_pending = false;
+		p->n_credit_pending--;
+	}
 	while (r->held >= 0) {
 		struct warp_reasm *h = &e->reasm[r->held];
 		r->held = h->onext;

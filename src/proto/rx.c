@@ -359,6 +359,7 @@ static void complete_msg(warp_engine_t *e, struct warp_peer *p, struct warp_rxst
 			return;
 		}
 		drain_held(e, p, rs);
+		warp__credit_check(e, p, rs);
 		return;
 	}
 	/* out of order: keep it until the gap before it fills */
@@ -484,6 +485,24 @@ static void on_stream_low(warp_engine_t *e, struct warp_peer *p, const struct wa
 	if (rs->next < f->u.low.low)
 		rs->next = f->u.low.low;
 	drain_held(e, p, rs);
+	warp__credit_check(e, p, rs);
+}
+
+static void on_stream_credit(warp_engine_t *e, struct warp_peer *p, const struct warp_frame *f)
+{
+	for (uint32_t i = 0; i < p->n_streams; i++) {
+		struct warp_stream *s = &p->streams[i];
+		if (s->id != f->u.low.stream_id)
+			continue;
+		if (f->u.low.low > s->credit_max)
+			s->credit_max = f->u.low.low;
+		if (s->credit_blocked && s->cursor) {
+			s->credit_blocked = false;
+			warp__stream_activate(p, s);
+			warp__tx_activate_peer(e, p);
+		}
+		return;
+	}
 }
 
 static void on_nack(warp_engine_t *e, struct warp_peer *p, const struct warp_frame *f)
@@ -618,6 +637,9 @@ void warp__rx_packet(warp_engine_t *e, struct warp_pkt *pkt)
 			break;
 		case WARP_FRAME_STREAM_LOW:
 			on_stream_low(e, p, &f);
+			break;
+		case WARP_FRAME_STREAM_CREDIT:
+			on_stream_credit(e, p, &f);
 			break;
 		case WARP_FRAME_CREDIT:
 			p->peer_window = f.u.credit.window;

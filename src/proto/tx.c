@@ -59,7 +59,7 @@ static struct warp_stream *stream_most_urgent(struct warp_peer *p)
 static bool peer_has_tx(const struct warp_peer *p)
 {
 	return p->close_pending || p->hb_pending || p->hb_reply_pending || p->ack_pending ||
-	       p->probe_pending ||
+	       p->probe_pending || p->n_credit_pending ||
 	       p->n_nacks || p->low_list || p->rtx_head != p->rtx_tail ||
 	       (p->prio_bits[0] | p->prio_bits[1] | p->prio_bits[2] | p->prio_bits[3]);
 }
@@ -255,6 +255,7 @@ static uint32_t build_packet(warp_engine_t *e, struct warp_peer *p, struct warp_
 	size_t start = off;
 	uint64_t fref_first = p->fref_head;
 	uint16_t low_stream = 0;
+	bool credit_sent = false;
 	bool nack_sent = false;
 	uint32_t pkt_bytes = 0;
 
@@ -329,6 +330,21 @@ static uint32_t build_packet(warp_engine_t *e, struct warp_peer *p, struct warp_
 			warp__stat(e, heartbeats_tx, 1);
 		}
 	}
+	if (p->n_credit_pending) { /* per-stream grants of ordered streams we receive */
+		for (uint32_t i = 0; i < e->cfg.max_streams && p->n_credit_pending; i++) {
+			struct warp_rxstream *r = &p->rxs[i];
+			if (!r->used || !r->credit_pending)
+				continue;
+			size_t n = warp__frame_stream_credit_encode(b + off, room - off, r->id,
+								    r->credit_sent);
+			if (!n)
+				break;
+			off += n;
+			r->credit_pending = false;
+			p->n_credit_pending--;
+			credit_sent = true;
+		}
+	}
 	if (p->low_list) { /* one per packet, so a loss can requeue it exactly */
 		struct warp_stream *s = p->low_list;
 		size_t n = warp__frame_stream_low_encode(b + off, room - off, s->id, s->low_sent);
@@ -359,6 +375,13 @@ static uint32_t build_packet(warp_engine_t *e, struct warp_peer *p, struct warp_
 	struct warp_stream *s;
 	while ((s = stream_most_urgent(p)) != NULL) {
 		struct warp_txmsg *m = s->cursor;
+		if (s->guarantee != WARP__AMO && m->msg_id >= s->credit_max) {
+			/* the receiver has not granted this id yet: park the stream */
+			warp__stream_deactivate(p, s);
+			s->credit_blocked = true;
+			warp__stat(e, flow_blocked, 1);
+			continue;
+		}
 		uint32_t flen = frag_len(e, m, m->next_frag);
 		uint64_t limit = WARP__MIN((uint64_t)p->peer_window, e->cc->window(&p->cc));
 		if (p->inflight_bytes + pkt_bytes > 0 &&
@@ -398,6 +421,7 @@ done:
 		st->eliciting = 1;
 		st->low_stream = low_stream;
 		st->bytes = pkt_bytes;
+		st->credit = credit_sent;
 		p->inflight_bytes += pkt_bytes;
 		uint64_t rto_at = e->now + (p->rto_ns << p->rto_backoff);
 		if (!warp__timer_armed(&p->rto_timer) || p->rto_timer.deadline_ns > rto_at)
@@ -411,6 +435,7 @@ done:
 		st->eliciting = 0;
 		st->low_stream = 0;
 		st->bytes = 0;
+		st->credit = false;
 	}
 	return (uint32_t)off;
 }

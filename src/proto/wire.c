@@ -218,6 +218,7 @@ static long frame_decode(const uint8_t *p, size_t len, size_t off, uint64_t max_
 		f->u.credit.window = warp__get32(q + 4);
 		return WARP_FRAME_CREDIT_LEN;
 	case WARP_FRAME_STREAM_LOW:
+	case WARP_FRAME_STREAM_CREDIT:
 		if (left < WARP_FRAME_STREAM_LOW_LEN)
 			return DROP(FRAME_TRUNCATED);
 		f->u.low.stream_id = warp__get16(q + 2);

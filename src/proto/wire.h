@@ -45,6 +45,7 @@ enum warp_frame_type {
 	WARP_FRAME_NACK = 0x05,       /* the receiving application refused a message */
 	WARP_FRAME_CREDIT = 0x07,     /* flow control: bytes the receiver can take now */
 	WARP_FRAME_STREAM_LOW = 0x08, /* every message below `low` is settled at the sender */
+	WARP_FRAME_STREAM_CREDIT = 0x09, /* ordered stream: messages below `max_id` may be sent */
 	/* reserved, parsed as errors until their issue lands:
 	 * 0x06 RESET_STREAM, 0x20..0x2f handshake/crypto */
 };
@@ -64,6 +65,7 @@ enum warp_frame_type {
 #define WARP_FRAME_NACK_LEN 14u
 #define WARP_FRAME_STREAM_LOW_LEN 12u
 #define WARP_FRAME_CREDIT_LEN 8u
+#define WARP_FRAME_STREAM_CREDIT_LEN 12u
 
 /* Why a packet was dropped. The X-macro gives the enum, the counter names in
  * warp_stats_t and the strings warp-stat prints. */
@@ -208,6 +210,15 @@ size_t warp__frame_nack_encode(uint8_t *p, size_t room, uint16_t stream_id, uint
 			       uint16_t reason);
 size_t warp__frame_stream_low_encode(uint8_t *p, size_t room, uint16_t stream_id, uint64_t low);
 size_t warp__frame_credit_encode(uint8_t *p, size_t room, uint32_t window);
+/* Same layout as STREAM_LOW: type, pad, stream u16, value u64. */
+static inline size_t warp__frame_stream_credit_encode(uint8_t *p, size_t room, uint16_t stream_id,
+						      uint64_t max_id)
+{
+	size_t n = warp__frame_stream_low_encode(p, room, stream_id, max_id);
+	if (n)
+		p[0] = WARP_FRAME_STREAM_CREDIT;
+	return n;
+}
 /* ranges: nranges pairs {gap, len} */
 size_t warp__frame_ack_encode(uint8_t *p, size_t room, uint64_t largest, uint32_t first_range,
 			      uint16_t ack_delay_us, const uint32_t *ranges, uint8_t nranges);
