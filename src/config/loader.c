@@ -43,6 +43,7 @@ enum ktype {
 	K_DUR,   /* uint64_t nanoseconds, ns/us/ms/s suffix */
 	K_IDLE,  /* warp_idle_kind_t */
 	K_INT,   /* int, -1..INT_MAX */
+	K_CC,    /* congestion controller name: aimd or none */
 };
 
 struct ekey {
@@ -91,6 +92,7 @@ static const struct ekey ekeys[] = {
 	EK("rto_max", "rto_max_ns", K_DUR, rto_max_ns),
 	EK("max_unacked_pkts", "max_unacked_pkts", K_U32, max_unacked_pkts),
 	EK("rx_window_bytes", "rx_window_bytes", K_SIZE, rx_window_bytes),
+	EK("congestion", "congestion", K_CC, congestion),
 	EK("stream_window_msgs", "stream_window_msgs", K_U32, stream_window_msgs),
 	EK("breaker_failure_threshold", "breaker_failure_threshold", K_U32, breaker_failure_threshold),
 	EK("breaker_open_timeout", "breaker_open_timeout_ns", K_DUR, breaker_open_timeout_ns),
@@ -493,6 +495,11 @@ static int engine_key(struct ld *st, const char *name, const char *val)
 			*(warp_idle_kind_t *)dst = WARP_IDLE_BACKOFF;
 		else
 			return fail(st, line, "%s: '%s' is not spin, yield or backoff", name, val);
+		return 1;
+	case K_CC:
+		if (strcmp(val, "aimd") && strcmp(val, "none"))
+			return fail(st, line, "%s: '%s' is not aimd or none", name, val);
+		snprintf((char *)dst, sizeof(((warp_config_t *)0)->congestion), "%s", val);
 		return 1;
 	case K_INT:
 		if (!strcmp(val, "-1")) {

@@ -764,3 +764,27 @@ Test(config_file, config_file_struct_is_documented_size)
 	cr_assert_lt(sizeof(warp_config_file_t), 200u << 10);
 	cr_assert_gt(sizeof(warp_config_file_t), 120u << 10);
 }
+
+Test(config_file, congestion_controller_is_read_and_checked)
+{
+	char dir[] = "/tmp/warp-cc-XXXXXX";
+	cr_assert_not_null(mkdtemp(dir));
+	char path[256];
+	snprintf(path, sizeof(path), "%s/cc.ini", dir);
+	FILE *fp = fopen(path, "w");
+	cr_assert_not_null(fp);
+	fputs("[engine]\nnode_id = a\ncongestion = none\n[transport]\ndriver = loop\nlisten = a:1\n", fp);
+	fclose(fp);
+	warp_config_file_t *cf = calloc(1, sizeof(*cf));
+	cr_assert_eq(warp_config_load(path, cf), 0, "%s", warp_errdetail());
+	cr_assert_str_eq(cf->cfg.congestion, "none");
+	fp = fopen(path, "w");
+	fputs("[engine]\nnode_id = a\ncongestion = cubic\n[transport]\ndriver = loop\nlisten = a:1\n", fp);
+	fclose(fp);
+	cr_assert_eq(warp_config_load(path, cf), WARP_ECONFIG);
+	cr_assert(strstr(warp_errdetail(), ":3: congestion: 'cubic' is not aimd or none"), "%s",
+		  warp_errdetail());
+	free(cf);
+	unlink(path);
+	rmdir(dir);
+}
