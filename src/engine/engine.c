@@ -389,6 +389,7 @@ static void idle_step(warp_engine_t *e, const warp_idle_config_t *ic, struct idl
 			/* One transport that can wait in the kernel: sleep there, so a
 			 * packet wakes the engine at once (io_uring wait with timeout). */
 			if (e->n_tp == 1 && e->tp[0].ops->wait) {
+				warp__stat(e, idle_waits, 1);
 				e->tp[0].ops->wait(e->tp[0].ctx, st->sleep_ns);
 			} else {
 				struct timespec ts = {

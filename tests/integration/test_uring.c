@@ -517,8 +517,8 @@ static void idle_wakeup(const char *drv)
 	}
 	warp_stats_t after;
 	warp_engine_stats(b, &after);
-	/* while asleep it polled rarely: far fewer polls than a spinning engine */
-	cr_assert_lt(after.polls - before.polls, 1000000);
+	/* it slept in the kernel (not a timing: the back-off reached its sleeps) */
+	cr_assert_gt(after.idle_waits, 0);
 	cr_assert_eq(warp_engine_stop(b), 0);
 	warp_engine_destroy(a);
 	warp_engine_destroy(b);
