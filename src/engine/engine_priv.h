@@ -88,6 +88,13 @@ struct warp_stream {
 	struct warp_stream *low_next; /* peer's list of streams with a STREAM_LOW to send */
 };
 
+/* The stream's low-water mark: its oldest unsettled message, or the next id
+ * after the last one queued. */
+static inline uint64_t warp__stream_low(const struct warp_stream *s)
+{
+	return s->uhead ? s->uhead->msg_id : s->last_id + 1;
+}
+
 /* Receive side of an ordered (at-least-once / exactly-once) stream. */
 struct warp_rxstream {
 	uint16_t id;
@@ -367,8 +374,7 @@ void warp__retire(struct warp_peer *p);
 void warp__credit_check(warp_engine_t *e, struct warp_peer *p, struct warp_rxstream *r);
 void warp__queue_low(warp_engine_t *e, struct warp_peer *p, struct warp_stream *s);
 size_t warp__ack_encode(warp_engine_t *e, struct warp_peer *p, uint8_t *b, size_t room);
-void warp__report_completion(warp_engine_t *e, struct warp_peer *p, uint16_t stream_id,
-			     uint64_t msg_id, int status, uint16_t reason, int chan);
+void warp__announce_lows(warp_engine_t *e, struct warp_peer *p);
 /* resil/breaker.c */
 int warp__breaker_admit(warp_engine_t *e, struct warp_peer *p);
 void warp__breaker_outcome(warp_engine_t *e, struct warp_peer *p, int status);

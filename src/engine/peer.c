@@ -219,13 +219,7 @@ int warp_peer_reopen(warp_engine_t *e, warp_peer_t *p)
 	}
 	/* Tell the other side where each ordered stream continues: messages
 	 * dropped by the close will not come. */
-	for (uint32_t i = 0; i < p->n_streams; i++) {
-		struct warp_stream *s = &p->streams[i];
-		if (s->guarantee == WARP__AMO || !s->any_queued)
-			continue;
-		s->low_sent = s->uhead ? s->uhead->msg_id : s->last_id + 1;
-		warp__queue_low(e, p, s);
-	}
+	warp__announce_lows(e, p);
 	return 0;
 }
 

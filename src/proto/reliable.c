@@ -53,7 +53,7 @@ void warp__settle(warp_engine_t *e, struct warp_txmsg *m, int status, uint16_t r
 	/* An ordered stream's receiver must not wait for a message that will
 	 * not come: announce the new low-water mark. */
 	if (status && status != WARP_ECLOSED && s->guarantee != WARP__AMO) {
-		uint64_t low = s->uhead ? s->uhead->msg_id : s->last_id + 1;
+		uint64_t low = warp__stream_low(s);
 		if (low > s->low_sent) {
 			s->low_sent = low;
 			warp__queue_low(e, p, s);
@@ -70,7 +70,7 @@ void warp__settle(warp_engine_t *e, struct warp_txmsg *m, int status, uint16_t r
 	warp__txmsg_free(e, m);
 	if (verdict)
 		warp__breaker_outcome(e, p, status);
-	warp__report_completion(e, p, sid, mid, status, reason, chan);
+	warp__deliver_completion(e, p, sid, mid, status, reason, chan);
 }
 
 /* ---- acknowledgements ------------------------------------------------------ */
@@ -176,6 +176,14 @@ static void frag_acked(warp_engine_t *e, const struct warp_fref *r)
 		warp__settle(e, m, 0, 0);
 }
 
+static void credit_pending(struct warp_peer *p, struct warp_rxstream *r)
+{
+	if (!r->credit_pending) {
+		r->credit_pending = true;
+		p->n_credit_pending++;
+	}
+}
+
 void warp__queue_low(warp_engine_t *e, struct warp_peer *p, struct warp_stream *s)
 {
 	if (!s->low_pending) {
@@ -195,13 +203,9 @@ static void pkt_lost(warp_engine_t *e, struct warp_peer *p, struct warp_sent *st
 	if (st->low_stream) /* the low-water mark it carried must still arrive */
 		warp__queue_low(e, p, &p->streams[st->low_stream - 1]);
 	if (st->credit) /* grants are idempotent: announce them all again */
-		for (uint32_t i = 0; i < e->cfg.max_streams; i++) {
-			struct warp_rxstream *r = &p->rxs[i];
-			if (r->used && !r->credit_pending) {
-				r->credit_pending = true;
-				p->n_credit_pending++;
-			}
-		}
+		for (uint32_t i = 0; i < e->cfg.max_streams; i++)
+			if (p->rxs[i].used)
+				credit_pending(p, &p->rxs[i]);
 	for (uint16_t i = 0; i < st->fref_n; i++) {
 		const struct warp_fref *r = &p->frefs[(st->fref_first + i) & p->fref_mask];
 		struct warp_txmsg *m = &e->txmsgs[r->msg];
@@ -380,10 +384,7 @@ void warp__credit_check(warp_engine_t *e, struct warp_peer *p, struct warp_rxstr
 	uint64_t want = r->next + e->cfg.stream_window_msgs;
 	if (want >= r->credit_sent + e->cfg.stream_window_msgs / 4) {
 		r->credit_sent = want;
-		if (!r->credit_pending) {
-			r->credit_pending = true;
-			p->n_credit_pending++;
-		}
+		credit_pending(p, r);
 		warp__tx_activate_peer(e, p);
 	}
 }
@@ -403,10 +404,18 @@ void warp__rx_stream_reset(warp_engine_t *e, struct warp_peer *p, struct warp_rx
 	r->used = false;
 }
 
-void warp__report_completion(warp_engine_t *e, struct warp_peer *p, uint16_t stream_id,
-			     uint64_t msg_id, int status, uint16_t reason, int chan)
+/* Tell the peer where each of our ordered streams continues (after a close
+ * and reopen, or when it restarted): messages dropped meanwhile will not
+ * come. */
+void warp__announce_lows(warp_engine_t *e, struct warp_peer *p)
 {
-	warp__deliver_completion(e, p, stream_id, msg_id, status, reason, chan);
+	for (uint32_t i = 0; i < p->n_streams; i++) {
+		struct warp_stream *s = &p->streams[i];
+		if (s->guarantee == WARP__AMO || !s->any_queued)
+			continue;
+		s->low_sent = warp__stream_low(s);
+		warp__queue_low(e, p, s);
+	}
 }
 
 int warp_msg_reject(warp_engine_t *e, uint16_t reason)

@@ -566,13 +566,7 @@ static bool peer_restarted(warp_engine_t *e, struct warp_peer *p, uint64_t pn)
 	for (uint32_t i = 0; i < e->cfg.max_streams; i++)
 		if (p->rxs[i].used)
 			warp__rx_stream_reset(e, p, &p->rxs[i]);
-	for (uint32_t i = 0; i < p->n_streams; i++) {
-		struct warp_stream *s = &p->streams[i];
-		if (s->guarantee == WARP__AMO || !s->any_queued)
-			continue;
-		s->low_sent = s->uhead ? s->uhead->msg_id : s->last_id + 1;
-		warp__queue_low(e, p, s);
-	}
+	warp__announce_lows(e, p);
 	return true;
 }
 
