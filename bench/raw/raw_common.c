@@ -19,9 +19,8 @@
 
 #define MAX_EXTRA 8
 
-/* Strict unsigned parse: the whole string, decimal or 0x, no sign. */
-static int parse_u64(const char *tool, const char *opt, const char *s, uint64_t lo, uint64_t hi,
-		     uint64_t *out)
+int raw_parse_u64(const char *tool, const char *opt, const char *s, uint64_t lo, uint64_t hi,
+		  uint64_t *out)
 {
 	char *end;
 	errno = 0;
@@ -38,14 +37,14 @@ bad:
 	return -1;
 }
 
-static int parse_cpu(const char *tool, const char *opt, const char *s, int *out)
+int raw_parse_cpu(const char *tool, const char *opt, const char *s, int *out)
 {
 	if (strcmp(s, "-1") == 0 || strcmp(s, "none") == 0) {
 		*out = -1;
 		return 0;
 	}
 	uint64_t v;
-	if (parse_u64(tool, opt, s, 0, CPU_SETSIZE - 1, &v))
+	if (raw_parse_u64(tool, opt, s, 0, CPU_SETSIZE - 1, &v))
 		return -1;
 	*out = (int)v;
 	return 0;
@@ -66,7 +65,7 @@ static int parse_addr(const char *tool, const char *s, struct sockaddr_in *a)
 	a->sin_family = AF_INET;
 	if (inet_pton(AF_INET, host, &a->sin_addr) != 1)
 		goto bad;
-	if (colon && parse_u64(tool, "addr port", colon + 1, 0, 65535, &port))
+	if (colon && raw_parse_u64(tool, "addr port", colon + 1, 0, 65535, &port))
 		return -1;
 	a->sin_port = htons((uint16_t)port);
 	return 0;
@@ -121,16 +120,16 @@ int raw_parse(int argc, char **argv, struct raw_opts *o, const struct raw_extra_
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
 		case O_SIZE:
-			if (parse_u64(tool, "size", optarg, 1, RAW_MAX_SIZE, &v))
+			if (raw_parse_u64(tool, "size", optarg, 1, RAW_MAX_SIZE, &v))
 				return 2;
 			o->size = v;
 			break;
 		case O_COUNT:
-			if (parse_u64(tool, "count", optarg, 1, UINT64_MAX / 2, &o->count))
+			if (raw_parse_u64(tool, "count", optarg, 1, UINT64_MAX / 2, &o->count))
 				return 2;
 			break;
 		case O_WARMUP:
-			if (parse_u64(tool, "warmup", optarg, 0, UINT64_MAX / 2, &o->warmup))
+			if (raw_parse_u64(tool, "warmup", optarg, 0, UINT64_MAX / 2, &o->warmup))
 				return 2;
 			break;
 		case O_ROLE:
@@ -150,11 +149,11 @@ int raw_parse(int argc, char **argv, struct raw_opts *o, const struct raw_extra_
 			have_addr = 1;
 			break;
 		case O_CCPU:
-			if (parse_cpu(tool, "client-cpu", optarg, &o->client_cpu))
+			if (raw_parse_cpu(tool, "client-cpu", optarg, &o->client_cpu))
 				return 2;
 			break;
 		case O_SCPU:
-			if (parse_cpu(tool, "server-cpu", optarg, &o->server_cpu))
+			if (raw_parse_cpu(tool, "server-cpu", optarg, &o->server_cpu))
 				return 2;
 			break;
 		case O_JSON:
@@ -241,8 +240,8 @@ double raw_clock_overhead_ns(void)
 	return (double)(now_ns() - t0) / 1e6;
 }
 
-static void print_result(const struct raw_opts *o, const struct raw_result *r, double clock_ns,
-			 const char *settings, const char *json_extra)
+void raw_print_result(const struct raw_opts *o, const struct raw_result *r,
+		      const struct raw_report *rep)
 {
 	double secs = (double)(r->t_last - r->t_first) / 1e9;
 	/* t_first is the first measured reply: count - 1 round trips follow it */
@@ -252,20 +251,22 @@ static void print_result(const struct raw_opts *o, const struct raw_result *r, d
 	for (int i = 0; i < 5; i++)
 		v[i] = warp_hist_percentile(r->h, pct[i]);
 	unsigned long long mx = warp_hist_max(r->h);
-	const char *mode = o->role == RAW_ROLE_BOTH ? "two processes (server forked)"
-						    : "two processes (started separately)";
+	const char *mode = rep->mode ? rep->mode
+		: o->role == RAW_ROLE_BOTH ? "two processes (server forked)"
+					   : "two processes (started separately)";
 	if (o->json) {
 		printf("{\"tool\":\"%s\",\"mode\":\"ping-pong\",%s\"size\":%zu,\"count\":%llu,"
 		       "\"warmup\":%llu,\"rtt_ns\":{\"p50\":%llu,\"p90\":%llu,\"p99\":%llu,"
 		       "\"p99.9\":%llu,\"p99.99\":%llu,\"max\":%llu,\"mean\":%.1f},"
-		       "\"round_trips_per_s\":%.0f,\"clock\":\"CLOCK_MONOTONIC\","
+		       "\"round_trips_per_s\":%.0f,\"clock\":\"%s\","
 		       "\"clock_overhead_ns\":%.1f,\"cpus\":[%d,%d],\"idle\":\"%s\"}\n",
-		       o->tool, json_extra, o->size, (unsigned long long)o->count,
+		       o->tool, rep->json_extra, o->size, (unsigned long long)o->count,
 		       (unsigned long long)o->warmup, v[0], v[1], v[2], v[3], v[4], mx,
-		       warp_hist_mean(r->h), rate, clock_ns, o->client_cpu, o->server_cpu, o->idle);
+		       warp_hist_mean(r->h), rate, rep->clock_json, rep->clock_ns, o->client_cpu,
+		       o->server_cpu, o->idle);
 		return;
 	}
-	printf("%s: ping-pong over UDP on loopback, %s, %zu-byte messages\n", o->tool, mode,
+	printf("%s: ping-pong over %s, %s, %zu-byte messages\n", o->tool, rep->transport, mode,
 	       o->size);
 	printf("round trips %llu (after %llu warm-up), %.0f round trips/s\n",
 	       (unsigned long long)o->count, (unsigned long long)o->warmup, rate);
@@ -273,11 +274,25 @@ static void print_result(const struct raw_opts *o, const struct raw_result *r, d
 	       "p99.99", "max");
 	printf("%-10s %10llu %10llu %10llu %10llu %10llu %10llu\n", "", v[0], v[1], v[2], v[3],
 	       v[4], mx);
-	printf("\nsettings: %s, idle %s, client cpu %d, server cpu %d\n", settings,
+	printf("\nsettings: %s, idle %s, client cpu %d, server cpu %d\n", rep->settings,
 	       strcmp(o->idle, "spin") == 0 ? "spin (busy-poll)" : o->idle, o->client_cpu,
 	       o->server_cpu);
-	printf("clock: CLOCK_MONOTONIC, %.1f ns per reading (two readings per round trip)\n",
-	       clock_ns);
+	printf("clock: %s, %.1f ns per reading (two readings per round trip)\n", rep->clock,
+	       rep->clock_ns);
+}
+
+static void print_result(const struct raw_opts *o, const struct raw_result *r, double clock_ns,
+			 const char *settings, const char *json_extra)
+{
+	const struct raw_report rep = {
+		.transport = "UDP on loopback",
+		.clock = "CLOCK_MONOTONIC",
+		.clock_json = "CLOCK_MONOTONIC",
+		.clock_ns = clock_ns,
+		.settings = settings,
+		.json_extra = json_extra,
+	};
+	raw_print_result(o, r, &rep);
 }
 
 /* The zero-length datagram that ends the server. */

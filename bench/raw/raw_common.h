@@ -3,7 +3,8 @@
  * Shared pieces of the raw baselines (raw-uring-pingpong, raw-udp-pingpong):
  * option parsing, addresses, CPU pinning, the clock, the two-process set-up
  * (fork or --role) and the result printer, so both tools measure and print
- * exactly alike and like warp-bench.
+ * exactly alike and like warp-bench. The DPDK baselines (dpdk_common.h) have
+ * their own set-up but reuse the number parsers and the printer.
  *
  * Protocol between the halves: the client sends a datagram of --size bytes
  * whose first 8 bytes (when size >= 8) carry the round-trip sequence number;
@@ -63,6 +64,14 @@ static inline uint64_t now_ns(void)
 int raw_parse(int argc, char **argv, struct raw_opts *o, const struct raw_extra_opt *extra,
 	      const char *usage);
 
+/* Strict unsigned parse of s (the whole string, decimal or 0x, no sign) into
+ * [lo, hi]; 0, or -1 after a message naming --opt. */
+int raw_parse_u64(const char *tool, const char *opt, const char *s, uint64_t lo, uint64_t hi,
+		  uint64_t *out);
+
+/* A CPU number, or -1/"none" (do not pin); 0 or -1 after a message. */
+int raw_parse_cpu(const char *tool, const char *opt, const char *s, int *out);
+
 /* Pin the calling process to cpu (no-op for cpu < 0). 0 or -1 with a message. */
 int raw_pin(const char *tool, int cpu);
 
@@ -86,6 +95,26 @@ struct raw_result {
 typedef int (*raw_server_fn)(const struct raw_opts *o, int fd);
 typedef int (*raw_client_fn)(const struct raw_opts *o, int fd, const struct sockaddr_in *srv,
 			     struct raw_result *r);
+
+/*
+ * How a tool measured, for raw_print_result(). The socket tools' printer
+ * fills it with "UDP on loopback" and CLOCK_MONOTONIC; other transports and
+ * clocks say what they used.
+ */
+struct raw_report {
+	const char *transport;  /* "UDP on loopback" */
+	const char *mode;       /* NULL: from o->role ("two processes (server forked)") */
+	const char *clock;      /* text line: "CLOCK_MONOTONIC" */
+	const char *clock_json; /* JSON "clock" value */
+	double clock_ns;        /* cost of one reading */
+	const char *settings;   /* the tool's settings line */
+	const char *json_extra; /* "\"key\":value," pairs, or "" */
+};
+
+/* Print r (t_first/t_last in ns) as the table or, with o->json, one JSON
+ * object on one line: the same layout for every raw ping-pong tool. */
+void raw_print_result(const struct raw_opts *o, const struct raw_result *r,
+		      const struct raw_report *rep);
 
 /*
  * Run the benchmark per o->role: both halves (server forked, child dies with
