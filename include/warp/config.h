@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "warp/dpdk.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -208,13 +210,20 @@ int warp_config_validate(const warp_config_t *cfg);
 
 #define WARP_CONFIG_FILE_MAX_PEERS 256 /* [peer] sections per file */
 
-/** A loaded configuration file: the config plus the peers it lists and, for
- *  error messages, the line of each section. Large (about 163 KiB): allocate
- *  it on the heap. cfg.peers points at peers[] inside the same struct, so a
- *  copy of the struct must set cfg.peers again. */
+/** A loaded configuration file: the config plus the peers it lists, the
+ *  dpdk driver's settings and, for error messages, the line of each section.
+ *  Large (about 173 KiB): allocate it on the heap. It points into itself:
+ *  cfg.peers points at peers[], and the driver_arg of every transport whose
+ *  driver is "dpdk" points at dpdk[i] (same index). A copy of the struct
+ *  must set both again: copy.cfg.peers = copy.peers, and
+ *  copy.cfg.transports[i].driver_arg = &copy.dpdk[i] for those transports. */
 typedef struct warp_config_file {
 	warp_config_t cfg;                /* cfg.peers points at peers[] below */
 	warp_peer_config_t peers[WARP_CONFIG_FILE_MAX_PEERS];
+	/* [transport] i with driver = dpdk: its keys on top of
+	 * warp_dpdk_config_init(), and cfg.transports[i].driver_arg ==
+	 * &dpdk[i]; all zero for a transport of another driver */
+	warp_dpdk_config_t dpdk[WARP_MAX_TRANSPORTS];
 	char path[256];                   /* the path given to warp_config_load() */
 	uint32_t transport_line[WARP_MAX_TRANSPORTS]; /* line of each [transport] section */
 	uint32_t peer_line[WARP_CONFIG_FILE_MAX_PEERS]; /* line of each [peer <node>] section */
@@ -223,13 +232,16 @@ typedef struct warp_config_file {
 /**
  * Load a configuration file: warp_config_init() defaults, then the file's
  * [engine], [transport] and [peer <node>] sections, then
- * warp_config_validate(). driver_arg and clock stay NULL (a file cannot
- * name a pointer): set them in out->cfg before warp_engine_create() if the
- * driver needs one (the loop driver needs its net).
+ * warp_config_validate(). clock stays NULL and so does driver_arg (a file
+ * cannot name a pointer), except for a "dpdk" transport, whose driver_arg
+ * is &out->dpdk[i], filled from the section's dpdk keys: set them in
+ * out->cfg before warp_engine_create() if the driver needs one (the loop
+ * driver needs its net).
  * @param path file to read; kept in out->path (at most 255 characters).
  * @param out  filled in (on failure: what was read before the error); owned
- *             by the caller, who may free it afterwards
- *             (nothing inside points outside it).
+ *             by the caller, who may free it once the engine is created
+ *             (nothing inside points outside it; see warp_config_file_t
+ *             for what points inside it).
  * @return 0; WARP_ECONFIG with warp_errdetail() = "<path>:<line>: <key>:
  *         <what is wrong>" (syntax, unknown section or key, bad value,
  *         duplicate [peer], too many transports or peers, a peer without a

@@ -5,6 +5,7 @@
 
 #include "warp/error.h"
 #include "warp/config.h"
+#include "warp/dpdk.h"
 #include "warp/stats.h"
 #include "warp/engine.h"
 #include "warp/spsc.h"

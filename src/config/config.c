@@ -6,6 +6,7 @@
 #include "proto/cc.h"
 #include "proto/wire.h"
 #include "warp/config.h"
+#include "warp/dpdk.h"
 #include "warp/error.h"
 
 int warp_config_init(warp_config_t *cfg)
@@ -58,6 +59,18 @@ int warp_config_init(warp_config_t *cfg)
 	cfg->idle.max_sleep_ns = WARP_DEFAULT_IDLE_MAX_SLEEP_NS;
 	cfg->cpu = -1;
 	return 0;
+}
+
+/* Here rather than in drivers/dpdk: the file loader fills a dpdk transport's
+ * settings on top of these defaults, and it is built with or without DPDK. */
+void warp_dpdk_config_init(warp_dpdk_config_t *c)
+{
+	if (!c)
+		return;
+	memset(c, 0, sizeof(*c));
+	/* Everything else is 0 = "automatic" (warp/dpdk.h). */
+	c->in_memory = true;
+	c->udp_checksum = true;
 }
 
 int warp_config_add_transport(warp_config_t *cfg, const char *driver, const char *listen,

@@ -19,6 +19,7 @@
  *    follows another of the same name (two [transport] in a row);
  *  - it finds syntax errors itself, so it can quote the offending line.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <ini.h>
 #include <stdarg.h>
@@ -106,10 +107,75 @@ static const struct ekey ekeys[] = {
 #undef EK
 #define N_EKEYS WARP__ARRAY_LEN(ekeys)
 
-/* [transport] keys */
-enum { TK_DRIVER, TK_LISTEN, TK_SOCK_BUF, TK_REUSEPORT, TK_URING_SETUP, N_TKEYS };
-static const char *const tkeys[N_TKEYS] = { "driver", "listen", "sock_buf_bytes", "reuseport",
-					    "uring_setup" };
+/* [transport] keys. Those from TK_DPDK_FIRST on are the dpdk driver's
+ * (warp_dpdk_config_t): allowed only in a section whose driver is dpdk,
+ * which may be named before or after them. */
+enum {
+	TK_DRIVER,
+	TK_LISTEN,
+	TK_SOCK_BUF,
+	TK_REUSEPORT,
+	TK_URING_SETUP,
+	TK_DPDK_FIRST,
+	TK_EAL = TK_DPDK_FIRST,
+	TK_LCORES,
+	TK_IN_MEMORY,
+	TK_NO_HUGE,
+	TK_NO_PCI,
+	TK_FILE_PREFIX,
+	TK_VDEV,
+	TK_PCI_ALLOW,
+	TK_EAL_ARGS,
+	TK_PORT,
+	TK_QUEUES,
+	TK_QUEUE,
+	TK_RX_DESC,
+	TK_TX_DESC,
+	TK_MBUFS,
+	TK_SUBNET,
+	TK_GATEWAY,
+	TK_NEIGHBOR,
+	TK_UDP_CHECKSUM,
+	TK_LINK_CHECK,
+	TK_ARP_RETRY,
+	N_TKEYS
+};
+static const char *const tkeys[N_TKEYS] = {
+	[TK_DRIVER] = "driver",
+	[TK_LISTEN] = "listen",
+	[TK_SOCK_BUF] = "sock_buf_bytes",
+	[TK_REUSEPORT] = "reuseport",
+	[TK_URING_SETUP] = "uring_setup",
+	[TK_EAL] = "eal",
+	[TK_LCORES] = "lcores",
+	[TK_IN_MEMORY] = "in_memory",
+	[TK_NO_HUGE] = "no_huge",
+	[TK_NO_PCI] = "no_pci",
+	[TK_FILE_PREFIX] = "file_prefix",
+	[TK_VDEV] = "vdev",
+	[TK_PCI_ALLOW] = "pci_allow",
+	[TK_EAL_ARGS] = "eal_args",
+	[TK_PORT] = "port",
+	[TK_QUEUES] = "queues",
+	[TK_QUEUE] = "queue",
+	[TK_RX_DESC] = "rx_desc",
+	[TK_TX_DESC] = "tx_desc",
+	[TK_MBUFS] = "mbufs",
+	[TK_SUBNET] = "subnet",
+	[TK_GATEWAY] = "gateway",
+	[TK_NEIGHBOR] = "neighbor",
+	[TK_UDP_CHECKSUM] = "udp_checksum",
+	[TK_LINK_CHECK] = "link_check",
+	[TK_ARP_RETRY] = "arp_retry",
+};
+
+/* Keys that append to a list: each line adds one entry. */
+static int tkey_repeatable(int k)
+{
+	return k == TK_VDEV || k == TK_PCI_ALLOW || k == TK_NEIGHBOR;
+}
+
+#define DPDK_DRIVER "dpdk"
 
 enum sect { S_NONE, S_ENGINE, S_TRANSPORT, S_PEER };
 
@@ -130,7 +196,7 @@ struct ld {
 	char sect_label[WARP_NODE_MAX + 8]; /* "[engine]", "[peer b]", ... for messages */
 	uint32_t engine_line;
 	uint32_t ekey_line[N_EKEYS];
-	uint32_t tkey_line[WARP_MAX_TRANSPORTS][N_TKEYS];
+	uint32_t tkey_line[WARP_MAX_TRANSPORTS][N_TKEYS]; /* repeated keys: their first line */
 	uint32_t ptkey_line[WARP_CONFIG_FILE_MAX_PEERS][WARP_MAX_TRANSPORTS];
 };
 
@@ -267,6 +333,44 @@ static int parse_bool(const char *v, int *out)
 
 /* ---- sections -------------------------------------------------------------- */
 
+/* A [transport] section with its driver ends. A dpdk transport gets its
+ * settings as driver_arg, after the checks that involve two keys (done here
+ * because either may come first; reported at the line of the key that has
+ * to change). Any other driver has had no dpdk key (transport_key() refused
+ * them), and its dpdk[] slot is zeroed again. */
+static void end_transport(struct ld *st, uint32_t i)
+{
+	warp_transport_config_t *t = &st->f->cfg.transports[i];
+	warp_dpdk_config_t *d = &st->f->dpdk[i];
+	const uint32_t *kl = st->tkey_line[i];
+	if (strcmp(t->driver, DPDK_DRIVER) != 0) {
+		memset(d, 0, sizeof(*d));
+		return;
+	}
+	if (kl[TK_QUEUE]) {
+		/* queues = 0 (unset) means one queue pair: queue must then be 0 */
+		unsigned nq = d->queues ? d->queues : 1;
+		if (d->queue >= nq) {
+			if (kl[TK_QUEUES])
+				fail(st, kl[TK_QUEUE], "queue: %u is not below queues (%u)",
+				     d->queue, nq);
+			else
+				fail(st, kl[TK_QUEUE],
+				     "queue: %u is not below queues (queues is not set, so the port "
+				     "has one queue pair)",
+				     d->queue);
+			return;
+		}
+	}
+	if (kl[TK_GATEWAY] && d->prefix_len == 0) {
+		fail(st, kl[TK_GATEWAY],
+		     "gateway: needs subnet (the listen address's prefix length, e.g. 'subnet = "
+		     "24'): without it every peer is on-link and the gateway is never used");
+		return;
+	}
+	t->driver_arg = d;
+}
+
 /* Checks when a section ends (next section header or end of file). */
 static void end_section(struct ld *st)
 {
@@ -276,6 +380,8 @@ static void end_section(struct ld *st)
 		if (!st->tkey_line[i][TK_DRIVER])
 			fail(st, st->sect_line,
 			     "driver: required in [transport] (e.g. 'driver = uring-udp')");
+		else
+			end_transport(st, i);
 	} else if (st->sect == S_PEER) {
 		const warp_peer_config_t *p = &st->f->peers[c->n_peers - 1];
 		if (p->n_transports == 0)
@@ -327,6 +433,9 @@ static void begin_section(struct ld *st, char *s)
 		}
 		uint32_t i = c->n_transports++;
 		memset(&c->transports[i], 0, sizeof(c->transports[i]));
+		/* dpdk keys may come before 'driver = dpdk': collect them from the
+		 * defaults on; end_transport() drops them for another driver */
+		warp_dpdk_config_init(&st->f->dpdk[i]);
 		st->f->transport_line[i] = line;
 		st->sect = S_TRANSPORT;
 		snprintf(st->sect_label, sizeof(st->sect_label), "[transport]");
@@ -516,6 +625,215 @@ static int engine_key(struct ld *st, const char *name, const char *val)
 	return fail(st, line, "%s: internal error: unhandled type", name);
 }
 
+/* ---- dpdk keys (warp_dpdk_config_t) ---------------------------------------- */
+
+/* A string key into dst (cap bytes, NUL included). Values are one EAL
+ * argument each unless blanks_ok, so a blank would split them silently. */
+static int dpdk_str(struct ld *st, const char *name, const char *val, char *dst, size_t cap,
+		    int blanks_ok)
+{
+	uint32_t line = st->lineno;
+	size_t n = strlen(val);
+	if (n >= cap)
+		return fail(st, line, "%s: '%.40s%s' is longer than %zu characters", name, val,
+			    n > 40 ? "..." : "", cap - 1);
+	if (!blanks_ok && strpbrk(val, " \t"))
+		return fail(st, line, "%s: '%s': one word, without blanks", name, val);
+	memcpy(dst, val, n + 1);
+	return 1;
+}
+
+/* A count in lo..hi into *out. Returns 0, or -1 with the error recorded. */
+static int dpdk_range(struct ld *st, const char *name, const char *val, uint64_t lo,
+		      uint64_t hi, uint64_t *out)
+{
+	uint64_t v;
+	if (parse_unsigned(st, name, val, K_U32, UINT64_MAX, &v))
+		return -1;
+	if (v < lo || v > hi) {
+		fail(st, st->lineno, "%s: '%s' is out of range (%llu..%llu)", name, val,
+		     (unsigned long long)lo, (unsigned long long)hi);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static int is_hex(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* "02:00:00:00:00:0a": exactly six hex pairs separated by ':' */
+static int mac_ok(const char *s, size_t n)
+{
+	if (n != 17)
+		return 0;
+	for (size_t j = 0; j < 17; j++)
+		if (j % 3 == 2 ? s[j] != ':' : !is_hex(s[j]))
+			return 0;
+	return 1;
+}
+
+/* 'neighbor = <IPv4> <MAC>': appends one static neighbour. */
+static int dpdk_neighbor(struct ld *st, warp_dpdk_config_t *d, const char *val)
+{
+	uint32_t line = st->lineno;
+	size_t il = strcspn(val, " \t");
+	const char *mac = skip_blank(val + il);
+	size_t ml = strcspn(mac, " \t");
+	if (!*mac || *skip_blank(mac + ml))
+		return fail(st, line,
+			    "neighbor: '%s': expected '<IPv4 address> <MAC address>', e.g. "
+			    "'10.0.0.2 02:00:00:00:00:02'",
+			    val);
+	char ip[sizeof(d->neigh[0].ip)];
+	struct in_addr a, b;
+	int ip_ok = il < sizeof(ip);
+	if (ip_ok) {
+		memcpy(ip, val, il);
+		ip[il] = '\0';
+		ip_ok = inet_pton(AF_INET, ip, &a) == 1;
+	}
+	if (!ip_ok)
+		return fail(st, line, "neighbor: '%.*s' is not an IPv4 address", (int)il, val);
+	if (!mac_ok(mac, ml))
+		return fail(st, line,
+			    "neighbor: '%.*s' is not a MAC address (six hex pairs separated by "
+			    "':', e.g. 02:00:00:00:00:02)",
+			    (int)ml, mac);
+	for (uint32_t j = 0; j < d->n_neigh; j++)
+		if (inet_pton(AF_INET, d->neigh[j].ip, &b) == 1 && a.s_addr == b.s_addr)
+			return fail(st, line, "neighbor: %s is listed twice", ip);
+	if (d->n_neigh >= WARP_DPDK_MAX_NEIGH)
+		return fail(st, line, "neighbor: too many (at most %d per transport)",
+			    WARP_DPDK_MAX_NEIGH);
+	warp_dpdk_neigh_t *e = &d->neigh[d->n_neigh++];
+	memcpy(e->ip, ip, il + 1);
+	memcpy(e->mac, mac, ml);
+	e->mac[ml] = '\0';
+	return 1;
+}
+
+/* One dpdk key of [transport] i (k >= TK_DPDK_FIRST). */
+static int dpdk_key(struct ld *st, uint32_t i, int k, const char *name, const char *val)
+{
+	uint32_t line = st->lineno;
+	warp_dpdk_config_t *d = &st->f->dpdk[i];
+	if (!*val)
+		return fail(st, line, "%s: empty value", name);
+	uint64_t v;
+	int b;
+	switch (k) {
+	case TK_EAL:
+		if (strcmp(val, "external") != 0)
+			return fail(st, line,
+				    "eal: '%s' is not 'external' (the only value: the application "
+				    "starts the EAL; leave the key out and warp starts it)",
+				    val);
+		d->eal_external = true;
+		return 1;
+	case TK_LCORES:
+		/* EAL -l: CPU numbers and ranges; a typo here would otherwise
+		 * surface as an EAL start-up failure much later */
+		if (strspn(val, "0123456789,-") != strlen(val))
+			return fail(st, line,
+				    "lcores: '%s' is not a CPU list (numbers and ranges: '1', "
+				    "'1-2', '0,2')",
+				    val);
+		return dpdk_str(st, name, val, d->lcores, sizeof(d->lcores), 0);
+	case TK_IN_MEMORY:
+	case TK_NO_HUGE:
+	case TK_NO_PCI:
+	case TK_UDP_CHECKSUM:
+		if (parse_bool(val, &b))
+			return fail(st, line, "%s: '%s' is not yes or no", name, val);
+		*(k == TK_IN_MEMORY ? &d->in_memory
+		  : k == TK_NO_HUGE ? &d->no_huge
+		  : k == TK_NO_PCI  ? &d->no_pci
+				    : &d->udp_checksum) = b;
+		return 1;
+	case TK_FILE_PREFIX:
+		if (strchr(val, '/'))
+			return fail(st, line, "file_prefix: '%s': a name, without '/'", val);
+		return dpdk_str(st, name, val, d->file_prefix, sizeof(d->file_prefix), 0);
+	case TK_VDEV:
+		if (d->n_vdevs >= WARP_DPDK_MAX_VDEVS)
+			return fail(st, line, "vdev: too many (at most %d per transport)",
+				    WARP_DPDK_MAX_VDEVS);
+		if (!dpdk_str(st, name, val, d->vdevs[d->n_vdevs], sizeof(d->vdevs[0]), 0))
+			return 0;
+		d->n_vdevs++;
+		return 1;
+	case TK_PCI_ALLOW:
+		if (d->n_pci_allow >= WARP_DPDK_MAX_ALLOW)
+			return fail(st, line, "pci_allow: too many (at most %d per transport)",
+				    WARP_DPDK_MAX_ALLOW);
+		if (!dpdk_str(st, name, val, d->pci_allow[d->n_pci_allow],
+			      sizeof(d->pci_allow[0]), 0))
+			return 0;
+		d->n_pci_allow++;
+		return 1;
+	case TK_EAL_ARGS:
+		return dpdk_str(st, name, val, d->eal_extra, sizeof(d->eal_extra), 1);
+	case TK_PORT:
+		return dpdk_str(st, name, val, d->port, sizeof(d->port), 0);
+	case TK_QUEUES:
+		if (dpdk_range(st, name, val, 1, WARP_DPDK_MAX_QUEUES, &v))
+			return 0;
+		d->queues = (uint16_t)v;
+		return 1;
+	case TK_QUEUE: /* below queues: end_transport() checks, either may come first */
+		if (dpdk_range(st, name, val, 0, WARP_DPDK_MAX_QUEUES - 1, &v))
+			return 0;
+		d->queue = (uint16_t)v;
+		return 1;
+	case TK_RX_DESC:
+	case TK_TX_DESC:
+		if (dpdk_range(st, name, val, 1, 65535, &v))
+			return 0;
+		*(k == TK_RX_DESC ? &d->rx_desc : &d->tx_desc) = (uint16_t)v;
+		return 1;
+	case TK_MBUFS:
+		if (dpdk_range(st, name, val, 0, UINT32_MAX, &v))
+			return 0;
+		d->mbufs = (uint32_t)v;
+		return 1;
+	case TK_SUBNET:
+		if (dpdk_range(st, name, val, 0, 32, &v))
+			return 0;
+		d->prefix_len = (uint8_t)v;
+		return 1;
+	case TK_GATEWAY: {
+		struct in_addr a;
+		if (strlen(val) >= sizeof(d->gateway) || inet_pton(AF_INET, val, &a) != 1)
+			return fail(st, line, "gateway: '%s' is not an IPv4 address", val);
+		strcpy(d->gateway, val);
+		return 1;
+	}
+	case TK_NEIGHBOR:
+		return dpdk_neighbor(st, d, val);
+	case TK_LINK_CHECK:
+	case TK_ARP_RETRY:
+		if (parse_unsigned(st, name, val, K_DUR, UINT64_MAX, &v))
+			return 0;
+		*(k == TK_LINK_CHECK ? &d->link_check_ns : &d->arp_retry_ns) = v;
+		return 1;
+	}
+	return fail(st, line, "%s: internal error: unhandled key", name);
+}
+
+/* The first dpdk key of [transport] i in file order, or -1. */
+static int first_dpdk_key(const struct ld *st, uint32_t i)
+{
+	int first = -1;
+	for (int k = TK_DPDK_FIRST; k < N_TKEYS; k++)
+		if (st->tkey_line[i][k] &&
+		    (first < 0 || st->tkey_line[i][k] < st->tkey_line[i][first]))
+			first = k;
+	return first;
+}
+
 static int transport_key(struct ld *st, const char *name, const char *val)
 {
 	uint32_t line = st->lineno;
@@ -527,10 +845,17 @@ static int transport_key(struct ld *st, const char *name, const char *val)
 			break;
 	if (k == N_TKEYS)
 		return fail(st, line, "%s: unknown key in [transport]", name);
-	if (st->tkey_line[i][k])
+	if (st->tkey_line[i][k] && !tkey_repeatable(k))
 		return fail(st, line, "%s: set twice in [transport] (first on line %u)", name,
 			    st->tkey_line[i][k]);
-	st->tkey_line[i][k] = line;
+	if (k >= TK_DPDK_FIRST && st->tkey_line[i][TK_DRIVER] && strcmp(t->driver, DPDK_DRIVER))
+		return fail(st, line,
+			    "%s: a key of driver dpdk, but this [transport] has driver '%s'", name,
+			    t->driver);
+	if (!st->tkey_line[i][k])
+		st->tkey_line[i][k] = line;
+	if (k >= TK_DPDK_FIRST)
+		return dpdk_key(st, i, k, name, val);
 	uint64_t v;
 	int b;
 	switch (k) {
@@ -543,6 +868,15 @@ static int transport_key(struct ld *st, const char *name, const char *val)
 			return fail(st, line, "driver: '%s' is longer than %d characters", val,
 				    WARP_DRIVER_NAME_MAX - 1);
 		strcpy(t->driver, val);
+		if (strcmp(val, DPDK_DRIVER) != 0) {
+			/* dpdk keys above this line: the error is at the first one */
+			int dk = first_dpdk_key(st, i);
+			if (dk >= 0)
+				return fail(st, st->tkey_line[i][dk],
+					    "%s: a key of driver dpdk, but this [transport] has "
+					    "driver '%s' (set on line %u)",
+					    tkeys[dk], val, line);
+		}
 		return 1;
 	case TK_LISTEN:
 		if (strlen(val) >= WARP_ADDR_STR_MAX)

@@ -162,10 +162,12 @@ Test(config_file, every_example_file_loads_and_validates)
 {
 	char dir[PATH_MAX];
 	config_dir(dir, sizeof(dir));
-	static const char *const expected[] = { "loopback-udp-a.ini", "loopback-udp-b.ini",
-						"loopback-tcp-a.ini", "loopback-tcp-b.ini",
-						"cluster-n1.ini",     "cluster-n2.ini",
-						"cluster-n3.ini" };
+	static const char *const expected[] = {
+		"loopback-udp-a.ini", "loopback-udp-b.ini", "loopback-tcp-a.ini",
+		"loopback-tcp-b.ini", "cluster-n1.ini",	    "cluster-n2.ini",
+		"cluster-n3.ini",     "memif-a.ini",	    "memif-b.ini",
+		"afxdp.ini",	      "nic-physical.ini",
+	};
 	unsigned seen = 0, n = 0;
 	DIR *d = opendir(dir);
 	cr_assert_not_null(d, "cannot open %s", dir);
@@ -185,6 +187,10 @@ Test(config_file, every_example_file_loads_and_validates)
 			cr_expect_geq(f->cfg.n_transports, 1, "%s", de->d_name);
 			cr_expect_geq(f->cfg.n_peers, 1, "%s", de->d_name);
 			cr_expect_eq(f->cfg.peers, f->peers);
+			for (uint32_t i = 0; i < f->cfg.n_transports; i++)
+				if (!strcmp(f->cfg.transports[i].driver, "dpdk"))
+					cr_expect_eq(f->cfg.transports[i].driver_arg, &f->dpdk[i],
+						     "%s", de->d_name);
 		}
 		for (size_t i = 0; i < WARP__ARRAY_LEN(expected); i++)
 			if (!strcmp(expected[i], de->d_name))
@@ -193,7 +199,7 @@ Test(config_file, every_example_file_loads_and_validates)
 	}
 	closedir(d);
 	cr_assert_eq(seen, (1u << WARP__ARRAY_LEN(expected)) - 1,
-		     "config/ lacks some of the seven example files (mask %#x)", seen);
+		     "config/ lacks some of the example files (mask %#x)", seen);
 	cr_assert_geq(n, WARP__ARRAY_LEN(expected));
 }
 
@@ -217,6 +223,77 @@ Test(config_file, cluster_example_prefers_udp_then_fails_over_to_tcp)
 	}
 	cr_assert_str_eq(f->peers[1].transports[0].addr, "127.0.0.1:7022");
 	cr_assert_str_eq(f->path, p);
+}
+
+/* Loads config/<name> into f. */
+static void load_example(const char *name)
+{
+	char dir[PATH_MAX], p[PATH_MAX + 64];
+	config_dir(dir, sizeof(dir));
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	warp__err_clear();
+	cr_assert_eq(warp_config_load(p, f), 0, "%s: %s", name, warp_errdetail());
+}
+
+Test(config_file, memif_examples_are_a_server_client_pair)
+{
+	char sock[2][WARP_DPDK_ARG_MAX], listen[2][WARP_ADDR_STR_MAX], peer[2][WARP_ADDR_STR_MAX];
+	char lcores[2][64];
+	static const char *const names[2] = { "memif-a.ini", "memif-b.ini" };
+	for (int i = 0; i < 2; i++) {
+		load_example(names[i]);
+		cr_assert_eq(f->cfg.n_transports, 1);
+		cr_assert_str_eq(f->cfg.transports[0].driver, "dpdk");
+		const warp_dpdk_config_t *d = &f->dpdk[0];
+		cr_assert_eq(f->cfg.transports[0].driver_arg, d);
+		cr_assert(d->in_memory, "%s", names[i]);
+		cr_assert(!d->no_huge, "%s", names[i]);
+		cr_assert_eq(d->n_vdevs, 1);
+		cr_assert_not_null(strstr(d->vdevs[0], i == 0 ? "role=server" : "role=client"));
+		const char *s = strstr(d->vdevs[0], "socket=");
+		cr_assert_not_null(s);
+		snprintf(sock[i], sizeof(sock[i]), "%s", s);
+		cr_assert_str_eq(d->port, "net_memif0");
+		cr_assert_eq(d->n_neigh, 0, "%s: ARP, no static neighbours", names[i]);
+		snprintf(lcores[i], sizeof(lcores[i]), "%s", d->lcores);
+		snprintf(listen[i], sizeof(listen[i]), "%s", f->cfg.transports[0].listen);
+		cr_assert_eq(f->cfg.n_peers, 1);
+		cr_assert_str_eq(f->peers[0].transports[0].driver, "dpdk");
+		snprintf(peer[i], sizeof(peer[i]), "%s", f->peers[0].transports[0].addr);
+	}
+	cr_assert_str_eq(sock[0], "socket=/run/warp-memif.sock");
+	cr_assert_str_eq(sock[0], sock[1]);
+	cr_assert_str_eq(lcores[0], "0");
+	cr_assert_str_eq(lcores[1], "1");
+	cr_assert_str_eq(listen[0], "10.10.0.1:7000");
+	cr_assert_str_eq(listen[1], "10.10.0.2:7000");
+	cr_assert_str_eq(peer[0], listen[1]);
+	cr_assert_str_eq(peer[1], listen[0]);
+}
+
+Test(config_file, afxdp_and_nic_examples)
+{
+	load_example("afxdp.ini");
+	cr_assert_eq(f->cfg.n_transports, 2);
+	cr_assert_str_eq(f->cfg.transports[0].driver, "dpdk");
+	cr_assert_str_eq(f->cfg.transports[1].driver, "uring-udp");
+	cr_assert_eq(f->cfg.transports[1].driver_arg, NULL);
+	cr_assert_eq(f->dpdk[0].n_vdevs, 1);
+	cr_assert_eq(strncmp(f->dpdk[0].vdevs[0], "net_af_xdp0,iface=", 18), 0);
+	cr_assert_eq(f->dpdk[0].n_neigh, 0);
+	cr_assert_eq(f->peers[0].n_transports, 2, "dpdk, then uring-udp for failover");
+
+	load_example("nic-physical.ini");
+	const warp_dpdk_config_t *d = &f->dpdk[0];
+	cr_assert_eq(d->n_pci_allow, 1);
+	cr_assert_eq(d->n_vdevs, 0);
+	cr_assert_eq(d->queues, 2);
+	cr_assert_eq(d->queue, 0);
+	cr_assert_neq(d->gateway[0], '\0');
+	cr_assert_neq(d->prefix_len, 0);
+	cr_assert_neq(d->lcores[0], '\0');
+	cr_assert_eq(d->n_neigh, 1, "the gateway, static: engine 1 gets no ARP replies");
+	cr_assert_str_eq(d->neigh[0].ip, d->gateway);
 }
 
 /* ---- values --------------------------------------------------------------- */
@@ -647,6 +724,321 @@ Test(config_file, validation_errors_point_at_the_line_of_the_key)
 	expect_error("[transport]\ndriver = loop\n", 0, "node_id: required");
 }
 
+/* ---- the dpdk driver's [transport] keys ----------------------------------- */
+
+/* A dpdk [transport] on lines 3..5: its keys start on line 6. */
+#define DPDK_ENGINE "[engine]\nnode_id = a\n[transport]\ndriver = dpdk\nlisten = 10.0.0.1:7000\n"
+
+Test(config_file, dpdk_config_init_defaults)
+{
+	warp_dpdk_config_t c;
+	memset(&c, 0xa5, sizeof(c));
+	warp_dpdk_config_init(&c);
+	cr_assert(c.in_memory);
+	cr_assert(c.udp_checksum);
+	/* everything else 0 = automatic */
+	warp_dpdk_config_t z;
+	memset(&z, 0, sizeof(z));
+	z.in_memory = true;
+	z.udp_checksum = true;
+	cr_assert_eq(memcmp(&c, &z, sizeof(c)), 0);
+	warp_dpdk_config_init(NULL); /* no crash */
+}
+
+Test(config_file, dpdk_transport_every_key_is_parsed)
+{
+	expect_loaded("[engine]\nnode_id = a\n"
+		      "[transport]\n"
+		      "driver = dpdk\n"
+		      "listen = 10.0.0.1:7000\n"
+		      "eal = external\n"
+		      "lcores = 1-2\n"
+		      "in_memory = no\n"
+		      "no_huge = yes\n"
+		      "no_pci = yes\n"
+		      "file_prefix = warp-a\n"
+		      "vdev = net_memif0,role=server,socket=/tmp/x.sock\n"
+		      "vdev = net_ring0\n"
+		      "pci_allow = 0000:03:00.0\n"
+		      "pci_allow = 0000:03:00.1\n"
+		      "eal_args = --log-level=lib.eal:debug -n 4\n"
+		      "port = net_memif0\n"
+		      "queues = 4\n"
+		      "queue = 3\n"
+		      "rx_desc = 512\n"
+		      "tx_desc = 2048\n"
+		      "mbufs = 16384\n"
+		      "subnet = 24\n"
+		      "gateway = 10.0.0.254\n"
+		      "neighbor = 10.0.0.2 02:00:00:00:00:02\n"
+		      "neighbor = 10.0.0.3   02:AB:cd:00:00:03\n"
+		      "udp_checksum = no\n"
+		      "link_check = 250ms\n"
+		      "arp_retry = 50ms\n"
+		      "[transport]\n"
+		      "driver = uring-udp\n"
+		      "listen = 127.0.0.1:7000\n"
+		      "[peer b]\n"
+		      "transport = dpdk 10.0.0.2:7000\n"
+		      "transport = uring-udp 127.0.0.1:7001\n");
+	const warp_dpdk_config_t *d = &f->dpdk[0];
+	cr_assert_str_eq(f->cfg.transports[0].driver, "dpdk");
+	cr_assert_str_eq(f->cfg.transports[0].listen, "10.0.0.1:7000");
+	cr_assert_eq(f->cfg.transports[0].driver_arg, d);
+	cr_assert(d->eal_external);
+	cr_assert_str_eq(d->lcores, "1-2");
+	cr_assert(!d->in_memory);
+	cr_assert(d->no_huge);
+	cr_assert(d->no_pci);
+	cr_assert_str_eq(d->file_prefix, "warp-a");
+	cr_assert_eq(d->n_vdevs, 2);
+	cr_assert_str_eq(d->vdevs[0], "net_memif0,role=server,socket=/tmp/x.sock");
+	cr_assert_str_eq(d->vdevs[1], "net_ring0");
+	cr_assert_eq(d->n_pci_allow, 2);
+	cr_assert_str_eq(d->pci_allow[0], "0000:03:00.0");
+	cr_assert_str_eq(d->pci_allow[1], "0000:03:00.1");
+	cr_assert_str_eq(d->eal_extra, "--log-level=lib.eal:debug -n 4");
+	cr_assert_str_eq(d->port, "net_memif0");
+	cr_assert_eq(d->queues, 4);
+	cr_assert_eq(d->queue, 3);
+	cr_assert_eq(d->rx_desc, 512);
+	cr_assert_eq(d->tx_desc, 2048);
+	cr_assert_eq(d->mbufs, 16384);
+	cr_assert_eq(d->prefix_len, 24);
+	cr_assert_str_eq(d->gateway, "10.0.0.254");
+	cr_assert_eq(d->n_neigh, 2);
+	cr_assert_str_eq(d->neigh[0].ip, "10.0.0.2");
+	cr_assert_str_eq(d->neigh[0].mac, "02:00:00:00:00:02");
+	cr_assert_str_eq(d->neigh[1].ip, "10.0.0.3");
+	cr_assert_str_eq(d->neigh[1].mac, "02:AB:cd:00:00:03");
+	cr_assert(!d->udp_checksum);
+	cr_assert_eq(d->link_check_ns, 250000000ull);
+	cr_assert_eq(d->arp_retry_ns, 50000000ull);
+	for (size_t j = 0; j < WARP__ARRAY_LEN(d->reserved); j++)
+		cr_assert_eq(d->reserved[j], 0);
+	/* the uring-udp transport: no driver_arg, its dpdk slot all zero */
+	cr_assert_eq(f->cfg.transports[1].driver_arg, NULL);
+	warp_dpdk_config_t z;
+	memset(&z, 0, sizeof(z));
+	cr_assert_eq(memcmp(&f->dpdk[1], &z, sizeof(z)), 0);
+}
+
+Test(config_file, dpdk_transport_without_keys_gets_the_defaults)
+{
+	expect_loaded(DPDK_ENGINE);
+	warp_dpdk_config_t def;
+	warp_dpdk_config_init(&def);
+	cr_assert_eq(memcmp(&f->dpdk[0], &def, sizeof(def)), 0);
+	cr_assert_eq(f->cfg.transports[0].driver_arg, &f->dpdk[0]);
+}
+
+Test(config_file, dpdk_driver_arg_points_into_the_file_struct)
+{
+	/* the dpdk transport second: driver_arg is dpdk[1], same index */
+	expect_loaded("[engine]\nnode_id = a\n"
+		      "[transport]\ndriver = uring-udp\nlisten = 127.0.0.1:7000\n"
+		      "[transport]\nport = net_ring0\ndriver = dpdk\nlisten = 10.0.0.1:7000\n");
+	cr_assert_eq(f->cfg.transports[0].driver_arg, NULL);
+	cr_assert_eq(f->cfg.transports[1].driver_arg, &f->dpdk[1]);
+	cr_assert_str_eq(f->dpdk[1].port, "net_ring0");
+	const char *lo = (const char *)f, *hi = lo + sizeof(*f);
+	const char *p = f->cfg.transports[1].driver_arg;
+	cr_assert(p >= lo && p + sizeof(warp_dpdk_config_t) <= hi);
+	cr_assert_eq(f->cfg.peers, f->peers);
+}
+
+Test(config_file, dpdk_keys_may_come_before_the_driver)
+{
+	expect_loaded("[engine]\nnode_id = a\n[transport]\n"
+		      "vdev = net_ring0\nqueue = 1\nqueues = 2\nsubnet = 16\n"
+		      "gateway = 10.0.255.254\n"
+		      "driver = dpdk\nlisten = 10.0.0.1:7000\n");
+	const warp_dpdk_config_t *d = &f->dpdk[0];
+	cr_assert_eq(d->n_vdevs, 1);
+	cr_assert_eq(d->queue, 1);
+	cr_assert_eq(d->queues, 2);
+	cr_assert_eq(d->prefix_len, 16);
+	cr_assert(d->in_memory); /* defaults under the keys */
+	cr_assert(d->udp_checksum);
+	cr_assert_eq(f->cfg.transports[0].driver_arg, d);
+}
+
+Test(config_file, dpdk_bad_values_name_the_key_at_its_line)
+{
+	static const struct {
+		const char *line; /* the key = value on line 6 */
+		const char *key;  /* named in the detail */
+		const char *what; /* and this */
+	} cases[] = {
+		{ "eal = internal", "eal", "external" },
+		{ "eal =", "eal", "empty value" },
+		{ "lcores = 1 2", "lcores", "CPU list" },
+		{ "lcores = all", "lcores", "CPU list" },
+		{ "in_memory = maybe", "in_memory", "yes or no" },
+		{ "no_huge = 2", "no_huge", "yes or no" },
+		{ "no_pci = y", "no_pci", "yes or no" },
+		{ "udp_checksum = hw", "udp_checksum", "yes or no" },
+		{ "file_prefix = a/b", "file_prefix", "'/'" },
+		{ "file_prefix = a b", "file_prefix", "blanks" },
+		{ "vdev = net_ring0 net_ring1", "vdev", "blanks" },
+		{ "pci_allow = 0000:03:00.0 0000:03:00.1", "pci_allow", "blanks" },
+		{ "port = net memif", "port", "blanks" },
+		{ "queues = 0", "queues", "1..64" },
+		{ "queues = 65", "queues", "1..64" },
+		{ "queues = two", "queues", "not a number" },
+		{ "queue = 64", "queue", "0..63" },
+		{ "queue = -1", "queue", "not a number" },
+		{ "rx_desc = 0", "rx_desc", "1..65535" },
+		{ "tx_desc = 65536", "tx_desc", "1..65535" },
+		{ "mbufs = 4294967296", "mbufs", "out of range" },
+		{ "mbufs = 8K", "mbufs", "not a number" },
+		{ "subnet = 33", "subnet", "0..32" },
+		{ "subnet = 255.255.255.0", "subnet", "not a number" },
+		{ "subnet = /24", "subnet", "not a number" },
+		{ "gateway = 10.0.0", "gateway", "not an IPv4 address" },
+		{ "gateway = 10.0.0.256", "gateway", "not an IPv4 address" },
+		{ "gateway = fe80::1", "gateway", "not an IPv4 address" },
+		{ "gateway = router.lan", "gateway", "not an IPv4 address" },
+		{ "neighbor = 10.0.0.2", "neighbor", "expected '<IPv4 address> <MAC address>'" },
+		{ "neighbor = 10.0.0.2 02:00:00:00:00:02 x", "neighbor", "expected" },
+		{ "neighbor = 10.0.0.x 02:00:00:00:00:02", "neighbor", "not an IPv4 address" },
+		{ "neighbor = 10.0.0.2 02:00:00:00:00", "neighbor", "not a MAC address" },
+		{ "neighbor = 10.0.0.2 02-00-00-00-00-02", "neighbor", "not a MAC address" },
+		{ "neighbor = 10.0.0.2 02:00:00:00:00:0g", "neighbor", "not a MAC address" },
+		{ "neighbor = 10.0.0.2 2:0:0:0:0:2", "neighbor", "not a MAC address" },
+		{ "link_check = 100", "link_check", "unit" },
+		{ "arp_retry = 1min", "arp_retry", "duration unit" },
+	};
+	for (size_t i = 0; i < WARP__ARRAY_LEN(cases); i++) {
+		char t[512];
+		snprintf(t, sizeof(t), DPDK_ENGINE "%s\n", cases[i].line);
+		expect_error(t, 6, cases[i].key);
+		cr_assert_not_null(strstr(warp_errdetail(), cases[i].what), "'%s': %s",
+				   cases[i].line, warp_errdetail());
+	}
+}
+
+Test(config_file, dpdk_strings_longer_than_their_field)
+{
+	static const struct {
+		const char *key;
+		size_t max; /* characters, NUL excluded */
+		char fill;
+	} cases[] = {
+		{ "lcores", 63, '1' },
+		{ "file_prefix", 63, 'p' },
+		{ "port", 63, 'n' },
+		{ "pci_allow", 31, '0' },
+	};
+	for (size_t i = 0; i < WARP__ARRAY_LEN(cases); i++) {
+		char v[128], t[512], lim[16];
+		memset(v, cases[i].fill, cases[i].max);
+		v[cases[i].max] = '\0';
+		snprintf(t, sizeof(t), DPDK_ENGINE "%s = %s\n", cases[i].key, v);
+		expect_loaded(t); /* exactly the limit fits */
+		memset(v, cases[i].fill, cases[i].max + 1);
+		v[cases[i].max + 1] = '\0';
+		snprintf(t, sizeof(t), DPDK_ENGINE "%s = %s\n", cases[i].key, v);
+		expect_error(t, 6, cases[i].key);
+		snprintf(lim, sizeof(lim), "%zu characters", cases[i].max);
+		cr_assert_not_null(strstr(warp_errdetail(), lim), "%s", warp_errdetail());
+	}
+	cr_assert_str_eq(f->dpdk[0].pci_allow[0], "", "nothing stored on error");
+}
+
+Test(config_file, dpdk_repeatable_keys_and_their_limits)
+{
+	char t[2048];
+	size_t n = (size_t)snprintf(t, sizeof(t), DPDK_ENGINE);
+	for (int i = 0; i <= WARP_DPDK_MAX_VDEVS; i++)
+		n += (size_t)snprintf(t + n, sizeof(t) - n, "vdev = net_ring%d\n", i);
+	expect_error(t, 6 + WARP_DPDK_MAX_VDEVS, "vdev");
+	cr_assert_not_null(strstr(warp_errdetail(), "too many"), "%s", warp_errdetail());
+	cr_assert_eq(f->dpdk[0].n_vdevs, WARP_DPDK_MAX_VDEVS);
+
+	n = (size_t)snprintf(t, sizeof(t), DPDK_ENGINE);
+	for (int i = 0; i <= WARP_DPDK_MAX_ALLOW; i++)
+		n += (size_t)snprintf(t + n, sizeof(t) - n, "pci_allow = 0000:0%d:00.0\n", i);
+	expect_error(t, 6 + WARP_DPDK_MAX_ALLOW, "pci_allow");
+	cr_assert_not_null(strstr(warp_errdetail(), "too many"), "%s", warp_errdetail());
+
+	n = (size_t)snprintf(t, sizeof(t), DPDK_ENGINE);
+	for (int i = 0; i < WARP_DPDK_MAX_NEIGH; i++)
+		n += (size_t)snprintf(t + n, sizeof(t) - n,
+				      "neighbor = 10.0.1.%d 02:00:00:00:01:%02x\n", i, i);
+	expect_loaded(t); /* the maximum fits */
+	cr_assert_eq(f->dpdk[0].n_neigh, WARP_DPDK_MAX_NEIGH);
+	cr_assert_str_eq(f->dpdk[0].neigh[WARP_DPDK_MAX_NEIGH - 1].ip, "10.0.1.15");
+	snprintf(t + n, sizeof(t) - n, "neighbor = 10.0.2.1 02:00:00:00:02:01\n");
+	expect_error(t, 6 + WARP_DPDK_MAX_NEIGH, "neighbor");
+	cr_assert_not_null(strstr(warp_errdetail(), "too many"), "%s", warp_errdetail());
+
+	/* the same neighbour twice is a mistake, not an update */
+	expect_error(DPDK_ENGINE "neighbor = 10.0.0.2 02:00:00:00:00:02\n"
+				 "neighbor = 10.0.0.2 02:00:00:00:00:03\n",
+		     7, "neighbor");
+	cr_assert_not_null(strstr(warp_errdetail(), "twice"), "%s", warp_errdetail());
+}
+
+Test(config_file, dpdk_other_keys_may_not_be_set_twice)
+{
+	expect_error(DPDK_ENGINE "port = a\nport = b\n", 7, "port");
+	cr_assert_not_null(strstr(warp_errdetail(), "set twice"));
+	cr_assert_not_null(strstr(warp_errdetail(), "line 6"));
+	expect_error(DPDK_ENGINE "queues = 2\nsubnet = 24\nqueues = 2\n", 8, "queues");
+	expect_error(DPDK_ENGINE "eal_args = -n 4\neal_args = -n 2\n", 7, "eal_args");
+}
+
+Test(config_file, dpdk_queue_must_be_below_queues)
+{
+	expect_error(DPDK_ENGINE "queues = 2\nqueue = 2\n", 7, "queue");
+	cr_assert_not_null(strstr(warp_errdetail(), "not below queues (2)"), "%s",
+			   warp_errdetail());
+	/* queue first: still reported at the queue line, after the section */
+	expect_error(DPDK_ENGINE "queue = 5\nqueues = 4\n\n"
+				 "[peer b]\ntransport = dpdk 10.0.0.2:7000\n",
+		     6, "queue");
+	/* at the end of the file too */
+	expect_error(DPDK_ENGINE "queue = 4\nqueues = 4\n", 6, "queue");
+	/* no queues: one queue pair, only queue 0 */
+	expect_error(DPDK_ENGINE "queue = 1\n", 6, "queue");
+	cr_assert_not_null(strstr(warp_errdetail(), "queues is not set"), "%s", warp_errdetail());
+	expect_loaded(DPDK_ENGINE "queue = 0\n");
+	expect_loaded(DPDK_ENGINE "queue = 3\nqueues = 4\n");
+	cr_assert_eq(f->dpdk[0].queue, 3);
+}
+
+Test(config_file, dpdk_gateway_needs_a_subnet)
+{
+	expect_error(DPDK_ENGINE "gateway = 10.0.0.254\n", 6, "gateway");
+	cr_assert_not_null(strstr(warp_errdetail(), "subnet"), "%s", warp_errdetail());
+	expect_error(DPDK_ENGINE "gateway = 10.0.0.254\nsubnet = 0\n", 6, "gateway");
+	expect_loaded(DPDK_ENGINE "gateway = 10.0.0.254\nsubnet = 24\n");
+	expect_loaded(DPDK_ENGINE "subnet = 24\n"); /* a subnet without a gateway: fine */
+}
+
+Test(config_file, dpdk_key_under_another_driver_names_the_key_and_the_driver)
+{
+	/* driver first: the error is at the dpdk key */
+	expect_error("[engine]\nnode_id = a\n[transport]\ndriver = uring-udp\n"
+		     "listen = 127.0.0.1:7000\nvdev = net_ring0\n",
+		     6, "vdev");
+	cr_assert_not_null(strstr(warp_errdetail(), "uring-udp"), "%s", warp_errdetail());
+	cr_assert_not_null(strstr(warp_errdetail(), "dpdk"), "%s", warp_errdetail());
+	/* driver last: still at the (first) dpdk key, naming the driver */
+	expect_error("[engine]\nnode_id = a\n[transport]\nlisten = 127.0.0.1:7000\n"
+		     "subnet = 24\nqueues = 2\ndriver = uring-udp\n",
+		     5, "subnet");
+	cr_assert_not_null(strstr(warp_errdetail(), "uring-udp"), "%s", warp_errdetail());
+	cr_assert_not_null(strstr(warp_errdetail(), "line 7"), "%s", warp_errdetail());
+	/* a dpdk section before it does not count */
+	expect_error(DPDK_ENGINE "port = net_ring0\n[transport]\ndriver = loop\nport = x\n", 9,
+		     "port");
+	cr_assert_not_null(strstr(warp_errdetail(), "'loop'"), "%s", warp_errdetail());
+	/* the socket keys stay allowed everywhere (drivers ignore what is not theirs) */
+	expect_loaded(DPDK_ENGINE "sock_buf_bytes = 1M\n");
+}
+
 /* ---- engines from files --------------------------------------------------- */
 
 #define SMALL_POOLS                                                                    \
@@ -760,7 +1152,7 @@ Test(config_file, engine_from_file_duplicate_uring_udp_names_the_second_transpor
 
 Test(config_file, config_file_struct_is_documented_size)
 {
-	/* the header says "about 163 KiB: allocate it on the heap" */
+	/* the header says "about 173 KiB: allocate it on the heap" */
 	cr_assert_lt(sizeof(warp_config_file_t), 200u << 10);
 	cr_assert_gt(sizeof(warp_config_file_t), 120u << 10);
 }
