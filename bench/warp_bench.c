@@ -47,6 +47,9 @@ struct opts {
 	int guarantee;
 	double loss; /* loop driver: injected loss rate on both directions */
 	int cpu_client, cpu_server;
+	const char *vdev;   /* dpdk: the port's vdev for --role (e.g. net_af_xdp0,iface=...) */
+	const char *eal;    /* dpdk: more EAL arguments */
+	const char *port;   /* dpdk: port name */
 };
 
 static struct opts o = {
@@ -115,6 +118,38 @@ static uint32_t uring_flags(void)
 	if (strcmp(o.uring_setup, "plain") == 0)
 		return WARP_TRANSPORT_URING_PLAIN;
 	return 0;
+}
+
+static bool is_dpdk(void)
+{
+	return strcmp(o.driver, "dpdk") == 0;
+}
+
+/* The dpdk driver's config for one half. Both halves on one host (--role
+ * both) talk over net_memif: the server half owns the socket. */
+static warp_dpdk_config_t dpdk_cfg;
+static char memif_sock[108];
+
+static void *dpdk_arg(int server, int cpu)
+{
+	warp_dpdk_config_init(&dpdk_cfg);
+	snprintf(dpdk_cfg.lcores, sizeof(dpdk_cfg.lcores), "%d", cpu < 0 ? 0 : cpu);
+	if (o.role == BOTH) {
+		snprintf(dpdk_cfg.vdevs[0], sizeof(dpdk_cfg.vdevs[0]),
+			 "net_memif0,role=%s,socket=%s", server ? "server" : "client", memif_sock);
+		dpdk_cfg.n_vdevs = 1;
+		snprintf(dpdk_cfg.port, sizeof(dpdk_cfg.port), "net_memif0");
+	} else if (o.vdev) {
+		snprintf(dpdk_cfg.vdevs[0], sizeof(dpdk_cfg.vdevs[0]), "%s", o.vdev);
+		dpdk_cfg.n_vdevs = 1;
+		snprintf(dpdk_cfg.port, sizeof(dpdk_cfg.port), "%.*s", (int)strcspn(o.vdev, ","),
+			 o.vdev);
+	}
+	if (o.port)
+		snprintf(dpdk_cfg.port, sizeof(dpdk_cfg.port), "%s", o.port);
+	if (o.eal)
+		snprintf(dpdk_cfg.eal_extra, sizeof(dpdk_cfg.eal_extra), "%s", o.eal);
+	return &dpdk_cfg;
 }
 
 static warp_engine_t *make_engine(const char *name, const char *listen, void *arg)
@@ -187,6 +222,10 @@ static void on_client(void *user, const warp_msg_t *m)
 		return;
 	}
 	if (o.mode != PINGPONG || m->msg_id >= c->sent)
+		return;
+	/* a reply to a message already counted lost and replaced: sending
+	 * again for it would put one more message in flight for good */
+	if (m->msg_id + o.inflight < c->sent)
 		return;
 	c->t_last_rx = t;
 	if (c->recvd == o.warmup)
@@ -262,6 +301,14 @@ static void run_client(struct half *c)
 	uint64_t start = bench_mono_ns();
 	uint64_t deadline = o.duration > 0 ? start + (uint64_t)(o.duration * 1e9) : UINT64_MAX;
 
+	/* Start when the engine is healthy: a DPDK port's link comes up (memif
+	 * connects) a moment after the engine starts, and messages sent before
+	 * would be lost (at-most-once) or wait for a timeout. */
+	warp_health_t hl;
+	uint64_t t_up = bench_mono_ns();
+	while (warp_engine_health(c->e, &hl) == 0 && hl.state != WARP_HEALTH_UP &&
+	       bench_mono_ns() - t_up < 10000000000ull)
+		warp_engine_poll(c->e);
 	if (o.mode == PINGPONG) {
 		for (uint32_t i = 0; i < o.inflight && c->sent < c->total; i++)
 			client_send(c);
@@ -278,9 +325,11 @@ static void run_client(struct half *c)
 					c->total = c->recvd; /* stop */
 					break;
 				}
-			} else if (bench_mono_ns() - last_progress > 20000000ull) {
-				/* no reply in 20 ms: lost (at-most-once, or a message
-				 * given up); count it and send another */
+			} else if (bench_mono_ns() - last_progress >
+				   (o.guarantee == WARP_AT_MOST_ONCE ? 20000000ull : 5000000000ull)) {
+				/* no reply in 20 ms at-most-once (5 s otherwise, where
+				 * the engine resends until max_retries): lost; count it
+				 * and send another */
 				c->lost++;
 				client_send(c);
 				last_progress = bench_mono_ns();
@@ -366,8 +415,10 @@ static void report(struct half *c)
 	}
 	printf("\nsettings: %s, mtu %u, idle spin (busy-poll), client cpu %d, server cpu %d, "
 	       "uring setup %s, guarantee %s\n",
-	       o.role == BOTH && strcmp(o.driver, "loop") != 0 ? "two processes on 127.0.0.1"
-							       : "one process",
+	       o.role != BOTH			     ? "one half of two hosts"
+	       : is_dpdk()			     ? "two processes over net_memif"
+	       : strcmp(o.driver, "loop") != 0 ? "two processes on 127.0.0.1"
+					       : "one process",
 	       WARP_DEFAULT_MTU, o.cpu_client, o.cpu_server, o.uring_setup,
 	       o.guarantee == WARP_AT_MOST_ONCE ? "at-most-once"
 	       : o.guarantee == WARP_EXACTLY_ONCE ? "exactly-once" : "at-least-once");
@@ -397,9 +448,19 @@ static int run_both_processes(void)
 		return 1;
 	}
 	char addr[160], id[256];
+	/* each side keeps only its own ends, so a half that dies is seen as
+	 * end of file instead of a read that waits for ever */
+	if (pid == 0) {
+		close(to_parent[0]);
+		close(to_child[1]);
+	} else {
+		close(to_parent[1]);
+		close(to_child[0]);
+	}
 	if (pid == 0) { /* server */
 		struct half s = { .is_server = 1 };
-		s.e = make_engine("server", "127.0.0.1:0", NULL);
+		s.e = is_dpdk() ? make_engine("server", "10.99.0.1:7000", dpdk_arg(1, o.cpu_server))
+				: make_engine("server", "127.0.0.1:0", NULL);
 		local_addr(s.e, addr, sizeof(addr));
 		if (write(to_parent[1], addr, sizeof(addr)) != (ssize_t)sizeof(addr) ||
 		    read(to_child[0], addr, sizeof(addr)) != (ssize_t)sizeof(addr))
@@ -411,7 +472,8 @@ static int run_both_processes(void)
 		_exit(0);
 	}
 	struct half c = { 0 };
-	c.e = make_engine("client", "127.0.0.1:0", NULL);
+	c.e = is_dpdk() ? make_engine("client", "10.99.0.2:7000", dpdk_arg(0, o.cpu_client))
+			: make_engine("client", "127.0.0.1:0", NULL);
 	char saddr[160];
 	if (read(to_parent[0], saddr, sizeof(saddr)) != (ssize_t)sizeof(saddr)) {
 		fprintf(stderr, "warp-bench: the server half did not start\n");
@@ -464,7 +526,10 @@ static int run_one_half(void)
 		return 2;
 	}
 	struct half h = { .is_server = o.role == SERVER };
-	h.e = make_engine(o.role == SERVER ? "server" : "client", o.listen, NULL);
+	h.e = make_engine(o.role == SERVER ? "server" : "client", o.listen,
+			  is_dpdk() ? dpdk_arg(o.role == SERVER, o.role == SERVER ? o.cpu_server
+										 : o.cpu_client)
+				    : NULL);
 	link_peer(&h, o.peer);
 	if (o.role == SERVER) {
 		char addr[160];
@@ -488,7 +553,11 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: warp-bench [options]\n"
-		"  --driver D        uring-udp (default), loop (both halves in this process)\n"
+		"  --driver D        uring-udp (default), uring-tcp, dpdk (two processes over\n"
+		"                    net_memif), loop (both halves in this process)\n"
+		"  --vdev V          dpdk with --role: the port as a vdev (net_af_xdp0,iface=eth1)\n"
+		"  --port NAME       dpdk with --role: the port's name (a PCI address)\n"
+		"  --eal ARGS        dpdk: more EAL arguments (e.g. \"-a 0000:03:00.0\")\n"
 		"  --size BYTES      message size (default 64, up to max_payload_bytes)\n"
 		"  --count N         measured messages (default 200000)\n"
 		"  --duration SECS   measure for a time instead of a count\n"
@@ -526,6 +595,9 @@ int main(int argc, char **argv)
 		{ "guarantee", required_argument, NULL, 'g' },
 		{ "loss", required_argument, NULL, 'L' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "vdev", required_argument, NULL, 'V' },
+		{ "eal", required_argument, NULL, 'E' },
+		{ "port", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -558,6 +630,9 @@ int main(int argc, char **argv)
 			if (sscanf(optarg, "%d,%d", &o.cpu_client, &o.cpu_server) != 2) goto bad;
 			break;
 		case 'm': o.mono = 1; break;
+		case 'V': o.vdev = optarg; break;
+		case 'E': o.eal = optarg; break;
+		case 'P': o.port = optarg; break;
 		case 'L': o.loss = strtod(optarg, &end); if (*end || o.loss < 0 || o.loss >= 1) goto bad; break;
 		case 'g':
 			if (strcmp(optarg, "amo") == 0) o.guarantee = WARP_AT_MOST_ONCE;
@@ -582,6 +657,12 @@ int main(int argc, char **argv)
 			"warp-bench: the loop driver runs both halves in one process\n"), 2);
 	if (o.role != BOTH)
 		return run_one_half();
+	if (is_dpdk()) {
+		snprintf(memif_sock, sizeof(memif_sock), "/tmp/warp-bench-%d.sock", (int)getpid());
+		int rc = run_both_processes();
+		unlink(memif_sock);
+		return rc;
+	}
 	return run_both_processes();
 bad:
 	fprintf(stderr, "warp-bench: bad value '%s' for --%s\n", optarg, lo[0].name);

@@ -18,19 +18,17 @@
 #include <stdint.h>
 
 #include "engine/pool.h"
+#include "warp/stats.h"
 
 #define WARP_DRV_DATAGRAM 0x1u /* carries packets as they are */
 #define WARP_DRV_STREAM 0x2u   /* carries packets length-prefixed */
 
-/* Counters a driver keeps for its engine (summed into warp_stats_t). */
+/* Counters a driver keeps for its engine (warp/stats.h: WARP_DRV_STATS_MAP),
+ * written by the engine thread only. */
 struct warp_driver_counters {
-	warp__counter_t rx_truncated; /* datagrams longer than a buffer */
-	warp__counter_t rx_errors;
-	warp__counter_t tx_errors;    /* sends the kernel refused */
-	warp__counter_t rx_rearms;    /* multishot receives re-armed */
-	warp__counter_t connects;     /* stream drivers: connections made */
-	warp__counter_t disconnects;  /* stream drivers: connections lost */
-	warp__counter_t connect_failures; /* stream drivers: attempts refused or timed out */
+#define WARP__DRV_CNT(name, help) warp__counter_t name;
+	WARP_DRV_STATS_MAP(WARP__DRV_CNT)
+#undef WARP__DRV_CNT
 };
 
 struct warp_driver_open_args {
@@ -44,6 +42,7 @@ struct warp_driver_open_args {
 	uint64_t connect_timeout_ns, retry_initial_backoff_ns, retry_max_backoff_ns;
 	uint32_t retry_max_attempts; /* 0 = no limit */
 	uint32_t max_peers; /* stream drivers size their connection table from it */
+	int cpu;            /* the engine's cpu (-1 = not pinned) */
 	struct warp_driver_counters *cnt;
 };
 
@@ -69,6 +68,9 @@ struct warp_driver_ops {
 	int (*last_error)(void *ctx, char *buf, size_t cap);
 	/* Optional: the bound local address as a string ("127.0.0.1:40123"). */
 	int (*local_addr)(void *ctx, char *buf, size_t cap);
+	/* Optional: false while the link is down (a NIC port without carrier).
+	 * Called every poll: return a cached value. NULL = always up. */
+	bool (*link_up)(void *ctx);
 };
 
 /* The registry: NULL when no driver of that name is built in. */
@@ -79,5 +81,6 @@ const char *warp__driver_names(void);
 extern const struct warp_driver_ops warp__loop_driver;
 extern const struct warp_driver_ops warp__uring_udp_driver;
 extern const struct warp_driver_ops warp__uring_tcp_driver;
+extern const struct warp_driver_ops warp__dpdk_driver;
 
 #endif

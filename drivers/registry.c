@@ -9,6 +9,9 @@ static const struct warp_driver_ops *const drivers[] = {
 	&warp__uring_udp_driver,
 	&warp__uring_tcp_driver,
 #endif
+#ifdef WARP_HAVE_DPDK
+	&warp__dpdk_driver,
+#endif
 };
 
 const struct warp_driver_ops *warp__driver_find(const char *name)
@@ -19,11 +22,18 @@ const struct warp_driver_ops *warp__driver_find(const char *name)
 	return NULL;
 }
 
+#ifdef WARP_HAVE_URING
+#define NAMES_URING ", uring-udp, uring-tcp"
+#else
+#define NAMES_URING " (uring-udp/uring-tcp: built without liburing)"
+#endif
+#ifdef WARP_HAVE_DPDK
+#define NAMES_DPDK ", dpdk"
+#else
+#define NAMES_DPDK " (dpdk: built without DPDK)"
+#endif
+
 const char *warp__driver_names(void)
 {
-#ifdef WARP_HAVE_URING
-	return "loop, uring-udp, uring-tcp";
-#else
-	return "loop (uring-udp/uring-tcp: built without liburing)";
-#endif
+	return "loop" NAMES_URING NAMES_DPDK;
 }

@@ -106,7 +106,7 @@ static void arm_accept(struct uring_tcp *t)
 	io_uring_sqe_set_data64(sqe, ud(0, 0, OP_ACCEPT));
 	t->accept_armed = true;
 	t->r.need_submit = true;
-	warp__cnt_add(t->cnt->rx_rearms, 1);
+	warp__cnt_add(t->cnt->drv_rx_rearms, 1);
 }
 
 static void arm_recv(struct uring_tcp *t, uint32_t i)
@@ -161,9 +161,9 @@ static void conn_down(struct uring_tcp *t, uint32_t i, bool lost)
 		c->fd = -1;
 	}
 	if (lost)
-		warp__cnt_add(t->cnt->disconnects, 1);
+		warp__cnt_add(t->cnt->drv_disconnects, 1);
 	if (c->rx_len)
-		warp__cnt_add(t->cnt->rx_truncated, 1); /* a packet cut by the loss */
+		warp__cnt_add(t->cnt->drv_rx_truncated, 1); /* a packet cut by the loss */
 	c->gen++;
 	c->ready = false; /* a list entry left behind is skipped */
 	c->rx_len = 0;
@@ -172,7 +172,7 @@ static void conn_down(struct uring_tcp *t, uint32_t i, bool lost)
 	if (c->outbound) {
 		/* an unsent partial packet cannot be resumed on a new stream */
 		if (c->tx_head != c->tx_tail && c->state == C_UP) {
-			warp__cnt_add(t->cnt->tx_errors, 1);
+			warp__cnt_add(t->cnt->drv_tx_errors, 1);
 			c->tx_head = c->tx_tail = 0;
 		}
 		c->state = C_BACKOFF;
@@ -360,13 +360,13 @@ static void on_cqe(struct uring_tcp *t, struct io_uring_cqe *cqe)
 		if (!(cqe->flags & IORING_CQE_F_MORE))
 			t->accept_armed = false;
 		if (cqe->res < 0) {
-			warp__cnt_add(t->cnt->rx_errors, 1);
+			warp__cnt_add(t->cnt->drv_rx_errors, 1);
 			return;
 		}
 		int k = conn_alloc(t);
 		if (k < 0) {
 			close(cqe->res);
-			warp__cnt_add(t->cnt->rx_errors, 1);
+			warp__cnt_add(t->cnt->drv_rx_errors, 1);
 			snprintf(t->last_error, sizeof(t->last_error),
 				 "accept: more than %u connections (2 x max_peers + 8)", t->nconns);
 			return;
@@ -376,7 +376,7 @@ static void on_cqe(struct uring_tcp *t, struct io_uring_cqe *cqe)
 		c->outbound = false;
 		c->state = C_UP;
 		nodelay(c->fd);
-		warp__cnt_add(t->cnt->connects, 1);
+		warp__cnt_add(t->cnt->drv_connects, 1);
 		arm_recv(t, (uint32_t)k);
 		return;
 	}
@@ -390,7 +390,7 @@ static void on_cqe(struct uring_tcp *t, struct io_uring_cqe *cqe)
 		if (cqe->res < 0) {
 			int err = cqe->res == -ECANCELED ? ETIMEDOUT : -cqe->res;
 			set_error(t, "connect", &c->addr, err);
-			warp__cnt_add(t->cnt->connect_failures, 1);
+			warp__cnt_add(t->cnt->drv_connect_failures, 1);
 			c->failed_attempts++;
 			conn_down(t, i, false);
 			c->next_attempt_ns = 0; /* set by the caller with the clock */
@@ -400,7 +400,7 @@ static void on_cqe(struct uring_tcp *t, struct io_uring_cqe *cqe)
 		c->state = C_UP;
 		c->backoff_ns = t->backoff_min_ns;
 		c->failed_attempts = 0;
-		warp__cnt_add(t->cnt->connects, 1);
+		warp__cnt_add(t->cnt->drv_connects, 1);
 		arm_recv(t, i); /* notices the peer closing */
 		arm_send(t, i);
 		return;
@@ -418,7 +418,7 @@ static void on_cqe(struct uring_tcp *t, struct io_uring_cqe *cqe)
 	case OP_SEND:
 		if (cqe->res < 0) {
 			set_error(t, "send", c->outbound ? &c->addr : NULL, -cqe->res);
-			warp__cnt_add(t->cnt->tx_errors, 1);
+			warp__cnt_add(t->cnt->drv_tx_errors, 1);
 			conn_down(t, i, true);
 			return;
 		}
@@ -445,7 +445,7 @@ static bool parse(struct uring_tcp *t, uint32_t i, struct warp_pkt **pkts, uint1
 			/* not a warp stream: drop the connection */
 			snprintf(t->last_error, sizeof(t->last_error),
 				 "recv: bad length prefix %u on a connection", plen);
-			warp__cnt_add(t->cnt->rx_errors, 1);
+			warp__cnt_add(t->cnt->drv_rx_errors, 1);
 			c->rx_len = 0;
 			conn_down(t, i, true);
 			return true;
@@ -542,7 +542,7 @@ static uint16_t tcp_tx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uint
 				 ? last
 				 : find_outbound(t, &pkt->addr);
 		if (ci < 0) {
-			warp__cnt_add(t->cnt->tx_errors, 1);
+			warp__cnt_add(t->cnt->drv_tx_errors, 1);
 			warp__pkt_put(t->pool, pkt);
 			continue;
 		}
@@ -552,7 +552,7 @@ static uint16_t tcp_tx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uint
 			/* the retry policy gave up on this address */
 			snprintf(t->last_error, sizeof(t->last_error),
 				 "connect: gave up after %u attempts", c->failed_attempts);
-			warp__cnt_add(t->cnt->tx_errors, 1);
+			warp__cnt_add(t->cnt->drv_tx_errors, 1);
 			warp__pkt_put(t->pool, pkt);
 			continue;
 		}
@@ -567,7 +567,7 @@ static uint16_t tcp_tx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uint
 		if (c->tx_tail + need > TXCAP) {
 			if (c->state == C_UP)
 				break; /* backpressure: the engine retries the rest */
-			warp__cnt_add(t->cnt->tx_errors, 1); /* peer unreachable, buffer full */
+			warp__cnt_add(t->cnt->drv_tx_errors, 1); /* peer unreachable, buffer full */
 			warp__pkt_put(t->pool, pkt);
 			continue;
 		}

@@ -80,7 +80,7 @@ static void arm_rx(struct uring_udp *u)
 	io_uring_sqe_set_data64(sqe, TAG_RX);
 	u->rx_armed = true;
 	u->r.need_submit = true;
-	warp__cnt_add(u->cnt->rx_rearms, 1);
+	warp__cnt_add(u->cnt->drv_rx_rearms, 1);
 }
 
 static int udp_open(const struct warp_driver_open_args *a, void **ctx)
@@ -230,7 +230,7 @@ static uint16_t udp_rx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uint
 		if (tag != TAG_RX) { /* a send finished */
 			struct tx_slot *t = &u->tx[tag];
 			if (cqe->res < 0)
-				warp__cnt_add(u->cnt->tx_errors, 1);
+				warp__cnt_add(u->cnt->drv_tx_errors, 1);
 			warp__pkt_put(u->pool, t->pkt);
 			t->pkt = NULL;
 			u->tx_free[u->ntx_free++] = (uint32_t)tag;
@@ -241,12 +241,12 @@ static uint16_t udp_rx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uint
 			u->rx_armed = false;
 		if (cqe->res < 0) {
 			if (cqe->res != -ENOBUFS)
-				warp__cnt_add(u->cnt->rx_errors, 1);
+				warp__cnt_add(u->cnt->drv_rx_errors, 1);
 			seen++;
 			continue;
 		}
 		if (!(cqe->flags & IORING_CQE_F_BUFFER)) {
-			warp__cnt_add(u->cnt->rx_errors, 1);
+			warp__cnt_add(u->cnt->drv_rx_errors, 1);
 			seen++;
 			continue;
 		}
@@ -260,9 +260,9 @@ static uint16_t udp_rx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uint
 		struct io_uring_recvmsg_out *o = io_uring_recvmsg_validate(buf, cqe->res, &u->rx_msg);
 		bool ok = false;
 		if (!o) {
-			warp__cnt_add(u->cnt->rx_errors, 1);
+			warp__cnt_add(u->cnt->drv_rx_errors, 1);
 		} else if (o->flags & MSG_TRUNC) {
-			warp__cnt_add(u->cnt->rx_truncated, 1);
+			warp__cnt_add(u->cnt->drv_rx_truncated, 1);
 		} else {
 			uint32_t plen =
 				io_uring_recvmsg_payload_length(o, cqe->res, &u->rx_msg);
@@ -277,7 +277,7 @@ static uint16_t udp_rx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uint
 				pkts[k++] = pkt;
 				ok = true;
 			} else {
-				warp__cnt_add(u->cnt->rx_truncated, 1);
+				warp__cnt_add(u->cnt->drv_rx_truncated, 1);
 			}
 		}
 		if (!ok)

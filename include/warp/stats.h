@@ -56,13 +56,27 @@ extern "C" {
 	X(failbacks, "peers moved back to their first transport")                         \
 	X(send_circuit_open, "sends refused with WARP_ECIRCUIT_OPEN")                     \
 	X(drops, "packets or fragments dropped (sum of drop_*)")                        \
+	WARP_DRV_STATS_MAP(X)
+
+/* Counters a driver keeps for its engine: one struct per transport inside the
+ * engine, summed over the transports by warp_engine_stats(). */
+#define WARP_DRV_STATS_MAP(X)                                                        \
 	X(drv_rx_truncated, "driver: datagrams longer than a receive buffer")           \
 	X(drv_rx_errors, "driver: receive errors")                                      \
 	X(drv_tx_errors, "driver: sends the kernel refused")                            \
 	X(drv_rx_rearms, "driver: multishot receives (re-)armed")                       \
 	X(drv_connects, "driver: stream connections established")                      \
 	X(drv_disconnects, "driver: stream connections lost")                          \
-	X(drv_connect_failures, "driver: connection attempts refused or timed out")
+	X(drv_connect_failures, "driver: connection attempts refused or timed out")     \
+	X(drv_rx_not_ours, "dpdk: frames for another MAC, IPv4 address or UDP port")     \
+	X(drv_rx_other_proto, "dpdk: frames neither IPv4/UDP nor ARP (IPv6, LLDP, ...)") \
+	X(drv_rx_bad_header, "dpdk: malformed Ethernet/IPv4/UDP/ARP headers, bad IPv4 checksums, IPv4 fragments") \
+	X(drv_rx_segmented, "dpdk: multi-segment frames (larger than one mbuf)")        \
+	X(drv_arp_rx, "dpdk: ARP requests and replies received")                        \
+	X(drv_arp_tx, "dpdk: ARP requests and replies sent")                            \
+	X(drv_neigh_wait_drops, "dpdk: packets dropped waiting for ARP (hold queue full or no answer)") \
+	X(drv_tx_no_mbuf, "dpdk: sends delayed because the mbuf pool was empty")         \
+	X(drv_link_down, "transports whose link went down")
 
 typedef struct warp_stats {
 #define WARP__STAT_FIELD(name, help) uint64_t name;

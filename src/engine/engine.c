@@ -138,6 +138,7 @@ warp__cold int warp_engine_create(const warp_config_t *cfg, warp_engine_t **out)
 			.retry_max_backoff_ns = cfg->retry_max_backoff_ns,
 			.retry_max_attempts = cfg->retry_max_attempts,
 			.max_peers = cfg->max_peers,
+			.cpu = cfg->cpu,
 			.cnt = &t->cnt,
 		};
 		rc = ops->open(&a, &t->ctx);
@@ -151,6 +152,7 @@ warp__cold int warp_engine_create(const warp_config_t *cfg, warp_engine_t **out)
 			e->single_issuer = true;
 		t->rx_burst = ops->rx_burst;
 		t->tx_burst = ops->tx_burst;
+		t->link_up = ops->link_up;
 		e->n_tp = i + 1;
 	}
 	for (uint32_t i = 0; i < cfg->n_peers; i++) {
@@ -179,6 +181,9 @@ warp__cold void warp_engine_destroy(warp_engine_t *e)
 		return;
 	if (e->started)
 		warp_engine_stop(e);
+	/* received packets may hold a driver's buffers: back before close */
+	while (e->rx_next < e->rx_n)
+		warp__pkt_put(&e->pkts, e->rxv[e->rx_next++]);
 	for (uint32_t i = 0; i < WARP_MAX_TRANSPORTS; i++) {
 		struct warp_transport *t = &e->tp[i];
 		for (uint32_t k = 0; k < t->ntxq; k++)
@@ -187,8 +192,6 @@ warp__cold void warp_engine_destroy(warp_engine_t *e)
 			t->ops->close(t->ctx);
 		warp__free(t->txq);
 	}
-	while (e->rx_next < e->rx_n)
-		warp__pkt_put(&e->pkts, e->rxv[e->rx_next++]);
 	for (uint32_t i = 0; i < e->n_channels; i++)
 		warp__channel_free(e->channels[i]);
 	warp__free(e->channels);
@@ -294,6 +297,24 @@ static int check_thread(warp_engine_t *e)
 			 e->cfg.node_id);
 }
 
+/* A transport's link went down or came back. Down: every peer whose active
+ * transport it is fails over to its next one now, instead of after
+ * failover_after_rtos timeouts; health reports the others degraded. Up:
+ * nothing to do here, the failback probes find the first transport again. */
+static warp__cold void link_changed(warp_engine_t *e, uint32_t ti, bool up)
+{
+	struct warp_transport *t = &e->tp[ti];
+	t->link_down = !up;
+	if (up)
+		return;
+	warp__cnt_add(t->cnt.drv_link_down, 1);
+	for (uint32_t i = 0; i < e->n_peers; i++) {
+		struct warp_peer *p = &e->peers[i];
+		if (!p->closed && p->tp[p->active_tp].transport == ti)
+			warp__peer_failover(e, p);
+	}
+}
+
 static int engine_poll(warp_engine_t *e)
 {
 	uint64_t allocs = warp__alloc_count_thread();
@@ -324,6 +345,15 @@ static int engine_poll(warp_engine_t *e)
 			if (e->rx_next != e->rx_n)
 				break;
 		}
+	}
+
+	for (uint32_t i = 0; i < e->n_tp; i++) {
+		struct warp_transport *t = &e->tp[i];
+		if (!t->link_up)
+			continue;
+		bool up = t->link_up(t->ctx);
+		if (warp__unlikely(up == t->link_down))
+			link_changed(e, i, up);
 	}
 
 	work += warp__wheel_advance(&e->wheel, e->now);
@@ -499,13 +529,9 @@ int warp_engine_stats(const warp_engine_t *e, warp_stats_t *out)
 		out->drop[i] = warp__cnt_get(e->st.drop[i]);
 	for (uint32_t i = 0; i < e->n_tp; i++) {
 		const struct warp_driver_counters *c = &e->tp[i].cnt;
-		out->drv_rx_truncated += warp__cnt_get(c->rx_truncated);
-		out->drv_rx_errors += warp__cnt_get(c->rx_errors);
-		out->drv_tx_errors += warp__cnt_get(c->tx_errors);
-		out->drv_rx_rearms += warp__cnt_get(c->rx_rearms);
-		out->drv_connects += warp__cnt_get(c->connects);
-		out->drv_disconnects += warp__cnt_get(c->disconnects);
-		out->drv_connect_failures += warp__cnt_get(c->connect_failures);
+#define WARP__DRV_SUM(name, help) out->name += warp__cnt_get(c->name);
+		WARP_DRV_STATS_MAP(WARP__DRV_SUM)
+#undef WARP__DRV_SUM
 	}
 	out->n_drop_reasons = WARP_DROP__COUNT;
 	return 0;

@@ -261,6 +261,8 @@ struct warp_transport {
 	void *ctx;
 	uint16_t (*rx_burst)(void *ctx, struct warp_pkt **pkts, uint16_t n, uint64_t now_ns);
 	uint16_t (*tx_burst)(void *ctx, struct warp_pkt **pkts, uint16_t n, uint64_t now_ns);
+	bool (*link_up)(void *ctx); /* NULL: the link is always up */
+	bool link_down;             /* as last seen by the engine */
 	struct warp_pkt **txq; /* built, not yet taken by the driver */
 	uint32_t ntxq;
 	struct warp_driver_counters cnt;

@@ -19,6 +19,7 @@ int warp__pktpool_init(struct warp__pktpool *pp, uint32_t n, uint32_t buf_size)
 	}
 	for (uint32_t i = 0; i < n; i++) {
 		pp->pkts[i].data = pp->mem + (size_t)i * buf_size;
+		pp->pkts[i].own = pp->pkts[i].data;
 		pp->pkts[i].cap = buf_size;
 		pp->pkts[i].idx = i;
 		pp->free[i] = n - 1 - i;

@@ -29,6 +29,11 @@ struct warp_pkt {
 	uint32_t len;
 	uint32_t cap;
 	uint32_t idx; /* in its pool */
+	/* A driver's own buffer lent to the engine (DPDK: the received mbuf,
+	 * data points into it); released by warp__pkt_put with the pool's
+	 * ext_free. NULL: data is the pool's buffer (own). */
+	void *ext;
+	uint8_t *own;
 	uint8_t transport; /* engine transport index (set by the engine) */
 	uint64_t rx_ns;
 	warp__addr_t addr; /* rx: source; tx: destination */
@@ -42,6 +47,9 @@ struct warp__pktpool {
 	uint32_t n;
 	uint32_t buf_size;
 	uint64_t empty_events;
+	/* set by the driver that lends buffers (struct warp_pkt.ext) */
+	void (*ext_free)(void *ctx, void *ext);
+	void *ext_ctx;
 };
 
 int warp__pktpool_init(struct warp__pktpool *pp, uint32_t n, uint32_t buf_size);
@@ -60,6 +68,12 @@ static inline struct warp_pkt *warp__pkt_get(struct warp__pktpool *pp)
 
 static inline void warp__pkt_put(struct warp__pktpool *pp, struct warp_pkt *p)
 {
+	if (p->ext) {
+		pp->ext_free(pp->ext_ctx, p->ext);
+		p->ext = NULL;
+		p->data = p->own;
+		p->cap = pp->buf_size;
+	}
 	pp->free[pp->nfree++] = p->idx;
 }
 

@@ -114,6 +114,10 @@ int warp_peer_health(const warp_engine_t *e, const warp_peer_t *p, warp_health_t
 		out->state = WARP_HEALTH_DOWN;
 		snprintf(out->reason, sizeof(out->reason), "circuit open after %u failures",
 			 p->breaker_failures);
+	} else if (e->tp[p->tp[p->active_tp].transport].link_down) {
+		out->state = WARP_HEALTH_DEGRADED;
+		snprintf(out->reason, sizeof(out->reason), "link down on transport %u (%s)",
+			 p->tp[p->active_tp].transport, e->tp[p->tp[p->active_tp].transport].ops->name);
 	} else if (p->breaker == WARP_BREAKER_HALF_OPEN) {
 		out->state = WARP_HEALTH_DEGRADED;
 		snprintf(out->reason, sizeof(out->reason), "circuit half-open (probing)");

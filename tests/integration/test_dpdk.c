@@ -1,0 +1,715 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The dpdk driver on real DPDK ports:
+ * - two processes over net_memif: the two-process suite of the io_uring
+ *   drivers (100,000 messages up to 1 MiB, three streams, byte-exact);
+ * - interop: a DPDK node on net_af_packet on one end of a veth pair in one
+ *   network namespace, a uring-udp node on the other end in another, both
+ *   ways, resolving each other with ARP;
+ * - frames that are not ours (other MAC, address, port, protocol, bad
+ *   headers) dropped and counted, ARP requests for us answered;
+ * - bad setup: hugepages short, port missing, malformed vdev, more queues
+ *   than the PMD has, and the other configuration errors.
+ * Every test runs in its own process (Criterion forks), which is what lets
+ * each start its own EAL. They need hugepages (and root for namespaces);
+ * without them they say why and skip. .ci/run reserves both.
+ */
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <netinet/ether.h>
+#include <net/if.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+
+#include "two_processes.h"
+#include "warp/dpdk.h"
+
+static uint64_t th_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t free_hugepages(void)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	if (!f)
+		return 0;
+	char line[128];
+	unsigned long n = 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "HugePages_Free: %lu", &n) == 1)
+			break;
+	fclose(f);
+	return n;
+}
+
+static void need_hugepages(void)
+{
+	if (free_hugepages() < 64)
+		cr_skip("needs free hugepages (echo 1024 > /proc/sys/vm/nr_hugepages as root; "
+			".ci/run does)");
+}
+
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...)
+{
+	char cmd[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	int rc = system(cmd);
+	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static warp_engine_t *dpdk_engine(const char *name, const char *listen,
+				  const warp_dpdk_config_t *dc, uint32_t max_payload)
+{
+	warp_config_t cfg;
+	warp_config_init(&cfg);
+	snprintf(cfg.node_id, sizeof(cfg.node_id), "%s", name);
+	cfg.max_payload_bytes = max_payload;
+	cfg.tx_arena_bytes = cfg.rx_arena_bytes = 16u << 20;
+	if (warp_config_add_transport(&cfg, "dpdk", listen, (void *)dc))
+		return NULL;
+	warp_engine_t *e = NULL;
+	if (warp_engine_create(&cfg, &e))
+		return NULL;
+	return e;
+}
+
+/* ---- two processes over net_memif -------------------------------------------- */
+
+static char memif_sock[108];
+static warp_dpdk_config_t memif_cfg; /* per process after the fork */
+
+/* tx: the memif server on cpu 0; rx: the client on cpu 1. */
+static warp_engine_t *memif_engine(const char *drv, const char *name)
+{
+	(void)drv;
+	bool server = strcmp(name, "tx") == 0;
+	warp_dpdk_config_init(&memif_cfg);
+	snprintf(memif_cfg.lcores, sizeof(memif_cfg.lcores), "%d", server ? 0 : 1);
+	snprintf(memif_cfg.vdevs[0], sizeof(memif_cfg.vdevs[0]), "net_memif0,role=%s,socket=%s",
+		 server ? "server" : "client", memif_sock);
+	memif_cfg.n_vdevs = 1;
+	snprintf(memif_cfg.port, sizeof(memif_cfg.port), "net_memif0");
+	warp_engine_t *e = dpdk_engine(name, server ? "10.98.0.1:7000" : "10.98.0.2:7000",
+				       &memif_cfg, 1u << 20);
+	if (!e)
+		fprintf(stderr, "dpdk %s: %s\n", name, warp_errdetail());
+	return e;
+}
+
+Test(dpdk_memif, two_processes_100k_messages_byte_exact, .timeout = 240)
+{
+	need_hugepages();
+	snprintf(memif_sock, sizeof(memif_sock), "/tmp/warp-test-memif-%d.sock", (int)getpid());
+	two_processes_with("dpdk", memif_engine);
+	unlink(memif_sock);
+}
+
+/* ---- network namespaces -------------------------------------------------------- */
+
+struct netns {
+	char a[32], b[32];   /* namespaces: a holds the DPDK node, b the kernel node */
+	char va[16], vb[16]; /* the veth ends */
+	struct ether_addr mac_a, mac_b;
+};
+static struct netns ns;
+
+static void ns_cleanup(void)
+{
+	if (ns.a[0]) {
+		sh("ip netns del %s 2>/dev/null", ns.a);
+		sh("ip netns del %s 2>/dev/null", ns.b);
+	}
+}
+
+static bool read_mac(const char *nsname, const char *ifname, struct ether_addr *mac)
+{
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "ip netns exec %s cat /sys/class/net/%s/address", nsname, ifname);
+	FILE *p = popen(cmd, "r");
+	if (!p)
+		return false;
+	char buf[64] = "";
+	bool ok = fgets(buf, sizeof(buf), p) && ether_aton_r(buf, mac);
+	pclose(p);
+	return ok;
+}
+
+/* Two namespaces joined by a veth pair: a's end without an address (the DPDK
+ * node owns 10.77.x.1 there), b's end 10.77.x.2/24 for the kernel node. */
+static void ns_setup(void)
+{
+	if (geteuid() != 0)
+		cr_skip("needs root for network namespaces (.ci/run runs as root)");
+	if (sh("command -v ip >/dev/null") != 0)
+		cr_skip("needs the ip command (apt-get install iproute2)");
+	need_hugepages();
+	int id = getpid() % 100000;
+	snprintf(ns.a, sizeof(ns.a), "warpA%d", id);
+	snprintf(ns.b, sizeof(ns.b), "warpB%d", id);
+	snprintf(ns.va, sizeof(ns.va), "wa%d", id);
+	snprintf(ns.vb, sizeof(ns.vb), "wb%d", id);
+	cr_assert_eq(sh("ip netns add %s && ip netns add %s", ns.a, ns.b), 0);
+	cr_assert_eq(sh("ip link add %s type veth peer name %s", ns.va, ns.vb), 0);
+	cr_assert_eq(sh("ip link set %s netns %s && ip link set %s netns %s", ns.va, ns.a, ns.vb,
+			ns.b),
+		     0);
+	cr_assert_eq(sh("ip -n %s link set lo up && ip -n %s link set %s up", ns.a, ns.a, ns.va), 0);
+	cr_assert_eq(sh("ip -n %s link set lo up && ip -n %s addr add 10.77.0.2/24 dev %s && "
+			"ip -n %s link set %s up",
+			ns.b, ns.b, ns.vb, ns.b, ns.vb),
+		     0);
+	/* no IPv6 chatter (router solicitations) to keep the counters exact */
+	sh("ip netns exec %s sysctl -qw net.ipv6.conf.all.disable_ipv6=1", ns.a);
+	sh("ip netns exec %s sysctl -qw net.ipv6.conf.all.disable_ipv6=1", ns.b);
+	cr_assert(read_mac(ns.a, ns.va, &ns.mac_a));
+	cr_assert(read_mac(ns.b, ns.vb, &ns.mac_b));
+}
+
+static void enter_ns(const char *name)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "/run/netns/%s", name);
+	int fd = open(path, O_RDONLY);
+	if (fd < 0 || setns(fd, CLONE_NEWNET) != 0) {
+		perror("setns");
+		_exit(20);
+	}
+	close(fd);
+}
+
+static warp_dpdk_config_t afp_cfg;
+
+static warp_engine_t *afpacket_engine(const char *name, int cpu)
+{
+	warp_dpdk_config_init(&afp_cfg);
+	snprintf(afp_cfg.lcores, sizeof(afp_cfg.lcores), "%d", cpu);
+	snprintf(afp_cfg.vdevs[0], sizeof(afp_cfg.vdevs[0]), "net_af_packet0,iface=%s", ns.va);
+	afp_cfg.n_vdevs = 1;
+	snprintf(afp_cfg.port, sizeof(afp_cfg.port), "net_af_packet0");
+	afp_cfg.prefix_len = 24;
+	warp_engine_t *e = dpdk_engine(name, "10.77.0.1:7000", &afp_cfg, 256u << 10);
+	if (!e)
+		fprintf(stderr, "dpdk %s: %s\n", name, warp_errdetail());
+	return e;
+}
+
+/* ---- interop: DPDK (af_packet) <-> kernel (uring-udp) ---------------------------- */
+
+#define INTEROP_MSGS 2000
+
+struct interop {
+	_Atomic int ready, done;
+	_Atomic uint64_t got[2], bad[2], order[2];
+	warp_stats_t st_dpdk;
+	char err[2][256];
+};
+
+struct side {
+	struct interop *sh;
+	int me;
+	uint64_t next;
+};
+
+static size_t interop_len(uint64_t i)
+{
+	return (size_t)((i * 2654435761u) % (i % 50 == 0 ? (200u << 10) : 1400u));
+}
+
+static void interop_recv(void *user, const warp_msg_t *m)
+{
+	struct side *s = user;
+	if (m->status)
+		return;
+	if (!th_check(m->data, m->len, th_seed(m->stream_id, m->msg_id, m->len)))
+		atomic_fetch_add(&s->sh->bad[s->me], 1);
+	if (m->msg_id != s->next)
+		atomic_fetch_add(&s->sh->order[s->me], 1);
+	s->next = m->msg_id + 1;
+	atomic_fetch_add(&s->sh->got[s->me], 1);
+}
+
+/* One node: send INTEROP_MSGS to the other while receiving its messages. */
+static void interop_node(struct interop *sh, int me)
+{
+	enter_ns(me == 0 ? ns.a : ns.b);
+	warp_engine_t *e;
+	const char *peer;
+	if (me == 0) {
+		e = afpacket_engine("dpdk", 0);
+		peer = "kernel@10.77.0.2:7001";
+	} else {
+		warp_config_t cfg;
+		warp_config_init(&cfg);
+		snprintf(cfg.node_id, sizeof(cfg.node_id), "kernel");
+		cfg.max_payload_bytes = 256u << 10;
+		e = NULL;
+		if (!warp_config_add_transport(&cfg, "uring-udp", "10.77.0.2:7001", NULL))
+			warp_engine_create(&cfg, &e);
+		peer = "dpdk@10.77.0.1:7000";
+	}
+	if (!e) {
+		snprintf(sh->err[me], sizeof(sh->err[me]), "%s", warp_errdetail());
+		atomic_fetch_add(&sh->ready, 100);
+		_exit(1);
+	}
+	warp_peer_t *p;
+	warp_stream_t *s;
+	if (warp_peer_add(e, peer, &p) || warp_stream_open(e, p, 1, 100, &s)) {
+		snprintf(sh->err[me], sizeof(sh->err[me]), "%s", warp_errdetail());
+		_exit(2);
+	}
+	struct side side = { .sh = sh, .me = me };
+	warp_engine_set_recv(e, interop_recv, &side);
+	atomic_fetch_add(&sh->ready, 1);
+	while (atomic_load(&sh->ready) < 2)
+		warp_engine_poll(e);
+	static uint8_t buf[200u << 10];
+	for (uint64_t i = 0; i < INTEROP_MSGS; i++) {
+		size_t len = interop_len(i);
+		th_fill(buf, len, th_seed(1, i, len));
+		int rc;
+		while ((rc = warp_send(e, s, buf, len, NULL)) == WARP_EAGAIN)
+			warp_engine_poll(e);
+		if (rc) {
+			snprintf(sh->err[me], sizeof(sh->err[me]), "send %llu: %s",
+				 (unsigned long long)i, warp_strerror(rc));
+			_exit(3);
+		}
+		warp_engine_poll(e);
+	}
+	while (!atomic_load(&sh->done))
+		warp_engine_poll(e);
+	if (me == 0)
+		warp_engine_stats(e, &sh->st_dpdk);
+	warp_engine_destroy(e);
+	_exit(0);
+}
+
+Test(dpdk_interop, af_packet_node_and_kernel_node_exchange_both_ways_with_arp,
+     .fini = ns_cleanup, .timeout = 120)
+{
+	ns_setup();
+	struct interop *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
+				  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(sh, MAP_FAILED);
+	memset(sh, 0, sizeof(*sh));
+	pid_t pid[2];
+	for (int i = 0; i < 2; i++) {
+		pid[i] = fork();
+		cr_assert_geq(pid[i], 0);
+		if (pid[i] == 0)
+			interop_node(sh, i);
+	}
+	uint64_t t0 = th_now_ns();
+	while ((atomic_load(&sh->got[0]) < INTEROP_MSGS || atomic_load(&sh->got[1]) < INTEROP_MSGS) &&
+	       atomic_load(&sh->ready) < 100 && th_now_ns() - t0 < 60000000000ull)
+		usleep(1000);
+	atomic_store(&sh->done, 1);
+	int st[2];
+	for (int i = 0; i < 2; i++)
+		waitpid(pid[i], &st[i], 0);
+	cr_assert_str_empty(sh->err[0], "dpdk node: %s", sh->err[0]);
+	cr_assert_str_empty(sh->err[1], "kernel node: %s", sh->err[1]);
+	cr_assert(WIFEXITED(st[0]) && WEXITSTATUS(st[0]) == 0, "dpdk node exit %d", st[0]);
+	cr_assert(WIFEXITED(st[1]) && WEXITSTATUS(st[1]) == 0, "kernel node exit %d", st[1]);
+	cr_assert_eq(atomic_load(&sh->got[0]), INTEROP_MSGS, "dpdk node received %llu",
+		     (unsigned long long)atomic_load(&sh->got[0]));
+	cr_assert_eq(atomic_load(&sh->got[1]), INTEROP_MSGS, "kernel node received %llu",
+		     (unsigned long long)atomic_load(&sh->got[1]));
+	cr_assert_eq(atomic_load(&sh->bad[0]) + atomic_load(&sh->bad[1]), 0, "payloads differ");
+	cr_assert_eq(atomic_load(&sh->order[0]) + atomic_load(&sh->order[1]), 0, "out of order");
+	/* the DPDK node asked for the kernel node's MAC and answered its request */
+	/* the DPDK node asked for the kernel node's MAC (the kernel learns ours
+	 * from that request, so it may never have to ask) */
+	cr_assert_geq(sh->st_dpdk.drv_arp_tx, 1, "ARP sent %llu",
+		      (unsigned long long)sh->st_dpdk.drv_arp_tx);
+	cr_assert_geq(sh->st_dpdk.drv_arp_rx, 1, "ARP received %llu",
+		      (unsigned long long)sh->st_dpdk.drv_arp_rx);
+	cr_assert_eq(sh->st_dpdk.drv_rx_bad_header, 0);
+	munmap(sh, sizeof(*sh));
+}
+
+/* ---- frames that are not ours ------------------------------------------------------ */
+
+struct filter_shm {
+	_Atomic int ready, done;
+	warp_stats_t st;
+	char err[256];
+};
+
+static void filter_node(struct filter_shm *sh)
+{
+	enter_ns(ns.a);
+	warp_engine_t *e = afpacket_engine("dpdk", 0);
+	if (!e) {
+		snprintf(sh->err, sizeof(sh->err), "%s", warp_errdetail());
+		_exit(1);
+	}
+	atomic_store(&sh->ready, 1);
+	while (!atomic_load(&sh->done))
+		warp_engine_poll(e);
+	for (int i = 0; i < 1000; i++) /* what is still queued */
+		warp_engine_poll(e);
+	warp_engine_stats(e, &sh->st);
+	warp_engine_destroy(e);
+	_exit(0);
+}
+
+static void ip_checksum(uint8_t *ip)
+{
+	ip[10] = ip[11] = 0;
+	uint32_t sum = 0;
+	for (int i = 0; i < 20; i += 2)
+		sum += (uint32_t)(ip[i] << 8 | ip[i + 1]);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	ip[10] = (uint8_t)(~sum >> 8);
+	ip[11] = (uint8_t)~sum;
+}
+
+static size_t frame_ipv4_udp(uint8_t *f, const struct ether_addr *dst, const struct ether_addr *src,
+			     const char *dip, uint16_t dport)
+{
+	memcpy(f, dst, 6);
+	memcpy(f + 6, src, 6);
+	f[12] = 0x08;
+	f[13] = 0x00;
+	uint8_t *ip = f + 14;
+	memset(ip, 0, 20);
+	ip[0] = 0x45;
+	ip[3] = 20 + 8 + 32; /* total length */
+	ip[8] = 64;
+	ip[9] = 17;
+	inet_pton(AF_INET, "10.77.0.2", ip + 12);
+	inet_pton(AF_INET, dip, ip + 16);
+	ip_checksum(ip);
+	uint8_t *u = ip + 20;
+	u[0] = 0x1b;
+	u[1] = 0x59; /* 7001 */
+	u[2] = (uint8_t)(dport >> 8);
+	u[3] = (uint8_t)dport;
+	u[4] = 0;
+	u[5] = 8 + 32;
+	u[6] = u[7] = 0; /* no UDP checksum */
+	memset(u + 8, 0xab, 32);
+	return 14 + 20 + 8 + 32;
+}
+
+static size_t frame_arp_request(uint8_t *f, const struct ether_addr *src, const char *tip)
+{
+	memset(f, 0xff, 6);
+	memcpy(f + 6, src, 6);
+	f[12] = 0x08;
+	f[13] = 0x06;
+	uint8_t *a = f + 14;
+	const uint8_t hdr[8] = { 0, 1, 8, 0, 6, 4, 0, 1 };
+	memcpy(a, hdr, 8);
+	memcpy(a + 8, src, 6);
+	inet_pton(AF_INET, "10.77.0.2", a + 14);
+	memset(a + 18, 0, 6);
+	inet_pton(AF_INET, tip, a + 24);
+	return 14 + 28;
+}
+
+Test(dpdk_interop, frames_not_for_us_are_dropped_and_counted_and_arp_is_answered,
+     .fini = ns_cleanup, .timeout = 60)
+{
+	ns_setup();
+	struct filter_shm *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
+				     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(sh, MAP_FAILED);
+	memset(sh, 0, sizeof(*sh));
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0)
+		filter_node(sh);
+	uint64_t t0 = th_now_ns();
+	while (!atomic_load(&sh->ready) && th_now_ns() - t0 < 20000000000ull)
+		usleep(1000);
+	cr_assert(atomic_load(&sh->ready), "dpdk node did not start: %s", sh->err);
+
+	/* a raw socket on the kernel end of the veth */
+	char path[128];
+	snprintf(path, sizeof(path), "/run/netns/%s", ns.b);
+	int nsfd = open(path, O_RDONLY), self = open("/proc/self/ns/net", O_RDONLY);
+	cr_assert(nsfd >= 0 && self >= 0);
+	cr_assert_eq(setns(nsfd, CLONE_NEWNET), 0);
+	int fd = socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ARP));
+	struct sockaddr_ll ll = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ARP),
+				  .sll_ifindex = (int)if_nametoindex(ns.vb), .sll_halen = 6 };
+	cr_assert_eq(setns(self, CLONE_NEWNET), 0);
+	cr_assert(fd >= 0 && ll.sll_ifindex > 0);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&ll, sizeof(ll)), 0);
+	struct timeval tv = { .tv_sec = 0, .tv_usec = 200000 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+
+	static const struct ether_addr other = { { 0x02, 0, 0, 0, 0x99, 0x99 } };
+	uint8_t f[128];
+	size_t n;
+#define SEND(len) cr_assert_eq(sendto(fd, f, (len), 0, (struct sockaddr *)&ll, sizeof(ll)), (ssize_t)(len))
+	/* not ours: another MAC, another address, another port */
+	n = frame_ipv4_udp(f, &other, &ns.mac_b, "10.77.0.1", 7000);
+	SEND(n);
+	n = frame_ipv4_udp(f, &ns.mac_a, &ns.mac_b, "10.77.0.9", 7000);
+	SEND(n);
+	n = frame_ipv4_udp(f, &ns.mac_a, &ns.mac_b, "10.77.0.1", 7999);
+	SEND(n);
+	/* bad headers: IPv4 checksum, UDP length, IPv4 total length past the frame */
+	n = frame_ipv4_udp(f, &ns.mac_a, &ns.mac_b, "10.77.0.1", 7000);
+	f[14 + 10] ^= 0x5a;
+	SEND(n);
+	/* (an IPv4 fragment cannot be sent this way: the af_packet PMD's
+	 * socket asks the kernel to reassemble fragments, so it holds it) */
+	n = frame_ipv4_udp(f, &ns.mac_a, &ns.mac_b, "10.77.0.1", 7000);
+	f[14 + 20 + 5] = 200; /* UDP length past the IPv4 payload */
+	SEND(n);
+	n = frame_ipv4_udp(f, &ns.mac_a, &ns.mac_b, "10.77.0.1", 7000);
+	f[14 + 3] = 200;
+	SEND(n);
+	/* another protocol: IPv6 ethertype, and IPv4 but not UDP */
+	n = frame_ipv4_udp(f, &ns.mac_a, &ns.mac_b, "10.77.0.1", 7000);
+	f[12] = 0x86;
+	f[13] = 0xdd;
+	SEND(n);
+	/* ARP: a request for someone else (no answer), then one for us */
+	n = frame_arp_request(f, &ns.mac_b, "10.77.0.50");
+	SEND(n);
+	n = frame_arp_request(f, &ns.mac_b, "10.77.0.1");
+	SEND(n);
+	bool answered = false;
+	for (int tries = 0; tries < 50 && !answered; tries++) {
+		uint8_t r[128];
+		ssize_t got = recv(fd, r, sizeof(r), 0);
+		if (got >= 42 && r[20] == 0 && r[21] == 2 && !memcmp(r + 22, &ns.mac_a, 6) &&
+		    !memcmp(r, &ns.mac_b, 6)) {
+			uint8_t want[4];
+			inet_pton(AF_INET, "10.77.0.1", want);
+			answered = !memcmp(r + 28, want, 4);
+		}
+	}
+#undef SEND
+	close(fd);
+	close(nsfd);
+	close(self);
+	atomic_store(&sh->done, 1);
+	int st;
+	waitpid(pid, &st, 0);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "dpdk node: %s", sh->err);
+	cr_assert(answered, "no ARP reply for 10.77.0.1 from the DPDK node");
+	cr_assert_eq(sh->st.drv_rx_not_ours, 3);
+	cr_assert_eq(sh->st.drv_rx_bad_header, 3);
+	cr_assert_geq(sh->st.drv_rx_other_proto, 1);
+	cr_assert_eq(sh->st.drv_arp_rx, 2);
+	cr_assert_eq(sh->st.drv_arp_tx, 1, "one reply, nothing else");
+	cr_assert_eq(sh->st.rx_packets, 0, "nothing reached the protocol");
+	munmap(sh, sizeof(*sh));
+}
+
+/* ---- bad setup ------------------------------------------------------------------------ */
+
+static void memif_alone(warp_dpdk_config_t *c, const char *vdev_args)
+{
+	warp_dpdk_config_init(c);
+	snprintf(c->lcores, sizeof(c->lcores), "0");
+	snprintf(memif_sock, sizeof(memif_sock), "/tmp/warp-test-memif-%d.sock", (int)getpid());
+	snprintf(c->vdevs[0], sizeof(c->vdevs[0]), "net_memif0,role=server,socket=%s%s", memif_sock,
+		 vdev_args);
+	c->n_vdevs = 1;
+	snprintf(c->port, sizeof(c->port), "net_memif0");
+}
+
+static void expect_error(const warp_dpdk_config_t *c, const char *listen, int code,
+			 const char *const *words)
+{
+	warp_config_t cfg;
+	warp_config_init(&cfg);
+	snprintf(cfg.node_id, sizeof(cfg.node_id), "bad");
+	cr_assert_eq(warp_config_add_transport(&cfg, "dpdk", listen, (void *)c), 0);
+	warp_engine_t *e = NULL;
+	int rc = warp_engine_create(&cfg, &e);
+	cr_assert_eq(rc, code, "got %s (%s)", warp_strerror(rc), warp_errdetail());
+	cr_assert_null(e);
+	for (; *words; words++)
+		cr_assert(strstr(warp_errdetail(), *words), "'%s' not in: %s", *words,
+			  warp_errdetail());
+	unlink(memif_sock);
+}
+
+Test(dpdk_setup, hugepages_short_says_how_many_are_needed)
+{
+	need_hugepages();
+	warp_dpdk_config_t c;
+	memif_alone(&c, "");
+	c.mbufs = 50u * 1000 * 1000; /* ~110 GiB */
+	const char *w[] = { "need", "MiB of hugepages, have", "docs/deployment.md", NULL };
+	expect_error(&c, "10.98.0.1:7000", WARP_ENOMEM, w);
+}
+
+Test(dpdk_setup, missing_port_names_the_ports_there_are)
+{
+	need_hugepages();
+	warp_dpdk_config_t c;
+	memif_alone(&c, "");
+	snprintf(c.port, sizeof(c.port), "net_memif7");
+	const char *w[] = { "port 'net_memif7' not found", "net_memif0", NULL };
+	expect_error(&c, "10.98.0.1:7000", WARP_ENOENT, w);
+}
+
+Test(dpdk_setup, malformed_vdev_is_named)
+{
+	need_hugepages();
+	warp_dpdk_config_t c;
+	memif_alone(&c, ",role=sideways");
+	const char *w[] = { "vdev 'net_memif0,", "role=sideways' cannot be created", NULL };
+	expect_error(&c, "10.98.0.1:7000", WARP_EDRIVER, w);
+}
+
+Test(dpdk_setup, more_queues_than_the_pmd_offers)
+{
+	need_hugepages();
+	warp_dpdk_config_t c;
+	warp_dpdk_config_init(&c);
+	snprintf(c.lcores, sizeof(c.lcores), "0");
+	snprintf(c.vdevs[0], sizeof(c.vdevs[0]), "net_ring0");
+	c.n_vdevs = 1;
+	snprintf(c.port, sizeof(c.port), "net_ring0");
+	c.queues = 64;
+	const char *w[] = { "queues = 64", "offers at most", "net_ring", NULL };
+	expect_error(&c, "10.98.0.1:7000", WARP_ECONFIG, w);
+}
+
+Test(dpdk_setup, bad_addresses_and_options_are_named)
+{
+	/* refused before the EAL starts: no hugepages needed */
+	warp_dpdk_config_t c;
+	memif_alone(&c, "");
+	const char *w1[] = { "listen", "'[::1]:7000'", "IPv4", NULL };
+	expect_error(&c, "[::1]:7000", WARP_ECONFIG, w1);
+	c.queues = 2;
+	c.queue = 2;
+	const char *w2[] = { "queue 2 of 2", NULL };
+	expect_error(&c, "10.98.0.1:7000", WARP_ECONFIG, w2);
+	c.queues = 0;
+	c.queue = 0;
+	snprintf(c.gateway, sizeof(c.gateway), "10.0.0.300");
+	const char *w3[] = { "gateway '10.0.0.300'", NULL };
+	expect_error(&c, "10.98.0.1:7000", WARP_ECONFIG, w3);
+	c.gateway[0] = '\0';
+	snprintf(c.neigh[0].ip, sizeof(c.neigh[0].ip), "10.98.0.2");
+	snprintf(c.neigh[0].mac, sizeof(c.neigh[0].mac), "02:00:00:zz:00:01");
+	c.n_neigh = 1;
+	const char *w4[] = { "neighbor 0", "02:00:00:zz:00:01", NULL };
+	expect_error(&c, "10.98.0.1:7000", WARP_ECONFIG, w4);
+}
+
+Test(dpdk_setup, external_eal_that_was_never_started_is_refused)
+{
+	warp_dpdk_config_t c;
+	warp_dpdk_config_init(&c);
+	c.eal_external = true;
+	const char *w[] = { "eal = external", "rte_eal_init", NULL };
+	expect_error(&c, "10.98.0.1:7000", WARP_ESTATE, w);
+}
+
+Test(dpdk_setup, peer_addresses_are_checked)
+{
+	need_hugepages();
+	warp_dpdk_config_t c;
+	memif_alone(&c, "");
+	c.prefix_len = 24;
+	warp_engine_t *e = dpdk_engine("a", "10.98.0.1:7000", &c, 1u << 20);
+	cr_assert_not_null(e, "%s", warp_errdetail());
+	cr_assert_eq(warp_peer_add(e, "b@[::1]:7000", NULL), WARP_EINVALID_NODE);
+	cr_assert(strstr(warp_errdetail(), "IPv6 is not supported"), "%s", warp_errdetail());
+	cr_assert_eq(warp_peer_add(e, "b@10.1.2.3:7000", NULL), WARP_EINVALID_NODE);
+	cr_assert(strstr(warp_errdetail(), "outside the local subnet"), "%s", warp_errdetail());
+	cr_assert_eq(warp_peer_add(e, "b@10.98.0.2:7000", NULL), 0, "%s", warp_errdetail());
+	warp_health_t h;
+	cr_assert_eq(warp_engine_health(e, &h), 0);
+	/* no memif client connected: the link is down, and health says so */
+	for (int i = 0; i < 10; i++)
+		warp_engine_poll(e);
+	cr_assert_eq(warp_engine_health(e, &h), 0);
+	cr_assert_eq(h.state, WARP_HEALTH_DEGRADED, "%d %s", h.state, h.reason);
+	cr_assert(strstr(h.reason, "link down on transport 0 (dpdk)"), "%s", h.reason);
+	warp_stats_t st;
+	warp_engine_stats(e, &st);
+	cr_assert_eq(st.drv_link_down, 1);
+	warp_engine_destroy(e);
+	unlink(memif_sock);
+}
+
+/* A peer reached over dpdk first and uring-udp second: while the DPDK port's
+ * link is down (a memif server nobody connected to), the peer is failed
+ * over at once, without waiting for timeouts, and messages arrive. */
+Test(dpdk_setup, link_down_fails_the_peer_over_to_its_next_transport)
+{
+	need_hugepages();
+	warp_dpdk_config_t c;
+	memif_alone(&c, "");
+	warp_config_t cfg;
+	warp_config_init(&cfg);
+	snprintf(cfg.node_id, sizeof(cfg.node_id), "a");
+	cr_assert_eq(warp_config_add_transport(&cfg, "dpdk", "10.98.0.1:7000", &c), 0);
+	cr_assert_eq(warp_config_add_transport(&cfg, "uring-udp", "127.0.0.1:0", NULL), 0);
+	cfg.transports[1].flags = WARP_TRANSPORT_URING_COOP;
+	warp_engine_t *a = NULL, *b = NULL;
+	cr_assert_eq(warp_engine_create(&cfg, &a), 0, "%s", warp_errdetail());
+	warp_config_init(&cfg);
+	snprintf(cfg.node_id, sizeof(cfg.node_id), "b");
+	cr_assert_eq(warp_config_add_transport(&cfg, "uring-udp", "127.0.0.1:0", NULL), 0);
+	cr_assert_eq(warp_engine_create(&cfg, &b), 0, "%s", warp_errdetail());
+	char aaddr[64], baddr[64], id[96];
+	cr_assert_eq(warp_engine_local_addr(a, 1, aaddr, sizeof(aaddr)), 0);
+	cr_assert_eq(warp_engine_local_addr(b, 0, baddr, sizeof(baddr)), 0);
+	warp_peer_config_t pc;
+	memset(&pc, 0, sizeof(pc));
+	snprintf(pc.node, sizeof(pc.node), "b");
+	snprintf(pc.transports[0].driver, sizeof(pc.transports[0].driver), "dpdk");
+	snprintf(pc.transports[0].addr, sizeof(pc.transports[0].addr), "10.98.0.2:7000");
+	snprintf(pc.transports[1].driver, sizeof(pc.transports[1].driver), "uring-udp");
+	snprintf(pc.transports[1].addr, sizeof(pc.transports[1].addr), "%s", baddr);
+	pc.n_transports = 2;
+	pc.fallback = WARP_FALLBACK_FAILOVER;
+	warp_peer_t *pb;
+	cr_assert_eq(warp_peer_add_config(a, &pc, &pb), 0, "%s", warp_errdetail());
+	snprintf(id, sizeof(id), "a@%s", aaddr);
+	cr_assert_eq(warp_peer_add(b, id, NULL), 0, "%s", warp_errdetail());
+	warp_stream_t *s;
+	cr_assert_eq(warp_stream_open(a, pb, 1, 100, &s), 0);
+	struct th_log log;
+	th_log_init(&log);
+	warp_engine_set_recv(b, th_recv, &log);
+	uint8_t buf[100];
+	for (uint64_t i = 0; i < 10; i++) {
+		th_fill(buf, sizeof(buf), th_seed(1, i, sizeof(buf)));
+		cr_assert_eq(warp_send(a, s, buf, sizeof(buf), NULL), 0);
+	}
+	uint64_t t0 = th_now_ns();
+	while (log.n < 10 && th_now_ns() - t0 < 5000000000ull) {
+		warp_engine_poll(a);
+		warp_engine_poll(b);
+	}
+	warp_stats_t st;
+	warp_engine_stats(a, &st);
+	cr_assert_eq(log.n, 10, "delivered %zu", (size_t)log.n);
+	cr_assert_eq(log.bad, 0);
+	cr_assert_eq(warp_peer_transport(pb), 1, "the peer is on uring-udp");
+	cr_assert_eq(st.drv_link_down, 1);
+	cr_assert_geq(st.failovers, 1);
+	cr_assert_eq(st.rto_fired, 0, "failed over before any timeout");
+	warp_engine_destroy(a);
+	warp_engine_destroy(b);
+	free(log.rx);
+	unlink(memif_sock);
+}
