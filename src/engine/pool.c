@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <stdbool.h>
 #include <string.h>
 
 #include "engine/pool.h"
@@ -122,6 +123,21 @@ void warp__buddy_fini(struct warp__buddy *b)
 	memset(b, 0, sizeof(*b));
 }
 
+static void buddy_release(struct warp__buddy *b, uint8_t *p, unsigned order);
+
+/* Give every block of the quick lists back to the buddy lists. */
+static void quick_drain(struct warp__buddy *b)
+{
+	for (unsigned o = 0; o < WARP_BUDDY_QUICK_ORDERS; o++) {
+		while (b->quick[o]) {
+			struct free_node *n = b->quick[o];
+			b->quick[o] = n->next;
+			buddy_release(b, (uint8_t *)n, o);
+		}
+		b->nquick[o] = 0;
+	}
+}
+
 void *warp__buddy_alloc(struct warp__buddy *b, uint64_t n)
 {
 	if (n > b->size)
@@ -129,11 +145,25 @@ void *warp__buddy_alloc(struct warp__buddy *b, uint64_t n)
 	unsigned order = 0;
 	while (((uint64_t)1 << (order + WARP_BUDDY_MIN_SHIFT)) < n)
 		order++;
+	if (order < WARP_BUDDY_QUICK_ORDERS && b->quick[order]) {
+		struct free_node *q = b->quick[order];
+		b->quick[order] = q->next;
+		b->nquick[order]--;
+		b->in_use += (uint64_t)1 << (order + WARP_BUDDY_MIN_SHIFT);
+		return q;
+	}
 	unsigned k = order;
 	while (k <= b->max_order && !b->free_head[k])
 		k++;
-	if (k > b->max_order)
-		return NULL;
+	if (k > b->max_order) {
+		bool any = false;
+		for (unsigned o = 0; o < WARP_BUDDY_QUICK_ORDERS; o++)
+			any |= b->quick[o] != NULL;
+		if (!any)
+			return NULL;
+		quick_drain(b); /* the blocks kept back may merge into what is asked */
+		return warp__buddy_alloc(b, n);
+	}
 	uint8_t *p = (uint8_t *)b->free_head[k];
 	list_remove(b, k, p);
 	while (k > order) { /* split: keep the lower half, free the upper */
@@ -152,6 +182,19 @@ void warp__buddy_free(struct warp__buddy *b, void *ptr)
 	uint8_t *p = ptr;
 	unsigned order = b->meta[blk_index(b, p)] & 0x7fu;
 	b->in_use -= (uint64_t)1 << (order + WARP_BUDDY_MIN_SHIFT);
+	if (order < WARP_BUDDY_QUICK_ORDERS && b->nquick[order] < WARP_BUDDY_QUICK_MAX) {
+		/* kept whole, still marked allocated in meta */
+		struct free_node *q = ptr;
+		q->next = b->quick[order];
+		b->quick[order] = q;
+		b->nquick[order]++;
+		return;
+	}
+	buddy_release(b, p, order);
+}
+
+static void buddy_release(struct warp__buddy *b, uint8_t *p, unsigned order)
+{
 	while (order < b->max_order) {
 		uint64_t off = (uint64_t)(p - b->mem);
 		uint64_t boff = off ^ ((uint64_t)1 << (order + WARP_BUDDY_MIN_SHIFT));

@@ -98,6 +98,8 @@ static inline void warp__idx_put(struct warp__idxpool *ip, uint32_t i)
 
 #define WARP_BUDDY_MIN_SHIFT 6 /* 64-byte blocks */
 #define WARP_BUDDY_MAX_ORDERS 40
+#define WARP_BUDDY_QUICK_ORDERS 6 /* blocks of 64 B .. 2 KiB */
+#define WARP_BUDDY_QUICK_MAX 256  /* blocks kept per order */
 
 struct warp__buddy {
 	uint8_t *mem;
@@ -105,7 +107,14 @@ struct warp__buddy {
 	uint64_t size; /* power of two */
 	unsigned max_order;
 	void *free_head[WARP_BUDDY_MAX_ORDERS];
-	uint64_t in_use; /* bytes in allocated blocks */
+	uint64_t in_use; /* bytes in blocks handed out (not counting the quick lists) */
+	/* Freed small blocks kept as they are (lazy coalescing): a message
+	 * allocates and frees one small block, and splitting the arena down to
+	 * it and merging it back up would touch a free-list node in every
+	 * order on the way (a cache line each, far apart). Drained into the
+	 * buddy lists when an allocation finds nothing else. */
+	void *quick[WARP_BUDDY_QUICK_ORDERS];
+	uint32_t nquick[WARP_BUDDY_QUICK_ORDERS];
 };
 
 /* size is rounded up to a power of two, at least 4096. */

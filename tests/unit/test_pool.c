@@ -276,6 +276,37 @@ Test(buddy, whole_arena_block_fits_an_empty_arena_and_then_nothing_else)
 	warp__buddy_fini(&b);
 }
 
+/* Lazy coalescing: a freed small block waits whole in its order's quick
+ * list and is the next one handed out; the list is bounded, and a request
+ * nothing else can satisfy drains it and merges the blocks back. */
+Test(buddy, freed_small_blocks_are_reused_at_once_and_merged_back_when_needed)
+{
+	struct warp__buddy b;
+	cr_assert_eq(warp__buddy_init(&b, 1u << 20), 0);
+	void *p = warp__buddy_alloc(&b, 100); /* a 128-byte block */
+	cr_assert_not_null(p);
+	warp__buddy_free(&b, p);
+	cr_assert_eq(b.in_use, 0);
+	cr_assert_eq(b.nquick[1], 1);
+	cr_assert_eq(warp__buddy_alloc(&b, 120), p, "the quick list hands the block back");
+	cr_assert_eq(b.nquick[1], 0);
+	warp__buddy_free(&b, p);
+	/* fill more than the bound, free everything */
+	enum { N = WARP_BUDDY_QUICK_MAX + 100 };
+	static void *v[N];
+	for (int i = 0; i < N; i++)
+		cr_assert_not_null(v[i] = warp__buddy_alloc(&b, 64));
+	for (int i = 0; i < N; i++)
+		warp__buddy_free(&b, v[i]);
+	cr_assert_eq(b.nquick[0], WARP_BUDDY_QUICK_MAX, "bounded");
+	cr_assert_eq(b.in_use, 0);
+	/* only the whole arena merged back can satisfy this */
+	cr_assert_eq(warp__buddy_alloc(&b, 1u << 20), b.mem);
+	for (unsigned o = 0; o < WARP_BUDDY_QUICK_ORDERS; o++)
+		cr_assert_eq(b.nquick[o], 0);
+	warp__buddy_fini(&b);
+}
+
 Test(buddy, larger_than_the_arena_returns_null)
 {
 	struct warp__buddy b;
