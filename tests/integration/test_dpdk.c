@@ -55,8 +55,8 @@ static void need_hugepages(void)
 			".ci/run does)");
 }
 
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
+static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int run(const char *fmt, ...)
 {
 	char cmd[512];
 	va_list ap;
@@ -126,8 +126,8 @@ static struct netns ns;
 static void ns_cleanup(void)
 {
 	if (ns.a[0]) {
-		sh("ip netns del %s 2>/dev/null", ns.a);
-		sh("ip netns del %s 2>/dev/null", ns.b);
+		run("ip netns del %s 2>/dev/null", ns.a);
+		run("ip netns del %s 2>/dev/null", ns.b);
 	}
 }
 
@@ -150,7 +150,7 @@ static void ns_setup(void)
 {
 	if (geteuid() != 0)
 		cr_skip("needs root for network namespaces (.ci/run runs as root)");
-	if (sh("command -v ip >/dev/null") != 0)
+	if (run("command -v ip >/dev/null") != 0)
 		cr_skip("needs the ip command (apt-get install iproute2)");
 	need_hugepages();
 	int id = getpid() % 100000;
@@ -158,19 +158,19 @@ static void ns_setup(void)
 	snprintf(ns.b, sizeof(ns.b), "warpB%d", id);
 	snprintf(ns.va, sizeof(ns.va), "wa%d", id);
 	snprintf(ns.vb, sizeof(ns.vb), "wb%d", id);
-	cr_assert_eq(sh("ip netns add %s && ip netns add %s", ns.a, ns.b), 0);
-	cr_assert_eq(sh("ip link add %s type veth peer name %s", ns.va, ns.vb), 0);
-	cr_assert_eq(sh("ip link set %s netns %s && ip link set %s netns %s", ns.va, ns.a, ns.vb,
+	cr_assert_eq(run("ip netns add %s && ip netns add %s", ns.a, ns.b), 0);
+	cr_assert_eq(run("ip link add %s type veth peer name %s", ns.va, ns.vb), 0);
+	cr_assert_eq(run("ip link set %s netns %s && ip link set %s netns %s", ns.va, ns.a, ns.vb,
 			ns.b),
 		     0);
-	cr_assert_eq(sh("ip -n %s link set lo up && ip -n %s link set %s up", ns.a, ns.a, ns.va), 0);
-	cr_assert_eq(sh("ip -n %s link set lo up && ip -n %s addr add 10.77.0.2/24 dev %s && "
+	cr_assert_eq(run("ip -n %s link set lo up && ip -n %s link set %s up", ns.a, ns.a, ns.va), 0);
+	cr_assert_eq(run("ip -n %s link set lo up && ip -n %s addr add 10.77.0.2/24 dev %s && "
 			"ip -n %s link set %s up",
 			ns.b, ns.b, ns.vb, ns.b, ns.vb),
 		     0);
 	/* no IPv6 chatter (router solicitations) to keep the counters exact */
-	sh("ip netns exec %s sysctl -qw net.ipv6.conf.all.disable_ipv6=1", ns.a);
-	sh("ip netns exec %s sysctl -qw net.ipv6.conf.all.disable_ipv6=1", ns.b);
+	run("ip netns exec %s sysctl -qw net.ipv6.conf.all.disable_ipv6=1", ns.a);
+	run("ip netns exec %s sysctl -qw net.ipv6.conf.all.disable_ipv6=1", ns.b);
 	cr_assert(read_mac(ns.a, ns.va, &ns.mac_a));
 	cr_assert(read_mac(ns.b, ns.vb, &ns.mac_b));
 }
@@ -188,14 +188,30 @@ static void enter_ns(const char *name)
 }
 
 static warp_dpdk_config_t afp_cfg;
+static const char *interop_pmd = "net_af_packet0"; /* or net_af_xdp0, net_tap0 */
+static char tap_if[16];
+
+static bool tap_mode(void)
+{
+	return strcmp(interop_pmd, "net_tap0") == 0;
+}
 
 static warp_engine_t *afpacket_engine(const char *name, int cpu)
 {
 	warp_dpdk_config_init(&afp_cfg);
 	snprintf(afp_cfg.lcores, sizeof(afp_cfg.lcores), "%d", cpu);
-	snprintf(afp_cfg.vdevs[0], sizeof(afp_cfg.vdevs[0]), "net_af_packet0,iface=%s", ns.va);
+	if (tap_mode())
+		/* the PMD creates the kernel's end of the tap in this namespace */
+		snprintf(afp_cfg.vdevs[0], sizeof(afp_cfg.vdevs[0]), "net_tap0,iface=%s", tap_if);
+	else if (strcmp(interop_pmd, "net_af_xdp0") == 0)
+		/* copy mode, generic XDP: what a veth offers */
+		snprintf(afp_cfg.vdevs[0], sizeof(afp_cfg.vdevs[0]),
+			 "net_af_xdp0,iface=%s,start_queue=0,queue_count=1,force_copy=1", ns.va);
+	else
+		snprintf(afp_cfg.vdevs[0], sizeof(afp_cfg.vdevs[0]), "%s,iface=%s", interop_pmd,
+			 ns.va);
 	afp_cfg.n_vdevs = 1;
-	snprintf(afp_cfg.port, sizeof(afp_cfg.port), "net_af_packet0");
+	snprintf(afp_cfg.port, sizeof(afp_cfg.port), "%s", interop_pmd);
 	afp_cfg.prefix_len = 24;
 	warp_engine_t *e = dpdk_engine(name, "10.77.0.1:7000", &afp_cfg, 256u << 10);
 	if (!e)
@@ -241,7 +257,7 @@ static void interop_recv(void *user, const warp_msg_t *m)
 /* One node: send INTEROP_MSGS to the other while receiving its messages. */
 static void interop_node(struct interop *sh, int me)
 {
-	enter_ns(me == 0 ? ns.a : ns.b);
+	enter_ns(me == 0 || tap_mode() ? ns.a : ns.b);
 	warp_engine_t *e;
 	const char *peer;
 	if (me == 0) {
@@ -295,20 +311,55 @@ static void interop_node(struct interop *sh, int me)
 	_exit(0);
 }
 
+static void interop(void);
+
 Test(dpdk_interop, af_packet_node_and_kernel_node_exchange_both_ways_with_arp,
      .fini = ns_cleanup, .timeout = 120)
+{
+	interop_pmd = "net_af_packet0";
+	interop();
+}
+
+/* net_tap: the PMD creates a tap interface; the kernel node sits on its
+ * other end, in the same namespace, with 10.77.0.2 on it. */
+Test(dpdk_interop, tap_node_and_kernel_node_exchange_both_ways_with_arp, .fini = ns_cleanup,
+     .timeout = 120)
+{
+	interop_pmd = "net_tap0";
+	interop();
+}
+
+Test(dpdk_interop, af_xdp_node_and_kernel_node_exchange_both_ways_with_arp,
+     .fini = ns_cleanup, .timeout = 120)
+{
+	interop_pmd = "net_af_xdp0";
+	interop();
+}
+
+static void interop(void)
 {
 	ns_setup();
 	struct interop *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
 				  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	cr_assert_neq(sh, MAP_FAILED);
 	memset(sh, 0, sizeof(*sh));
+	snprintf(tap_if, sizeof(tap_if), "wt%d", getpid() % 100000);
 	pid_t pid[2];
 	for (int i = 0; i < 2; i++) {
 		pid[i] = fork();
 		cr_assert_geq(pid[i], 0);
 		if (pid[i] == 0)
 			interop_node(sh, i);
+		if (i == 0 && tap_mode()) {
+			/* the tap exists once the DPDK node is up: address it */
+			uint64_t t = th_now_ns();
+			while (atomic_load(&sh->ready) == 0 && th_now_ns() - t < 20000000000ull)
+				usleep(1000);
+			cr_assert_eq(atomic_load(&sh->ready), 1, "dpdk node: %s", sh->err[0]);
+			cr_assert_eq(run("ip -n %s addr add 10.77.0.2/24 dev %s && ip -n %s link set %s up",
+					ns.a, tap_if, ns.a, tap_if),
+				     0);
+		}
 	}
 	uint64_t t0 = th_now_ns();
 	while ((atomic_load(&sh->got[0]) < INTEROP_MSGS || atomic_load(&sh->got[1]) < INTEROP_MSGS) &&
