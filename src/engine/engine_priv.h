@@ -137,6 +137,12 @@ struct warp_peer {
 	uint64_t next_pkt_num;
 	uint64_t rx_largest;  /* largest packet number received, 0 = none */
 	uint64_t rx_window[WARP_RX_WINDOW_WORDS];
+	/* Ack encoding cache: when rx_run_ok, every number in [rx_run_lo,
+	 * rx_largest] is in rx_window (packets arrived in order since the last
+	 * ACK was built), so the ACK's first range needs no scan in the
+	 * common case. Cleared by anything that breaks the run. */
+	uint64_t rx_run_lo;
+	bool rx_run_ok;
 	uint64_t last_rx_ns;
 	uint64_t added_ns;
 

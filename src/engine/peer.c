@@ -210,6 +210,7 @@ int warp_peer_reopen(warp_engine_t *e, warp_peer_t *p)
 	 * order of its at-least-once streams. Exactly-once streams keep their
 	 * deduplication state: a resent message is still recognised. */
 	p->rx_largest = 0;
+	p->rx_run_ok = false;
 	memset(p->rx_window, 0, sizeof(p->rx_window));
 	for (uint32_t i = 0; i < e->cfg.max_streams; i++) {
 		struct warp_rxstream *r = &p->rxs[i];

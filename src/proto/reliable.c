@@ -115,7 +115,15 @@ size_t warp__ack_encode(warp_engine_t *e, struct warp_peer *p, uint8_t *b, size_
 			return 0;
 		largest = below - 1;
 	}
-	uint64_t lo = run_down(p, largest, floor, true);
+	uint64_t lo;
+	if (p->rx_run_ok && largest == p->rx_largest) {
+		/* [rx_run_lo, largest] is known received: scan only below it */
+		lo = p->rx_run_lo > floor ? run_down(p, p->rx_run_lo, floor, true) : floor;
+	} else {
+		lo = run_down(p, largest, floor, true);
+	}
+	p->rx_run_lo = lo;
+	p->rx_run_ok = largest == p->rx_largest;
 	uint32_t first = (uint32_t)(largest - lo);
 	while (nr < WARP_FRAME_ACK_MAX_RANGES && lo > floor) {
 		/* lo - 1 is missing: find the received number below the gap */

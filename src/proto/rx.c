@@ -537,6 +537,8 @@ static int rx_window_check(struct warp_peer *p, uint64_t pn)
 		else
 			for (uint64_t b = cur + 1; b <= nb; b++)
 				p->rx_window[b % WARP_RX_WINDOW_WORDS] = 0;
+		if (pn != p->rx_largest + 1)
+			p->rx_run_ok = false; /* a gap below the new largest */
 		p->rx_largest = pn;
 	} else if (p->rx_largest - pn >= (WARP_RX_WINDOW_WORDS - 1) * 64) {
 		return 1 + WARP_DROP_OLD_PACKET;
@@ -562,6 +564,7 @@ static bool peer_restarted(warp_engine_t *e, struct warp_peer *p, uint64_t pn)
 		return false;
 	warp__stat(e, peer_restarts, 1);
 	p->rx_largest = 0;
+	p->rx_run_ok = false;
 	memset(p->rx_window, 0, sizeof(p->rx_window));
 	for (uint32_t i = 0; i < e->cfg.max_streams; i++)
 		if (p->rxs[i].used)
@@ -676,6 +679,7 @@ void warp__rx_packet(warp_engine_t *e, struct warp_pkt *pkt)
 		/* part of it could not be kept: do not acknowledge it, so the
 		 * sender resends (what was delivered is deduplicated) */
 		p->rx_window[(h.pkt_num / 64) % WARP_RX_WINDOW_WORDS] &= ~(1ull << (h.pkt_num & 63));
+		p->rx_run_ok = false;
 	} else if (eliciting && !p->closed) {
 		p->ack_pending = true;
 		warp__tx_activate_peer(e, p);
