@@ -91,6 +91,7 @@ struct half {
 };
 
 static _Atomic int stop_all;
+static pid_t server_pid; /* --role both: the forked server half */
 
 static void die(const char *what, int rc)
 {
@@ -325,6 +326,10 @@ static void run_client(struct half *c)
 					c->total = c->recvd; /* stop */
 					break;
 				}
+			} else if (server_pid > 0 && bench_mono_ns() - last_progress > 1000000000ull &&
+				   waitpid(server_pid, &(int){ 0 }, WNOHANG) == server_pid) {
+				fprintf(stderr, "warp-bench: the server half exited; no replies\n");
+				exit(1);
 			} else if (bench_mono_ns() - last_progress >
 				   (o.guarantee == WARP_AT_MOST_ONCE ? 20000000ull : 5000000000ull)) {
 				/* no reply in 20 ms at-most-once (5 s otherwise, where
@@ -471,6 +476,7 @@ static int run_both_processes(void)
 		warp_engine_destroy(s.e);
 		_exit(0);
 	}
+	server_pid = pid;
 	struct half c = { 0 };
 	c.e = is_dpdk() ? make_engine("client", "10.99.0.2:7000", dpdk_arg(0, o.cpu_client))
 			: make_engine("client", "127.0.0.1:0", NULL);

@@ -83,7 +83,8 @@ struct gport {
 	uint64_t taken; /* bitmap of queues opened by engines (first 64) */
 	bool probed;    /* warp hot-plugged the vdev, so it removes it */
 	bool started;
-	bool memif;     /* net_memif: restarted while its link stays down */
+	bool memif_client; /* net_memif, role=client: restarted while its link stays down */
+	bool configured;   /* set up; stopped but kept when its last engine closed */
 	char name[RTE_ETH_NAME_MAX_LEN];
 	uint64_t tx_offloads;
 	struct rte_mempool *mp[MAX_QUEUES];
@@ -116,7 +117,8 @@ struct dpdk {
 	bool registered; /* the polling thread has an EAL lcore id */
 	bool link_up;
 	uint64_t link_next_ns, link_every_ns;
-	uint64_t link_restart_ns;
+	uint64_t link_down_ns;  /* when the link was seen down (0 = up) */
+	uint64_t arp_next_ns;   /* earliest next_req_ns of a pending neighbour */
 	uint64_t arp_retry_ns;
 	uint32_t n_incomplete;
 
@@ -439,27 +441,69 @@ static warp__cold int port_setup(struct gport *gp, const warp_dpdk_config_t *c,
 		return warp__err(WARP_EDRIVER, "dpdk: port '%s': start: %s (for %llu ms)", gp->name,
 				 errstr(rc), (unsigned long long)(waited / 1000000));
 	gp->started = true;
-	gp->memif = strcmp(di.driver_name, "net_memif") == 0;
+	gp->configured = true;
+	if (strcmp(di.driver_name, "net_memif") == 0)
+		for (uint32_t i = 0; i < c->n_vdevs; i++)
+			if (strcspn(c->vdevs[i], ",") == strlen(gp->name) &&
+			    !strncmp(c->vdevs[i], gp->name, strlen(gp->name)) &&
+			    strstr(c->vdevs[i], "role=client"))
+				gp->memif_client = true;
 	/* frames to our MAC are what we want; promiscuous mode is not needed
 	 * (af_packet sees everything anyway and we filter by MAC) */
 	return 0;
 }
 
-/* Stop and close a port nobody uses any more. g_lock held. */
+/* A port nobody uses any more (or whose setup failed). A vdev warp
+ * hot-plugged is closed and removed. Any other port (created by the EAL's
+ * arguments, or the application's) cannot be probed again once closed, so
+ * it is only stopped, and kept with its mempools for the next engine that
+ * opens it. g_lock held. */
 static warp__cold void port_release(struct gport *gp)
 {
+	if (gp->started)
+		rte_eth_dev_stop(gp->port_id);
+	gp->started = false;
+	if (!gp->probed && gp->configured)
+		return;
 	struct rte_eth_dev_info di;
 	struct rte_device *dev = NULL;
 	if (rte_eth_dev_info_get(gp->port_id, &di) == 0)
 		dev = di.device;
-	if (gp->started)
-		rte_eth_dev_stop(gp->port_id);
-	rte_eth_dev_close(gp->port_id);
-	if (gp->probed && dev)
-		rte_dev_remove(dev);
+	if (gp->probed) {
+		rte_eth_dev_close(gp->port_id);
+		if (dev)
+			rte_dev_remove(dev);
+	}
 	for (unsigned i = 0; i < MAX_QUEUES; i++)
 		rte_mempool_free(gp->mp[i]);
 	memset(gp, 0, sizeof(*gp));
+}
+
+/* A kept port opened again: start it as it was, or set it up afresh for
+ * another queue count. g_lock held. */
+static warp__cold int port_reuse(struct gport *gp, const warp_dpdk_config_t *c,
+				 const struct warp_driver_open_args *a, uint32_t data_room,
+				 uint32_t mbufs, uint16_t queues)
+{
+	if (gp->queues != queues) {
+		for (unsigned i = 0; i < MAX_QUEUES; i++) {
+			rte_mempool_free(gp->mp[i]);
+			gp->mp[i] = NULL;
+		}
+		gp->queues = queues;
+		gp->configured = false;
+		return port_setup(gp, c, a, data_room, mbufs);
+	}
+	int rc;
+	uint64_t waited = 0;
+	while ((rc = rte_eth_dev_start(gp->port_id)) != 0 && waited < a->connect_timeout_ns) {
+		usleep(20000);
+		waited += 20000000ull;
+	}
+	if (rc)
+		return warp__err(WARP_EDRIVER, "dpdk: port '%s': start: %s", gp->name, errstr(rc));
+	gp->started = true;
+	return 0;
 }
 
 /* ---- address parsing -------------------------------------------------------------- */
@@ -519,6 +563,7 @@ static int neigh_get(struct dpdk *d, uint32_t ip)
 	n->ip = ip;
 	n->state = N_INCOMPLETE;
 	d->n_incomplete++;
+	d->arp_next_ns = 0; /* resolve it at the next poll */
 	return (int)d->n_neigh++;
 }
 
@@ -592,27 +637,35 @@ static void neigh_drop_held(struct dpdk *d, struct neigh *n)
 	n->nhold = 0;
 }
 
-/* Resend ARP requests that went unanswered: every arp_retry for the first
- * three, then ten times slower; held packets are dropped after the third. */
+/* Send ARP requests for pending neighbours when due: a request every
+ * arp_retry for the first four, then ten times slower; packets held for a
+ * neighbour are dropped when its fourth request goes unanswered. Runs only
+ * when the earliest one is due (arp_next_ns). */
 static warp__cold void arp_timers(struct dpdk *d, uint64_t now)
 {
+	uint64_t next = UINT64_MAX;
 	for (uint32_t i = 0; i < d->n_neigh; i++) {
 		struct neigh *n = &d->neigh[i];
-		if (n->state != N_INCOMPLETE || n->next_req_ns > now)
+		if (n->state != N_INCOMPLETE)
 			continue;
-		if (n->tries >= 3)
-			neigh_drop_held(d, n);
-		if (n->tries < UINT16_MAX)
-			n->tries++;
-		n->next_req_ns = now + d->arp_retry_ns * (n->tries <= 3 ? 1 : 10);
-		arp_request(d, n);
+		if (n->next_req_ns <= now) {
+			if (n->tries >= 4)
+				neigh_drop_held(d, n);
+			if (n->tries < UINT16_MAX)
+				n->tries++;
+			n->next_req_ns = now + d->arp_retry_ns * (n->tries <= 4 ? 1 : 10);
+			arp_request(d, n);
+		}
+		if (n->next_req_ns < next)
+			next = n->next_req_ns;
 	}
+	d->arp_next_ns = next;
 }
 
 /* An ARP frame: answer requests for our address in place (the mbuf goes back
  * out as the reply) and learn the sender when it is a neighbour we need.
  * Returns true when the mbuf was consumed. */
-static bool on_arp(struct dpdk *d, struct rte_mbuf *m, uint64_t now)
+static bool on_arp(struct dpdk *d, struct rte_mbuf *m)
 {
 	struct rte_ether_hdr *eh = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
 	if (m->data_len < RTE_ETHER_HDR_LEN + sizeof(struct rte_arp_hdr)) {
@@ -631,7 +684,6 @@ static bool on_arp(struct dpdk *d, struct rte_mbuf *m, uint64_t now)
 	int ni = neigh_find(d, sip);
 	if (ni >= 0 && sip != 0 && !rte_is_zero_ether_addr(&ah->arp_data.arp_sha))
 		neigh_resolved(d, &d->neigh[ni], &ah->arp_data.arp_sha);
-	(void)now;
 	if (tip != d->ip || ah->arp_opcode != rte_cpu_to_be_16(RTE_ARP_OP_REQUEST))
 		return false;
 	/* the reply, written over the request */
@@ -660,29 +712,46 @@ static void mbuf_release(void *ctx, void *ext)
 static warp__cold void slow_work(struct dpdk *d, uint64_t now)
 {
 	if (!d->registered) {
-		/* an lcore id gives this thread the mempool's per-lcore cache */
+		/* An lcore id gives this thread the mempool's per-lcore cache.
+		 * It is not given back (that must happen on this thread, and
+		 * close may run on another): a process that makes engines on
+		 * new threads again and again uses up RTE_MAX_LCORE ids, after
+		 * which engines run without the cache. */
 		d->registered = true;
-		if (rte_lcore_id() == LCORE_ID_ANY)
-			(void)rte_thread_register();
+		if (rte_lcore_id() == LCORE_ID_ANY && rte_thread_register() != 0)
+			snprintf(d->err, sizeof(d->err),
+				 "rte_thread_register: %s (the engine runs without the "
+				 "mempool cache)",
+				 errstr(rte_errno));
 	}
 	if (now >= d->link_next_ns) {
 		struct rte_eth_link link;
 		if (rte_eth_link_get_nowait(d->port_id, &link) == 0)
 			d->link_up = link.link_status == RTE_ETH_LINK_UP;
 		d->link_next_ns = now + d->link_every_ns;
+		if (d->link_up)
+			d->link_down_ns = 0;
+		else if (!d->link_down_ns)
+			d->link_down_ns = now;
 		/* A memif client whose server was not there (or went away) does
-		 * not try again by itself: restart the port, which reconnects.
-		 * Only when this engine is the port's only user. */
-		if (!d->link_up && d->gp->memif && d->gp->users == 1 &&
-		    now - d->link_restart_ns >= MEMIF_RESTART_NS) {
-			d->link_restart_ns = now;
-			rte_eth_dev_stop(d->port_id);
-			if (rte_eth_dev_start(d->port_id) != 0)
-				snprintf(d->err, sizeof(d->err), "port '%s': restart failed, link down",
-					 d->gp->name);
+		 * not try again by itself: restart the port, which reconnects,
+		 * once the link has been down for a while (not while a first
+		 * connection is still being made), and only when this engine is
+		 * the port's only user. */
+		if (!d->link_up && d->gp->memif_client &&
+		    now - d->link_down_ns >= MEMIF_RESTART_NS &&
+		    pthread_mutex_trylock(&g_lock) == 0) {
+			if (d->gp->users == 1) {
+				d->link_down_ns = now;
+				rte_eth_dev_stop(d->port_id);
+				if (rte_eth_dev_start(d->port_id) != 0)
+					snprintf(d->err, sizeof(d->err),
+						 "port '%s': restart failed, link down", d->gp->name);
+			}
+			pthread_mutex_unlock(&g_lock);
 		}
 	}
-	if (d->n_incomplete)
+	if (d->n_incomplete && now >= d->arp_next_ns)
 		arp_timers(d, now);
 }
 
@@ -693,7 +762,8 @@ static uint16_t dpdk_rx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uin
 		rte_pktmbuf_free_bulk(d->to_free, d->n_to_free);
 		d->n_to_free = 0;
 	}
-	if (warp__unlikely(now >= d->link_next_ns || d->n_incomplete || !d->registered))
+	if (warp__unlikely(now >= d->link_next_ns || (d->n_incomplete && now >= d->arp_next_ns) ||
+			   !d->registered))
 		slow_work(d, now);
 	if (n > MAX_BURST)
 		n = MAX_BURST;
@@ -712,7 +782,7 @@ static uint16_t dpdk_rx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uin
 		}
 		if (eh->ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4)) {
 			if (eh->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP)) {
-				if (on_arp(d, m, now))
+				if (on_arp(d, m))
 					continue;
 			} else {
 				warp__cnt_add(d->cnt->drv_rx_other_proto, 1);
@@ -744,6 +814,7 @@ static uint16_t dpdk_rx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uin
 		uint64_t ipck = m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
 		if (warp__unlikely(ipck == RTE_MBUF_F_RX_IP_CKSUM_BAD ||
 				   (ipck != RTE_MBUF_F_RX_IP_CKSUM_GOOD &&
+				    ipck != RTE_MBUF_F_RX_IP_CKSUM_NONE &&
 				    rte_raw_cksum(ip, ihl) != 0xffff) ||
 				   (m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) ==
 					   RTE_MBUF_F_RX_L4_CKSUM_BAD)) {
@@ -836,15 +907,26 @@ static uint16_t dpdk_tx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uin
 	if (n > MAX_BURST)
 		n = MAX_BURST;
 	struct rte_mbuf *m[MAX_BURST];
-	if (warp__unlikely(rte_pktmbuf_alloc_bulk(d->mp, m, n) != 0)) {
+	/* all or nothing: with fewer mbufs left, send what they allow */
+	while (warp__unlikely(rte_pktmbuf_alloc_bulk(d->mp, m, n) != 0)) {
 		warp__cnt_add(d->cnt->drv_tx_no_mbuf, 1);
-		return 0; /* the engine keeps the packets and retries */
+		if (n == 1)
+			return 0; /* the engine keeps the packets and retries */
+		n /= 2;
 	}
 	uint16_t k = 0;
 	for (uint16_t i = 0; i < n; i++) {
 		const struct warp_pkt *p = pkts[i];
 		uint16_t slot;
 		memcpy(&slot, p->addr.b + 6, 2);
+		if (warp__unlikely(slot >= d->n_neigh)) {
+			/* not an address from this driver's parse_addr: cannot
+			 * happen (every send address comes from it); refuse it
+			 * rather than index past the table */
+			rte_pktmbuf_free_bulk(m + i, n - i);
+			n = i;
+			break;
+		}
 		build_frame(d, m[i], p, &d->neigh[slot]);
 		if (warp__likely(d->neigh[slot].state >= N_REACHABLE)) {
 			d->tx[k] = m[i];
@@ -870,6 +952,8 @@ static uint16_t dpdk_tx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uin
 			if (nb->tries == 0) { /* first packet for it: ask now */
 				nb->tries = 1;
 				nb->next_req_ns = now + d->arp_retry_ns;
+				if (nb->next_req_ns < d->arp_next_ns)
+					d->arp_next_ns = nb->next_req_ns;
 				arp_request(d, nb);
 			}
 		}
@@ -1003,11 +1087,25 @@ static warp__cold int dpdk_open(const struct warp_driver_open_args *a, void **ct
 			return rc;
 		}
 		int s = neigh_get(d, in.s_addr);
-		d->neigh[s].state = N_STATIC;
+		if (d->neigh[s].state == N_INCOMPLETE)
+			d->n_incomplete--;
+		d->neigh[s].state = N_STATIC; /* a repeated address: the last MAC wins */
 		d->neigh[s].mac = mac;
-		d->n_incomplete--;
 	}
 
+	if (a->pool->ext_free) {
+		free(d->neigh);
+		free(d);
+		return warp__err(WARP_ECONFIG,
+				 "dpdk: one dpdk transport per engine (received mbufs are lent "
+				 "through the engine's packet pool); use one engine per port");
+	}
+	if (mbufs < 2 * MEMPOOL_CACHE) {
+		free(d->neigh);
+		free(d);
+		return warp__err(WARP_ECONFIG, "dpdk: mbufs = %u is too few (at least %u)", mbufs,
+				 2 * MEMPOOL_CACHE);
+	}
 	pthread_mutex_lock(&g_lock);
 	int rc = eal_start(c, a, pool_mib);
 	if (rc)
@@ -1033,6 +1131,12 @@ static warp__cold int dpdk_open(const struct warp_driver_open_args *a, void **ct
 		gp->probed = probed;
 		rte_eth_dev_get_name_by_port(pid, gp->name);
 		rc = port_setup(gp, c, a, data_room, mbufs);
+		if (rc) {
+			port_release(gp);
+			goto fail;
+		}
+	} else if (gp->users == 0) {
+		rc = port_reuse(gp, c, a, data_room, mbufs, queues);
 		if (rc) {
 			port_release(gp);
 			goto fail;

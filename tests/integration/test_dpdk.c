@@ -527,7 +527,7 @@ Test(dpdk_interop, frames_not_for_us_are_dropped_and_counted_and_arp_is_answered
 	n = frame_ipv4_udp(f, &ns.mac_a, &ns.mac_b, "10.77.0.1", 7000);
 	f[14 + 3] = 200;
 	SEND(n);
-	/* another protocol: IPv6 ethertype, and IPv4 but not UDP */
+	/* another protocol: the IPv6 ethertype */
 	n = frame_ipv4_udp(f, &ns.mac_a, &ns.mac_b, "10.77.0.1", 7000);
 	f[12] = 0x86;
 	f[13] = 0xdd;
@@ -762,5 +762,45 @@ Test(dpdk_setup, link_down_fails_the_peer_over_to_its_next_transport)
 	warp_engine_destroy(a);
 	warp_engine_destroy(b);
 	free(log.rx);
+	unlink(memif_sock);
+}
+
+/* A port the EAL created (from the vdev argument) cannot be probed again
+ * once closed: the last engine only stops it, and a new engine in the same
+ * process starts it again, with the same or another queue count. */
+Test(dpdk_setup, an_engine_can_be_made_again_on_the_same_port)
+{
+	need_hugepages();
+	warp_dpdk_config_t c;
+	memif_alone(&c, "");
+	for (int round = 0; round < 3; round++) {
+		c.queues = round == 2 ? 2 : 1;
+		warp_engine_t *e = dpdk_engine("a", "10.98.0.1:7000", &c, 1u << 20);
+		cr_assert_not_null(e, "round %d: %s", round, warp_errdetail());
+		for (int i = 0; i < 100; i++)
+			warp_engine_poll(e);
+		warp_engine_destroy(e);
+	}
+	unlink(memif_sock);
+}
+
+Test(dpdk_setup, two_dpdk_transports_in_one_engine_are_refused)
+{
+	need_hugepages();
+	warp_dpdk_config_t c1, c2;
+	memif_alone(&c1, "");
+	memif_alone(&c2, "");
+	snprintf(c2.port, sizeof(c2.port), "net_memif1");
+	warp_config_t cfg;
+	warp_config_init(&cfg);
+	snprintf(cfg.node_id, sizeof(cfg.node_id), "a");
+	cr_assert_eq(warp_config_add_transport(&cfg, "dpdk", "10.98.0.1:7000", &c1), 0);
+	int rc = warp_config_add_transport(&cfg, "dpdk", "10.98.1.1:7000", &c2);
+	warp_engine_t *e = NULL;
+	if (rc == 0)
+		rc = warp_engine_create(&cfg, &e);
+	cr_assert_neq(rc, 0);
+	cr_assert_null(e);
+	cr_assert(strstr(warp_errdetail(), "dpdk"), "%s", warp_errdetail());
 	unlink(memif_sock);
 }
