@@ -143,6 +143,9 @@ int warp_peer_add_config(warp_engine_t *e, const warp_peer_config_t *pc, warp_pe
 	e->n_peers++;
 	if (e->cfg.heartbeat_interval_ns)
 		warp__wheel_arm(&e->wheel, &p->hb_timer, e->now + e->cfg.heartbeat_interval_ns);
+	/* added while its first transport's link is down: start on the next */
+	if (e->tp[p->tp[0].transport].link_down)
+		warp__peer_failover(e, p);
 	if (out)
 		*out = p;
 	return 0;

@@ -759,6 +759,12 @@ Test(dpdk_setup, link_down_fails_the_peer_over_to_its_next_transport)
 	cr_assert_eq(st.drv_link_down, 1);
 	cr_assert_geq(st.failovers, 1);
 	cr_assert_eq(st.rto_fired, 0, "failed over before any timeout");
+	/* a peer added while the link is down starts on its next transport */
+	snprintf(pc.node, sizeof(pc.node), "c");
+	snprintf(pc.transports[0].addr, sizeof(pc.transports[0].addr), "10.98.0.3:7000");
+	warp_peer_t *pcp;
+	cr_assert_eq(warp_peer_add_config(a, &pc, &pcp), 0, "%s", warp_errdetail());
+	cr_assert_eq(warp_peer_transport(pcp), 1);
 	warp_engine_destroy(a);
 	warp_engine_destroy(b);
 	free(log.rx);
