@@ -24,9 +24,11 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/types.h>
 
+#include <rte_cycles.h>
 #include <rte_ether.h>
 #include <rte_ip.h>
 #include <rte_mbuf.h>
@@ -150,6 +152,48 @@ uint16_t rdp_tx_all(struct rdp_ctx *c, struct rte_mbuf **m, uint16_t n);
 
 /* Client: send the stop frame a few times (one is enough on memif, which
  * never drops a frame it accepted; the repeats cover a full ring). */
+#define RDP_SILENCE_S 5        /* a server hearing nothing for this long gives up */
+#define RDP_IDLE_CHECK 0x3fff  /* empty polls between slow-path checks */
+
+/* A server's watch on its client while polling: between bursts with
+ * frames, every RDP_IDLE_CHECK empty polls it checks that the link is up
+ * and that the client spoke in the last RDP_SILENCE_S seconds. */
+struct rdp_watch {
+	uint64_t last, silence;
+	unsigned idle;
+	int seen; /* a frame since the last check */
+};
+
+static inline void rdp_watch_init(struct rdp_watch *w, const struct rdp_ctx *c)
+{
+	w->last = rte_rdtsc();
+	w->silence = RDP_SILENCE_S * c->hz;
+	w->idle = 0;
+	w->seen = 0;
+}
+
+/* After an empty poll: 0 to go on, 1 when the client is gone (printed). */
+static inline int rdp_watch_idle(struct rdp_watch *w, const struct rdp_ctx *c, const char *tool)
+{
+	if ((++w->idle & RDP_IDLE_CHECK) != 0)
+		return 0;
+	uint64_t now = rte_rdtsc();
+	if (w->seen) {
+		w->last = now;
+		w->seen = 0;
+	}
+	if (!rdp_link_up(c)) {
+		fprintf(stderr, "%s: server: the client disconnected without a stop frame\n", tool);
+		return 1;
+	}
+	if (now - w->last > w->silence) {
+		fprintf(stderr, "%s: server: no frame from the client for %d s\n", tool,
+			RDP_SILENCE_S);
+		return 1;
+	}
+	return 0;
+}
+
 void rdp_send_stop(struct rdp_ctx *c);
 
 #endif

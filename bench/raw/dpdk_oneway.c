@@ -29,8 +29,6 @@
 
 #include "dpdk_common.h"
 
-#define SILENCE_S 5        /* receiver: no frame for this long ends it */
-#define IDLE_CHECK 0x3fff  /* empty polls between slow-path checks */
 #define RESULT_MAGIC 0x7761727072736c74ull /* "warprslt" */
 
 /* The receiver's answer to the stop frame (UDP payload). */
@@ -92,34 +90,17 @@ static int ow_server(struct rdp_ctx *c)
 	const uint32_t data_len = (uint32_t)(RDP_HDR_LEN + c->o->raw.size);
 	struct rte_mbuf *pkts[RDP_BURST];
 	struct rte_mbuf *stop = NULL;
-	uint64_t silence = SILENCE_S * c->hz, last_check = rte_rdtsc();
+	struct rdp_watch w;
+	rdp_watch_init(&w, c);
 	uint64_t received = 0, first = 0, last = 0;
-	unsigned idle = 0;
-	int seen = 0;
 	while (!rdp_stop && stop == NULL) {
 		uint16_t n = rte_eth_rx_burst(c->port, 0, pkts, RDP_BURST);
 		if (n == 0) {
-			if ((++idle & IDLE_CHECK) != 0)
-				continue;
-			uint64_t now = rte_rdtsc();
-			if (seen) {
-				last_check = now;
-				seen = 0;
-			}
-			if (!rdp_link_up(c)) {
-				fprintf(stderr, "%s: server: the client disconnected without "
-						"a stop frame\n",
-					tool);
+			if (rdp_watch_idle(&w, c, tool))
 				return 1;
-			}
-			if (now - last_check > silence) {
-				fprintf(stderr, "%s: server: no frame from the client for %d s\n",
-					tool, SILENCE_S);
-				return 1;
-			}
 			continue;
 		}
-		seen = 1;
+		w.seen = 1;
 		uint64_t t = rte_rdtsc();
 		uint64_t got = 0;
 		for (uint16_t i = 0; i < n; i++) {
@@ -189,7 +170,7 @@ static int get_result(struct rdp_ctx *c, struct ow_result *res)
 		}
 		if (n)
 			rte_pktmbuf_free_bulk(pkts, n);
-		if ((++spin & IDLE_CHECK) == 0 && rte_rdtsc() - t0 > limit) {
+		if ((++spin & RDP_IDLE_CHECK) == 0 && rte_rdtsc() - t0 > limit) {
 			fprintf(stderr, "%s: no result from the receiver within 3 s\n", tool);
 			(void)rdp_peer_ok(c);
 			return -1;
@@ -238,7 +219,7 @@ static int ow_client(struct rdp_ctx *c)
 			(void)rdp_peer_ok(c);
 			err = 1;
 			break;
-		} else if ((++full & IDLE_CHECK) == 0 && !rdp_link_up(c)) {
+		} else if ((++full & RDP_IDLE_CHECK) == 0 && !rdp_link_up(c)) {
 			fprintf(stderr, "%s: the memif link went down\n", tool);
 			(void)rdp_peer_ok(c); /* says why when the server was forked */
 			err = 1;

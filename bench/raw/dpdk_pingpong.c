@@ -31,9 +31,7 @@
 
 #include "dpdk_common.h"
 
-#define SILENCE_S 5        /* server: no frame for this long ends it */
 #define RESEND_MS 100      /* client: first request resent this often */
-#define IDLE_CHECK 0x3fff  /* empty polls between slow-path checks */
 
 static const char usage_text[] =
 	"usage: raw-dpdk-pingpong [options]\n"
@@ -76,33 +74,16 @@ static int pp_server(struct rdp_ctx *c)
 {
 	const char *tool = c->o->raw.tool;
 	struct rte_mbuf *pkts[RDP_BURST];
-	uint64_t silence = SILENCE_S * c->hz, last = rte_rdtsc();
-	unsigned idle = 0;
-	int seen = 0; /* a frame since the last slow-path check */
+	struct rdp_watch w;
+	rdp_watch_init(&w, c);
 	while (!rdp_stop) {
 		uint16_t n = rte_eth_rx_burst(c->port, 0, pkts, RDP_BURST);
 		if (n == 0) {
-			if ((++idle & IDLE_CHECK) != 0)
-				continue;
-			uint64_t now = rte_rdtsc();
-			if (seen) {
-				last = now;
-				seen = 0;
-			}
-			if (!rdp_link_up(c)) {
-				fprintf(stderr, "%s: server: the client disconnected without "
-						"a stop frame\n",
-					tool);
+			if (rdp_watch_idle(&w, c, tool))
 				return 1;
-			}
-			if (now - last > silence) {
-				fprintf(stderr, "%s: server: no frame from the client for %d s\n",
-					tool, SILENCE_S);
-				return 1;
-			}
 			continue;
 		}
-		seen = 1;
+		w.seen = 1;
 		uint16_t k = 0;
 		int stop = 0;
 		for (uint16_t i = 0; i < n; i++) {
@@ -180,7 +161,7 @@ static int pp_client(struct rdp_ctx *c)
 				rte_pktmbuf_free_bulk(pkts, n);
 				continue;
 			}
-			if ((spin & IDLE_CHECK) != 0)
+			if ((spin & RDP_IDLE_CHECK) != 0)
 				continue;
 			uint64_t t = rte_rdtsc();
 			if (rdp_stop) {
