@@ -152,6 +152,24 @@ uint16_t rdp_tx_all(struct rdp_ctx *c, struct rte_mbuf **m, uint16_t n);
 
 /* Client: send the stop frame a few times (one is enough on memif, which
  * never drops a frame it accepted; the repeats cover a full ring). */
+/* Turn a frame around (MACs, addresses, ports), to answer with the same
+ * mbuf: nothing is allocated or copied. */
+static inline void rdp_swap_in_place(struct rte_mbuf *m)
+{
+	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(eth + 1);
+	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(ip + 1);
+	struct rte_ether_addr ea = eth->src_addr;
+	eth->src_addr = eth->dst_addr;
+	eth->dst_addr = ea;
+	rte_be32_t a = ip->src_addr;
+	ip->src_addr = ip->dst_addr;
+	ip->dst_addr = a;
+	rte_be16_t p = udp->src_port;
+	udp->src_port = udp->dst_port;
+	udp->dst_port = p;
+}
+
 #define RDP_SILENCE_S 5        /* a server hearing nothing for this long gives up */
 #define RDP_IDLE_CHECK 0x3fff  /* empty polls between slow-path checks */
 

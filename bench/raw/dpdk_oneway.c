@@ -68,15 +68,7 @@ static int send_result(struct rdp_ctx *c, struct rte_mbuf *m, const struct ow_re
 		return -1;
 	}
 	memcpy(p, res, sizeof(*res));
-	struct rte_ether_addr ea = eth->src_addr;
-	eth->src_addr = eth->dst_addr;
-	eth->dst_addr = ea;
-	rte_be32_t a = ip->src_addr;
-	ip->src_addr = ip->dst_addr;
-	ip->dst_addr = a;
-	rte_be16_t port = udp->src_port;
-	udp->src_port = udp->dst_port;
-	udp->dst_port = port;
+	rdp_swap_in_place(m);
 	ip->total_length = rte_cpu_to_be_16((uint16_t)(sizeof(*ip) + sizeof(*udp) + sizeof(*res)));
 	udp->dgram_len = rte_cpu_to_be_16((uint16_t)(sizeof(*udp) + sizeof(*res)));
 	ip->hdr_checksum = 0;

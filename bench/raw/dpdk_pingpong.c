@@ -52,24 +52,6 @@ static const char usage_text[] =
 	"                    (default: warnings, and errors only from memif)\n"
 	"Needs free hugepages (HugePages_Free in /proc/meminfo).\n";
 
-/* Turn a client frame around: the server answers with the request's own
- * mbuf, so nothing is allocated or copied on its side. */
-static inline void swap_in_place(struct rte_mbuf *m)
-{
-	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
-	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(eth + 1);
-	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(ip + 1);
-	struct rte_ether_addr ea = eth->src_addr;
-	eth->src_addr = eth->dst_addr;
-	eth->dst_addr = ea;
-	rte_be32_t a = ip->src_addr;
-	ip->src_addr = ip->dst_addr;
-	ip->dst_addr = a;
-	rte_be16_t p = udp->src_port;
-	udp->src_port = udp->dst_port;
-	udp->dst_port = p;
-}
-
 static int pp_server(struct rdp_ctx *c)
 {
 	const char *tool = c->o->raw.tool;
@@ -94,7 +76,7 @@ static int pp_server(struct rdp_ctx *c)
 				rte_pktmbuf_free(pkts[i]);
 				continue;
 			}
-			swap_in_place(pkts[i]);
+			rdp_swap_in_place(pkts[i]);
 			pkts[k++] = pkts[i];
 		}
 		if (k && rdp_tx_all(c, pkts, k) != k)
