@@ -106,6 +106,24 @@ int warp__aead_update(struct warp__aead *a)
 	return rekey(a);
 }
 
+/* The tag through the provider's parameters directly (the ctrl route
+ * translates to these first). */
+static inline int get_tag(EVP_CIPHER_CTX *ctx, uint8_t *tag)
+{
+	OSSL_PARAM p[2] = { OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tag,
+							      WARP_AEAD_TAG_LEN),
+			    OSSL_PARAM_construct_end() };
+	return EVP_CIPHER_CTX_get_params(ctx, p) == 1;
+}
+
+static inline int set_tag(EVP_CIPHER_CTX *ctx, uint8_t *tag)
+{
+	OSSL_PARAM p[2] = { OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tag,
+							      WARP_AEAD_TAG_LEN),
+			    OSSL_PARAM_construct_end() };
+	return EVP_CIPHER_CTX_set_params(ctx, p) == 1;
+}
+
 static inline void nonce_of(const struct warp__aead *a, uint64_t pn, uint8_t n[WARP_AEAD_IV_LEN])
 {
 	memcpy(n, a->iv, WARP_AEAD_IV_LEN);
@@ -123,8 +141,7 @@ long warp__aead_seal(struct warp__aead *a, uint64_t pn, uint8_t *pkt, size_t ad_
 			   EVP_CipherUpdate(ctx, NULL, &out, pkt, (int)ad_len) != 1 ||
 			   EVP_CipherUpdate(ctx, pkt + ad_len, &out, pkt + ad_len, (int)len) != 1 ||
 			   EVP_CipherFinal_ex(ctx, pkt + ad_len + out, &fin) != 1 ||
-			   EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, WARP_AEAD_TAG_LEN,
-					       pkt + ad_len + len) != 1)) {
+			   !get_tag(ctx, pkt + ad_len + len))) {
 		ERR_clear_error();
 		return -1;
 	}
@@ -144,8 +161,7 @@ long warp__aead_open(struct warp__aead *a, uint64_t pn, uint8_t *pkt, size_t ad_
 	if (warp__unlikely(EVP_CipherInit_ex(ctx, NULL, NULL, NULL, n, 0) != 1 ||
 			   EVP_CipherUpdate(ctx, NULL, &out, pkt, (int)ad_len) != 1 ||
 			   EVP_CipherUpdate(ctx, pkt + ad_len, &out, pkt + ad_len, (int)clen) != 1 ||
-			   EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, WARP_AEAD_TAG_LEN,
-					       pkt + ad_len + clen) != 1 ||
+			   !set_tag(ctx, pkt + ad_len + clen) ||
 			   EVP_CipherFinal_ex(ctx, pkt + ad_len + out, &fin) != 1)) {
 		ERR_clear_error();
 		return -1;
