@@ -5,14 +5,39 @@
 #define WARP_TEST_HELPERS_H
 
 #include <criterion/criterion.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
 
 #include "engine/engine_priv.h"
 #include "warp/warp.h"
+
+/* Run a shell command (printf-style); its exit status, or -1. For tests
+ * that set up iptables rules or network namespaces. */
+static inline int th_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static inline int th_sh(const char *fmt, ...)
+{
+	char cmd[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	int rc = system(cmd);
+	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+/* CLOCK_MONOTONIC in ns, for deadlines of tests on real drivers. */
+static inline uint64_t th_mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 static uint64_t th_now = 1000000000ull;
 static inline uint64_t th_clock(void *arg)

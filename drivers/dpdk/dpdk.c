@@ -339,6 +339,24 @@ static warp__cold int port_lookup(const warp_dpdk_config_t *c, uint16_t *port_id
 			 names[0] ? names : "none");
 }
 
+/* Start a configured port. A memif client refuses to start while its server
+ * (another process) has not started yet: try again for connect_timeout.
+ * g_lock held. */
+static warp__cold int port_start(struct gport *gp, const struct warp_driver_open_args *a)
+{
+	int rc;
+	uint64_t waited = 0;
+	while ((rc = rte_eth_dev_start(gp->port_id)) != 0 && waited < a->connect_timeout_ns) {
+		usleep(20000);
+		waited += 20000000ull;
+	}
+	if (rc)
+		return warp__err(WARP_EDRIVER, "dpdk: port '%s': start: %s (for %llu ms)", gp->name,
+				 errstr(rc), (unsigned long long)(waited / 1000000));
+	gp->started = true;
+	return 0;
+}
+
 /* Configure and start a port with `queues` queue pairs, a mempool per queue.
  * g_lock held. */
 static warp__cold int port_setup(struct gport *gp, const warp_dpdk_config_t *c,
@@ -430,17 +448,9 @@ static warp__cold int port_setup(struct gport *gp, const warp_dpdk_config_t *c,
 			return warp__err(WARP_EDRIVER, "dpdk: port '%s': tx queue %u: %s", gp->name,
 					 i, errstr(rc));
 	}
-	/* A memif client refuses to start while its server is not started yet
-	 * (the two are separate processes): try again for connect_timeout. */
-	uint64_t waited = 0;
-	while ((rc = rte_eth_dev_start(pid)) != 0 && waited < a->connect_timeout_ns) {
-		usleep(20000);
-		waited += 20000000ull;
-	}
+	rc = port_start(gp, a);
 	if (rc)
-		return warp__err(WARP_EDRIVER, "dpdk: port '%s': start: %s (for %llu ms)", gp->name,
-				 errstr(rc), (unsigned long long)(waited / 1000000));
-	gp->started = true;
+		return rc;
 	gp->configured = true;
 	if (strcmp(di.driver_name, "net_memif") == 0)
 		for (uint32_t i = 0; i < c->n_vdevs; i++)
@@ -494,16 +504,7 @@ static warp__cold int port_reuse(struct gport *gp, const warp_dpdk_config_t *c,
 		gp->configured = false;
 		return port_setup(gp, c, a, data_room, mbufs);
 	}
-	int rc;
-	uint64_t waited = 0;
-	while ((rc = rte_eth_dev_start(gp->port_id)) != 0 && waited < a->connect_timeout_ns) {
-		usleep(20000);
-		waited += 20000000ull;
-	}
-	if (rc)
-		return warp__err(WARP_EDRIVER, "dpdk: port '%s': start: %s", gp->name, errstr(rc));
-	gp->started = true;
-	return 0;
+	return port_start(gp, a);
 }
 
 /* ---- address parsing -------------------------------------------------------------- */
@@ -903,10 +904,10 @@ static inline void build_frame(struct dpdk *d, struct rte_mbuf *m, const struct 
 static uint16_t dpdk_tx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uint64_t now)
 {
 	struct dpdk *d = ctx;
-	(void)now;
 	if (n > MAX_BURST)
 		n = MAX_BURST;
 	struct rte_mbuf *m[MAX_BURST];
+	struct neigh *nbs[MAX_BURST]; /* each packet's next hop */
 	/* all or nothing: with fewer mbufs left, send what they allow */
 	while (warp__unlikely(rte_pktmbuf_alloc_bulk(d->mp, m, n) != 0)) {
 		warp__cnt_add(d->cnt->drv_tx_no_mbuf, 1);
@@ -927,8 +928,9 @@ static uint16_t dpdk_tx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uin
 			n = i;
 			break;
 		}
-		build_frame(d, m[i], p, &d->neigh[slot]);
-		if (warp__likely(d->neigh[slot].state >= N_REACHABLE)) {
+		nbs[i] = &d->neigh[slot];
+		build_frame(d, m[i], p, nbs[i]);
+		if (warp__likely(nbs[i]->state >= N_REACHABLE)) {
 			d->tx[k] = m[i];
 			d->tx_idx[k++] = i;
 		}
@@ -938,10 +940,7 @@ static uint16_t dpdk_tx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uin
 	 * for ARP. The rest stay with the engine (their mbufs are freed). */
 	uint16_t done = sent == k ? n : d->tx_idx[sent];
 	for (uint16_t i = 0; i < done; i++) {
-		struct warp_pkt *p = pkts[i];
-		uint16_t slot;
-		memcpy(&slot, p->addr.b + 6, 2);
-		struct neigh *nb = &d->neigh[slot];
+		struct neigh *nb = nbs[i];
 		if (warp__unlikely(nb->state < N_REACHABLE)) {
 			if (nb->nhold < WARP_DPDK_NEIGH_HOLD) {
 				nb->hold[nb->nhold++] = m[i];
@@ -957,7 +956,7 @@ static uint16_t dpdk_tx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uin
 				arp_request(d, nb);
 			}
 		}
-		warp__pkt_put(d->pool, p);
+		warp__pkt_put(d->pool, pkts[i]);
 	}
 	if (done < n) /* a full queue is back-pressure: the engine counts it */
 		rte_pktmbuf_free_bulk(m + done, n - done);

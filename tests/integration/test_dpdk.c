@@ -27,13 +27,6 @@
 #include "two_processes.h"
 #include "warp/dpdk.h"
 
-static uint64_t th_now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static uint64_t free_hugepages(void)
 {
 	FILE *f = fopen("/proc/meminfo", "r");
@@ -53,18 +46,6 @@ static void need_hugepages(void)
 	if (free_hugepages() < 64)
 		cr_skip("needs free hugepages (echo 1024 > /proc/sys/vm/nr_hugepages as root; "
 			".ci/run does)");
-}
-
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run(const char *fmt, ...)
-{
-	char cmd[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	int rc = system(cmd);
-	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
 static warp_engine_t *dpdk_engine(const char *name, const char *listen,
@@ -126,8 +107,8 @@ static struct netns ns;
 static void ns_cleanup(void)
 {
 	if (ns.a[0]) {
-		run("ip netns del %s 2>/dev/null", ns.a);
-		run("ip netns del %s 2>/dev/null", ns.b);
+		th_sh("ip netns del %s 2>/dev/null", ns.a);
+		th_sh("ip netns del %s 2>/dev/null", ns.b);
 	}
 }
 
@@ -150,7 +131,7 @@ static void ns_setup(void)
 {
 	if (geteuid() != 0)
 		cr_skip("needs root for network namespaces (.ci/run runs as root)");
-	if (run("command -v ip >/dev/null") != 0)
+	if (th_sh("command -v ip >/dev/null") != 0)
 		cr_skip("needs the ip command (apt-get install iproute2)");
 	need_hugepages();
 	int id = getpid() % 100000;
@@ -158,19 +139,19 @@ static void ns_setup(void)
 	snprintf(ns.b, sizeof(ns.b), "warpB%d", id);
 	snprintf(ns.va, sizeof(ns.va), "wa%d", id);
 	snprintf(ns.vb, sizeof(ns.vb), "wb%d", id);
-	cr_assert_eq(run("ip netns add %s && ip netns add %s", ns.a, ns.b), 0);
-	cr_assert_eq(run("ip link add %s type veth peer name %s", ns.va, ns.vb), 0);
-	cr_assert_eq(run("ip link set %s netns %s && ip link set %s netns %s", ns.va, ns.a, ns.vb,
+	cr_assert_eq(th_sh("ip netns add %s && ip netns add %s", ns.a, ns.b), 0);
+	cr_assert_eq(th_sh("ip link add %s type veth peer name %s", ns.va, ns.vb), 0);
+	cr_assert_eq(th_sh("ip link set %s netns %s && ip link set %s netns %s", ns.va, ns.a, ns.vb,
 			ns.b),
 		     0);
-	cr_assert_eq(run("ip -n %s link set lo up && ip -n %s link set %s up", ns.a, ns.a, ns.va), 0);
-	cr_assert_eq(run("ip -n %s link set lo up && ip -n %s addr add 10.77.0.2/24 dev %s && "
+	cr_assert_eq(th_sh("ip -n %s link set lo up && ip -n %s link set %s up", ns.a, ns.a, ns.va), 0);
+	cr_assert_eq(th_sh("ip -n %s link set lo up && ip -n %s addr add 10.77.0.2/24 dev %s && "
 			"ip -n %s link set %s up",
 			ns.b, ns.b, ns.vb, ns.b, ns.vb),
 		     0);
 	/* no IPv6 chatter (router solicitations) to keep the counters exact */
-	run("ip netns exec %s sysctl -qw net.ipv6.conf.all.disable_ipv6=1", ns.a);
-	run("ip netns exec %s sysctl -qw net.ipv6.conf.all.disable_ipv6=1", ns.b);
+	th_sh("ip netns exec %s sysctl -qw net.ipv6.conf.all.disable_ipv6=1", ns.a);
+	th_sh("ip netns exec %s sysctl -qw net.ipv6.conf.all.disable_ipv6=1", ns.b);
 	cr_assert(read_mac(ns.a, ns.va, &ns.mac_a));
 	cr_assert(read_mac(ns.b, ns.vb, &ns.mac_b));
 }
@@ -352,18 +333,18 @@ static void interop(void)
 			interop_node(sh, i);
 		if (i == 0 && tap_mode()) {
 			/* the tap exists once the DPDK node is up: address it */
-			uint64_t t = th_now_ns();
-			while (atomic_load(&sh->ready) == 0 && th_now_ns() - t < 20000000000ull)
+			uint64_t t = th_mono_ns();
+			while (atomic_load(&sh->ready) == 0 && th_mono_ns() - t < 20000000000ull)
 				usleep(1000);
 			cr_assert_eq(atomic_load(&sh->ready), 1, "dpdk node: %s", sh->err[0]);
-			cr_assert_eq(run("ip -n %s addr add 10.77.0.2/24 dev %s && ip -n %s link set %s up",
+			cr_assert_eq(th_sh("ip -n %s addr add 10.77.0.2/24 dev %s && ip -n %s link set %s up",
 					ns.a, tap_if, ns.a, tap_if),
 				     0);
 		}
 	}
-	uint64_t t0 = th_now_ns();
+	uint64_t t0 = th_mono_ns();
 	while ((atomic_load(&sh->got[0]) < INTEROP_MSGS || atomic_load(&sh->got[1]) < INTEROP_MSGS) &&
-	       atomic_load(&sh->ready) < 100 && th_now_ns() - t0 < 60000000000ull)
+	       atomic_load(&sh->ready) < 100 && th_mono_ns() - t0 < 60000000000ull)
 		usleep(1000);
 	atomic_store(&sh->done, 1);
 	int st[2];
@@ -484,8 +465,8 @@ Test(dpdk_interop, frames_not_for_us_are_dropped_and_counted_and_arp_is_answered
 	cr_assert_geq(pid, 0);
 	if (pid == 0)
 		filter_node(sh);
-	uint64_t t0 = th_now_ns();
-	while (!atomic_load(&sh->ready) && th_now_ns() - t0 < 20000000000ull)
+	uint64_t t0 = th_mono_ns();
+	while (!atomic_load(&sh->ready) && th_mono_ns() - t0 < 20000000000ull)
 		usleep(1000);
 	cr_assert(atomic_load(&sh->ready), "dpdk node did not start: %s", sh->err);
 
@@ -746,8 +727,8 @@ Test(dpdk_setup, link_down_fails_the_peer_over_to_its_next_transport)
 		th_fill(buf, sizeof(buf), th_seed(1, i, sizeof(buf)));
 		cr_assert_eq(warp_send(a, s, buf, sizeof(buf), NULL), 0);
 	}
-	uint64_t t0 = th_now_ns();
-	while (log.n < 10 && th_now_ns() - t0 < 5000000000ull) {
+	uint64_t t0 = th_mono_ns();
+	while (log.n < 10 && th_mono_ns() - t0 < 5000000000ull) {
 		warp_engine_poll(a);
 		warp_engine_poll(b);
 	}

@@ -451,29 +451,19 @@ Test(uring_udp, single_issuer_binds_the_engine_to_its_first_polling_thread)
 
 static char ipt_rules[2][160];
 
-static int sh(const char *cmd)
-{
-	int rc = system(cmd);
-	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
 static bool iptables_drop(int slot, int port, double p)
 {
 	snprintf(ipt_rules[slot], sizeof(ipt_rules[slot]),
 		 "OUTPUT -o lo -p udp --dport %d -m statistic --mode random --probability %.3f -j DROP",
 		 port, p);
-	char cmd[512];
-	snprintf(cmd, sizeof(cmd), "iptables -A %s 2>/dev/null", ipt_rules[slot]);
-	return sh(cmd) == 0;
+	return th_sh("iptables -A %s 2>/dev/null", ipt_rules[slot]) == 0;
 }
 
 static void iptables_cleanup(void)
 {
 	for (int i = 0; i < 2; i++)
 		if (ipt_rules[i][0]) {
-			char cmd[512];
-			snprintf(cmd, sizeof(cmd), "iptables -D %s 2>/dev/null", ipt_rules[i]);
-			sh(cmd);
+			th_sh("iptables -D %s 2>/dev/null", ipt_rules[i]);
 			ipt_rules[i][0] = '\0';
 		}
 }
@@ -487,7 +477,7 @@ static int port_of(warp_engine_t *e)
 
 Test(uring_udp, exactly_once_holds_under_iptables_loss, .fini = iptables_cleanup, .timeout = 120)
 {
-	if (geteuid() != 0 || sh("iptables -L OUTPUT -n >/dev/null 2>&1") != 0) {
+	if (geteuid() != 0 || th_sh("iptables -L OUTPUT -n >/dev/null 2>&1") != 0) {
 		cr_skip_test("needs root and iptables (tools/deps installs it)");
 		return;
 	}
@@ -545,9 +535,7 @@ static bool iptables_block(int slot, int port)
 {
 	snprintf(ipt_rules[slot], sizeof(ipt_rules[slot]), "OUTPUT -o lo -p udp --dport %d -j DROP",
 		 port);
-	char cmd[512];
-	snprintf(cmd, sizeof(cmd), "iptables -A %s 2>/dev/null", ipt_rules[slot]);
-	return sh(cmd) == 0;
+	return th_sh("iptables -A %s 2>/dev/null", ipt_rules[slot]) == 0;
 }
 
 /* Each engine has uring-udp then uring-tcp; UDP is blocked by iptables
@@ -556,7 +544,7 @@ static bool iptables_block(int slot, int port)
 Test(uring_udp, failover_to_tcp_when_udp_is_blocked_and_back, .fini = iptables_cleanup,
      .timeout = 120)
 {
-	if (geteuid() != 0 || sh("iptables -L OUTPUT -n >/dev/null 2>&1") != 0) {
+	if (geteuid() != 0 || th_sh("iptables -L OUTPUT -n >/dev/null 2>&1") != 0) {
 		cr_skip_test("needs root and iptables (tools/deps installs it)");
 		return;
 	}
