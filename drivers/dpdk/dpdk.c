@@ -56,6 +56,7 @@
 #define FREE_BATCH 64u
 #define MAX_PORTS 16u
 #define MAX_QUEUES WARP_DPDK_MAX_QUEUES
+_Static_assert(MAX_QUEUES <= 64, "gport.taken is one bit per queue");
 #define MEMPOOL_CACHE 256u
 #define MEMIF_RESTART_NS 200000000ull
 
@@ -80,7 +81,7 @@ struct gport {
 	uint16_t port_id;
 	uint16_t queues;
 	uint16_t users;
-	uint64_t taken; /* bitmap of queues opened by engines (first 64) */
+	uint64_t taken; /* bitmap of queues opened by engines */
 	bool probed;    /* warp hot-plugged the vdev, so it removes it */
 	bool started;
 	bool memif_client; /* net_memif, role=client: restarted while its link stays down */
@@ -111,7 +112,6 @@ struct dpdk {
 	uint16_t udp_port; /* network order */
 	uint32_t mask;     /* network order; 0 = everyone on-link */
 	uint32_t gateway;  /* network order; 0 = none */
-	uint32_t mtu;
 	bool off_ip, off_udp, udp_cksum;
 	uint16_t ip_id;
 	bool registered; /* the polling thread has an EAL lcore id */
@@ -1061,7 +1061,6 @@ static warp__cold int dpdk_open(const struct warp_driver_open_args *a, void **ct
 	d->cnt = a->cnt;
 	d->ip = ip;
 	d->udp_port = port;
-	d->mtu = a->mtu;
 	d->mask = c->prefix_len ? htonl(~0u << (32 - c->prefix_len)) : 0;
 	d->gateway = gw;
 	d->udp_cksum = c->udp_checksum;
@@ -1147,13 +1146,12 @@ static warp__cold int dpdk_open(const struct warp_driver_open_args *a, void **ct
 			       gp->name, gp->queues, queues);
 		goto fail;
 	}
-	if (c->queue < 64 && (gp->taken & (1ull << c->queue))) {
+	if (gp->taken & (1ull << c->queue)) {
 		rc = warp__err(WARP_EEXIST, "dpdk: port '%s' queue %u is used by another engine",
 			       gp->name, c->queue);
 		goto fail;
 	}
-	if (c->queue < 64)
-		gp->taken |= 1ull << c->queue;
+	gp->taken |= 1ull << c->queue;
 	gp->users++;
 	d->gp = gp;
 	d->port_id = pid;
@@ -1192,8 +1190,7 @@ static warp__cold void dpdk_close(void *ctx)
 	pthread_mutex_lock(&g_lock);
 	struct gport *gp = d->gp;
 	if (gp) {
-		if (d->queue < 64)
-			gp->taken &= ~(1ull << d->queue);
+		gp->taken &= ~(1ull << d->queue);
 		if (--gp->users == 0)
 			port_release(gp);
 	}

@@ -10,6 +10,7 @@
 
 #include "common.h"
 #include "crypto/aead.h"
+#include "proto/wire.h"
 #include "warp/error.h"
 
 static int ossl_err(const char *what)
@@ -67,7 +68,6 @@ static int rekey(struct warp__aead *a)
 	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_IVLEN, WARP_AEAD_IV_LEN, NULL) != 1 ||
 	    EVP_CipherInit_ex(ctx, NULL, NULL, a->key, a->iv, a->encrypt) != 1)
 		return ossl_err("cipher init");
-	a->packets = 0;
 	return 0;
 }
 
@@ -126,9 +126,8 @@ static inline int set_tag(EVP_CIPHER_CTX *ctx, uint8_t *tag)
 
 static inline void nonce_of(const struct warp__aead *a, uint64_t pn, uint8_t n[WARP_AEAD_IV_LEN])
 {
-	memcpy(n, a->iv, WARP_AEAD_IV_LEN);
-	for (int i = 0; i < 8; i++)
-		n[WARP_AEAD_IV_LEN - 1 - i] ^= (uint8_t)(pn >> (8 * i));
+	memcpy(n, a->iv, 4);
+	warp__put64(n + 4, warp__get64(a->iv + 4) ^ pn);
 }
 
 long warp__aead_seal(struct warp__aead *a, uint64_t pn, uint8_t *pkt, size_t ad_len, size_t len)
@@ -145,7 +144,6 @@ long warp__aead_seal(struct warp__aead *a, uint64_t pn, uint8_t *pkt, size_t ad_
 		ERR_clear_error();
 		return -1;
 	}
-	a->packets++;
 	return (long)(ad_len + len + WARP_AEAD_TAG_LEN);
 }
 
@@ -166,6 +164,5 @@ long warp__aead_open(struct warp__aead *a, uint64_t pn, uint8_t *pkt, size_t ad_
 		ERR_clear_error();
 		return -1;
 	}
-	a->packets++;
 	return (long)clen;
 }

@@ -40,7 +40,6 @@ struct warp__aead {
 	uint8_t secret[WARP_AEAD_SECRET_LEN];
 	uint8_t key[32];
 	uint8_t iv[WARP_AEAD_IV_LEN];
-	uint64_t packets; /* sealed or opened under the current key */
 	uint32_t generation; /* key updates so far */
 };
 

@@ -351,6 +351,14 @@ static inline void warp__drop(warp_engine_t *e, int reason)
 }
 
 /* proto/tx.c */
+/* Forget every received packet number (a restarted or reopened peer). */
+static inline void warp__rx_window_reset(struct warp_peer *p)
+{
+	p->rx_largest = 0;
+	p->rx_run_ok = false; /* the ack encoder's cached run goes with it */
+	memset(p->rx_window, 0, sizeof(p->rx_window));
+}
+
 void warp__stream_activate(struct warp_peer *p, struct warp_stream *s);
 void warp__stream_deactivate(struct warp_peer *p, struct warp_stream *s);
 void warp__txmsg_free(warp_engine_t *e, struct warp_txmsg *m);

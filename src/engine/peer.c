@@ -212,9 +212,7 @@ int warp_peer_reopen(warp_engine_t *e, warp_peer_t *p)
 	/* The remote may have restarted: forget its packet numbers, and the
 	 * order of its at-least-once streams. Exactly-once streams keep their
 	 * deduplication state: a resent message is still recognised. */
-	p->rx_largest = 0;
-	p->rx_run_ok = false;
-	memset(p->rx_window, 0, sizeof(p->rx_window));
+	warp__rx_window_reset(p);
 	for (uint32_t i = 0; i < e->cfg.max_streams; i++) {
 		struct warp_rxstream *r = &p->rxs[i];
 		if (r->used && r->guarantee != WARP__EO) {

@@ -20,7 +20,6 @@ int warp__pktpool_init(struct warp__pktpool *pp, uint32_t n, uint32_t buf_size)
 	}
 	for (uint32_t i = 0; i < n; i++) {
 		pp->pkts[i].data = pp->mem + (size_t)i * buf_size;
-		pp->pkts[i].own = pp->pkts[i].data;
 		pp->pkts[i].cap = buf_size;
 		pp->pkts[i].idx = i;
 		pp->free[i] = n - 1 - i;
@@ -123,19 +122,38 @@ void warp__buddy_fini(struct warp__buddy *b)
 	memset(b, 0, sizeof(*b));
 }
 
-static void buddy_release(struct warp__buddy *b, uint8_t *p, unsigned order);
-
-/* Give every block of the quick lists back to the buddy lists. */
-static void quick_drain(struct warp__buddy *b)
+/* Free a block into the buddy lists, merging it with free buddies. */
+static void buddy_release(struct warp__buddy *b, uint8_t *p, unsigned order)
 {
+	while (order < b->max_order) {
+		uint64_t off = (uint64_t)(p - b->mem);
+		uint64_t boff = off ^ ((uint64_t)1 << (order + WARP_BUDDY_MIN_SHIFT));
+		uint8_t *bp = b->mem + boff;
+		if (b->meta[boff >> WARP_BUDDY_MIN_SHIFT] != (uint8_t)(order | META_FREE))
+			break;
+		list_remove(b, order, bp);
+		if (bp < p)
+			p = bp;
+		order++;
+	}
+	list_push(b, order, p);
+}
+
+/* Give every block of the quick lists back to the buddy lists; whether
+ * there was any. */
+static bool quick_drain(struct warp__buddy *b)
+{
+	bool any = false;
 	for (unsigned o = 0; o < WARP_BUDDY_QUICK_ORDERS; o++) {
 		while (b->quick[o]) {
 			struct free_node *n = b->quick[o];
 			b->quick[o] = n->next;
 			buddy_release(b, (uint8_t *)n, o);
+			any = true;
 		}
 		b->nquick[o] = 0;
 	}
+	return any;
 }
 
 void *warp__buddy_alloc(struct warp__buddy *b, uint64_t n)
@@ -155,15 +173,8 @@ void *warp__buddy_alloc(struct warp__buddy *b, uint64_t n)
 	unsigned k = order;
 	while (k <= b->max_order && !b->free_head[k])
 		k++;
-	if (k > b->max_order) {
-		bool any = false;
-		for (unsigned o = 0; o < WARP_BUDDY_QUICK_ORDERS; o++)
-			any |= b->quick[o] != NULL;
-		if (!any)
-			return NULL;
-		quick_drain(b); /* the blocks kept back may merge into what is asked */
-		return warp__buddy_alloc(b, n);
-	}
+	if (k > b->max_order) /* the blocks kept back may merge into what is asked */
+		return quick_drain(b) ? warp__buddy_alloc(b, n) : NULL;
 	uint8_t *p = (uint8_t *)b->free_head[k];
 	list_remove(b, k, p);
 	while (k > order) { /* split: keep the lower half, free the upper */
@@ -193,18 +204,3 @@ void warp__buddy_free(struct warp__buddy *b, void *ptr)
 	buddy_release(b, p, order);
 }
 
-static void buddy_release(struct warp__buddy *b, uint8_t *p, unsigned order)
-{
-	while (order < b->max_order) {
-		uint64_t off = (uint64_t)(p - b->mem);
-		uint64_t boff = off ^ ((uint64_t)1 << (order + WARP_BUDDY_MIN_SHIFT));
-		uint8_t *bp = b->mem + boff;
-		if (b->meta[boff >> WARP_BUDDY_MIN_SHIFT] != (uint8_t)(order | META_FREE))
-			break;
-		list_remove(b, order, bp);
-		if (bp < p)
-			p = bp;
-		order++;
-	}
-	list_push(b, order, p);
-}

@@ -31,9 +31,8 @@ struct warp_pkt {
 	uint32_t idx; /* in its pool */
 	/* A driver's own buffer lent to the engine (DPDK: the received mbuf,
 	 * data points into it); released by warp__pkt_put with the pool's
-	 * ext_free. NULL: data is the pool's buffer (own). */
+	 * ext_free, which points data back at the pool's buffer. */
 	void *ext;
-	uint8_t *own;
 	uint8_t transport; /* engine transport index (set by the engine) */
 	uint64_t rx_ns;
 	warp__addr_t addr; /* rx: source; tx: destination */
@@ -71,7 +70,7 @@ static inline void warp__pkt_put(struct warp__pktpool *pp, struct warp_pkt *p)
 	if (p->ext) {
 		pp->ext_free(pp->ext_ctx, p->ext);
 		p->ext = NULL;
-		p->data = p->own;
+		p->data = pp->mem + (size_t)p->idx * pp->buf_size;
 		p->cap = pp->buf_size;
 	}
 	pp->free[pp->nfree++] = p->idx;

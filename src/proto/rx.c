@@ -563,9 +563,7 @@ static bool peer_restarted(warp_engine_t *e, struct warp_peer *p, uint64_t pn)
 	if (pn == 0 || pn > WARP_RX_WINDOW_BITS / 2 || e->now - p->last_rx_ns < quiet)
 		return false;
 	warp__stat(e, peer_restarts, 1);
-	p->rx_largest = 0;
-	p->rx_run_ok = false;
-	memset(p->rx_window, 0, sizeof(p->rx_window));
+	warp__rx_window_reset(p);
 	for (uint32_t i = 0; i < e->cfg.max_streams; i++)
 		if (p->rxs[i].used)
 			warp__rx_stream_reset(e, p, &p->rxs[i]);

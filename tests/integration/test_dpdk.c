@@ -360,7 +360,6 @@ static void interop(void)
 		     (unsigned long long)atomic_load(&sh->got[1]));
 	cr_assert_eq(atomic_load(&sh->bad[0]) + atomic_load(&sh->bad[1]), 0, "payloads differ");
 	cr_assert_eq(atomic_load(&sh->order[0]) + atomic_load(&sh->order[1]), 0, "out of order");
-	/* the DPDK node asked for the kernel node's MAC and answered its request */
 	/* the DPDK node asked for the kernel node's MAC (the kernel learns ours
 	 * from that request, so it may never have to ask) */
 	cr_assert_geq(sh->st_dpdk.drv_arp_tx, 1, "ARP sent %llu",
