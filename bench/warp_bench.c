@@ -50,6 +50,8 @@ struct opts {
 	const char *vdev;   /* dpdk: the port's vdev for --role (e.g. net_af_xdp0,iface=...) */
 	const char *eal;    /* dpdk: more EAL arguments */
 	const char *port;   /* dpdk: port name */
+	const char *tls;    /* encryption required, certificates from this directory */
+	const char *cipher; /* tls.ciphers */
 };
 
 static struct opts o = {
@@ -162,6 +164,23 @@ static warp_engine_t *make_engine(const char *name, const char *listen, void *ar
 	if (o.size > cfg.max_payload_bytes) {
 		cfg.max_payload_bytes = o.size;
 		cfg.tx_arena_bytes = cfg.rx_arena_bytes = 4 * o.size;
+	}
+	if (o.tls) {
+		/* DIR/<node>.pem and .key, DIR/ca.pem (tools/mkcerts DIR client server) */
+		cfg.encryption = WARP_ENCRYPTION_REQUIRED;
+		if (snprintf(cfg.tls.cert_file, sizeof(cfg.tls.cert_file), "%s/%s.pem", o.tls,
+			     name) >= (int)sizeof(cfg.tls.cert_file) ||
+		    snprintf(cfg.tls.key_file, sizeof(cfg.tls.key_file), "%s/%s.key", o.tls, name) >=
+			    (int)sizeof(cfg.tls.key_file) ||
+		    snprintf(cfg.tls.ca_file, sizeof(cfg.tls.ca_file), "%s/ca.pem", o.tls) >=
+			    (int)sizeof(cfg.tls.ca_file)) {
+			fprintf(stderr, "warp-bench: --tls: path too long\n");
+			exit(2);
+		}
+		if (o.cipher)
+			snprintf(cfg.tls.ciphers, sizeof(cfg.tls.ciphers), "%s", o.cipher);
+	} else {
+		cfg.encryption = WARP_ENCRYPTION_OFF;
 	}
 	int rc = warp_config_add_transport(&cfg, o.driver, listen, arg);
 	if (rc)
@@ -398,6 +417,7 @@ static void report(struct half *c)
 		else
 			printf("\"sent_msgs_per_s\":%.0f,\"msgs_per_s\":%.0f,\"gbit_per_s\":%.3f,",
 			       rate, rx_rate, gbit);
+		printf("\"encryption\":\"%s\",", o.tls ? (o.cipher ? o.cipher : "aes-128-gcm") : "none");
 		printf("\"lost\":%llu,\"clock\":\"%s\",\"clock_overhead_ns\":%.1f,\"cpus\":[%d,%d],"
 		       "\"idle\":\"spin\",\"uring_setup\":\"%s\",\"guarantee\":%d,\"injected_loss\":%.3f}\n",
 		       (unsigned long long)lost, clk.tsc ? "tsc" : "monotonic", clk.overhead_ns,
@@ -424,14 +444,15 @@ static void report(struct half *c)
 		       (unsigned long long)c->res.received, rx_rate, gbit, (unsigned long long)lost);
 	}
 	printf("\nsettings: %s, mtu %u, idle spin (busy-poll), client cpu %d, server cpu %d, "
-	       "uring setup %s, guarantee %s\n",
+	       "uring setup %s, guarantee %s, encryption %s\n",
 	       o.role != BOTH			     ? "one half of two hosts"
 	       : is_dpdk()			     ? "two processes over net_memif"
 	       : strcmp(o.driver, "loop") != 0 ? "two processes on 127.0.0.1"
 					       : "one process",
 	       WARP_DEFAULT_MTU, o.cpu_client, o.cpu_server, o.uring_setup,
 	       o.guarantee == WARP_AT_MOST_ONCE ? "at-most-once"
-	       : o.guarantee == WARP_EXACTLY_ONCE ? "exactly-once" : "at-least-once");
+	       : o.guarantee == WARP_EXACTLY_ONCE ? "exactly-once" : "at-least-once",
+	       o.tls ? (o.cipher ? o.cipher : "aes-128-gcm") : "off");
 	printf("clock: %s, %.1f ns per reading (two readings per measured message)\n", clk.name,
 	       clk.overhead_ns);
 }
@@ -584,6 +605,9 @@ static void usage(FILE *f)
 		"  --uring-setup S   defer (default: SINGLE_ISSUER|DEFER_TASKRUN), coop, sqpoll, plain\n"
 		"  --cpus C,S        client and server CPUs (default 0,1; -1 = no pinning)\n"
 		"  --mono            time with CLOCK_MONOTONIC instead of the TSC\n"
+		"  --tls DIR         encryption required: mutual TLS 1.3 with DIR/ca.pem and\n"
+		"                    DIR/{client,server}.{pem,key} (tools/mkcerts DIR client server)\n"
+		"  --cipher C        with --tls: aes-128-gcm (default) or chacha20-poly1305\n"
 		"  --json            one JSON object instead of the table\n");
 }
 
@@ -609,6 +633,8 @@ int main(int argc, char **argv)
 		{ "vdev", required_argument, NULL, 'V' },
 		{ "eal", required_argument, NULL, 'E' },
 		{ "port", required_argument, NULL, 'P' },
+		{ "tls", required_argument, NULL, 'S' },
+		{ "cipher", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -652,6 +678,12 @@ int main(int argc, char **argv)
 			else goto bad;
 			break;
 		case 'j': o.json = 1; break;
+		case 'S': o.tls = optarg; break;
+		case 'C':
+			if (strcmp(optarg, "aes-128-gcm") && strcmp(optarg, "chacha20-poly1305"))
+				goto bad;
+			o.cipher = optarg;
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}

@@ -3,6 +3,7 @@
 #ifndef WARP_COMMON_H
 #define WARP_COMMON_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdatomic.h>
@@ -48,5 +49,10 @@ void warp__err_clear(void);
 void warp__clock_init(void);
 uint64_t warp__clock_ns(void);
 int warp__clock_is_tsc(void);
+
+/* tls.ciphers ("aes-128-gcm:chacha20-poly1305"): the suites as WARP_TLS_*
+ * bits (crypto/tls.h) and whether ChaCha comes first; 0 or -1 (bad list).
+ * In config/config.c. */
+int warp__tls_ciphers_parse(const char *s, unsigned *suites, bool *chacha_first);
 
 #endif

@@ -242,4 +242,38 @@ static inline bool th_pump(warp_engine_t **es, size_t n, const size_t *counter, 
 	return *counter >= want;
 }
 
+/* Poll until every peer in ps has its session up (the handshake done),
+ * advancing the manual clock 1 us per round; fails the test naming the
+ * peer and its error otherwise. Tests that count packets start after it,
+ * so the handshake's packets are not in their counts. */
+static inline void th_up(warp_engine_t **es, size_t n, warp_peer_t **ps, size_t np)
+{
+	for (unsigned r = 0; r < 2000000; r++) {
+		size_t up = 0;
+		for (size_t k = 0; k < np; k++) {
+			warp_session_info_t si;
+			warp_peer_session(ps[k], &si);
+			up += si.state == WARP_SESSION_UP;
+		}
+		if (up == np)
+			return;
+		for (size_t i = 0; i < n; i++)
+			warp_engine_poll(es[i]);
+		th_now += 1000;
+	}
+	for (size_t k = 0; k < np; k++) {
+		warp_session_info_t si;
+		warp_peer_session(ps[k], &si);
+		cr_assert_eq(si.state, WARP_SESSION_UP, "session with '%s' not up: %s",
+			     warp_peer_node(ps[k]), si.error_detail);
+	}
+}
+
+static inline void th_up2(warp_engine_t *a, warp_peer_t *ab, warp_engine_t *b, warp_peer_t *ba)
+{
+	warp_engine_t *es[2] = { a, b };
+	warp_peer_t *ps[2] = { ab, ba };
+	th_up(es, 2, ps, 2);
+}
+
 #endif

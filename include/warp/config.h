@@ -64,6 +64,46 @@ extern "C" {
 #define WARP_DEFAULT_IDLE_MIN_SLEEP_NS 1000ull     /* ... then sleeps doubling from */
 #define WARP_DEFAULT_IDLE_MAX_SLEEP_NS 1000000ull  /* ... up to */
 
+#define WARP_DEFAULT_KEY_UPDATE_PACKETS (1ull << 22) /* packets under one key before a key update */
+#define WARP_DEFAULT_MAX_HANDSHAKES 16             /* handshakes in progress at once */
+
+/* Encryption policy (warp_config_t.encryption, warp_peer_config_t.encryption).
+ * A node offers encryption when its policy is optional or required and it
+ * has TLS configured (tls.cert_file); the session is encrypted when both
+ * offer it. Required: a peer that does not offer it is refused (both sides
+ * fail the handshake, naming the capability). Optional is not safe against
+ * a downgrade on the path (the offer travels before TLS); use required
+ * where the network is not trusted. */
+#define WARP_ENCRYPTION_DEFAULT 0  /* peers only: the engine's policy */
+#define WARP_ENCRYPTION_OFF 1
+#define WARP_ENCRYPTION_OPTIONAL 2 /* engine default */
+#define WARP_ENCRYPTION_REQUIRED 3
+
+#define WARP_PATH_MAX 256
+/** Mutual TLS 1.3 of the handshake (docs/security.md). */
+typedef struct warp_tls_config {
+	char cert_file[WARP_PATH_MAX]; /* PEM certificate (chain) naming this node; "" = no TLS */
+	char key_file[WARP_PATH_MAX];  /* PEM private key of cert_file */
+	char ca_file[WARP_PATH_MAX];   /* PEM CA certificate(s) that sign the peers */
+	uint32_t verify_peer;          /* 1 (default): check the peer's certificate chain and that
+					  it names the peer's node id; 0: accept any (tests only) */
+	char ciphers[64];              /* "aes-128-gcm", "chacha20-poly1305", or both separated by
+					  ':' in order of preference (default: "aes-128-gcm:chacha20-poly1305") */
+	uint32_t resumption;           /* 1 (default): a reconnect resumes the last session with its
+					  ticket (no certificates exchanged); 0: always a full handshake */
+} warp_tls_config_t;
+
+#define WARP_MAX_CAPS 8
+/** A capability this node offers in its HELLO, beside the built-in ones
+ *  ("warp", the wire protocol; "encryption"): the highest version in both
+ *  nodes' ranges is chosen (warp_peer_capability()); with none in common a
+ *  required one fails the handshake. */
+typedef struct warp_cap_config {
+	char name[32];     /* [a-z0-9_.-]{1,31} */
+	uint16_t min, max; /* 1 <= min <= max */
+	uint32_t required; /* 1: no common version fails the connection */
+} warp_cap_config_t;
+
 /** What the engine thread does when a poll found no work. */
 typedef enum warp_idle_kind {
 	WARP_IDLE_SPIN = 0,    /* busy-poll: lowest latency, one core at 100 % */
@@ -115,6 +155,7 @@ typedef struct warp_peer_config {
 	} transports[WARP_MAX_TRANSPORTS]; /* in order of preference */
 	uint32_t n_transports;
 	uint32_t fallback; /* WARP_FALLBACK_*: what to do when the active transport stops working */
+	uint32_t encryption; /* WARP_ENCRYPTION_*; DEFAULT (0) = the engine's policy */
 } warp_peer_config_t;
 
 /* Fallback strategies of a peer (warp_peer_config_t.fallback). */
@@ -175,6 +216,16 @@ typedef struct warp_config {
 	uint64_t retry_max_backoff_ns;
 	uint32_t retry_max_attempts;
 
+	/* Secure sessions (docs/security.md). Every connection starts with a
+	 * handshake (HELLO: node ids, capabilities; then TLS 1.3 when both
+	 * offer encryption) that must finish within connect_timeout_ns; a
+	 * failed one is retried with the retry policy's back-off. */
+	uint32_t encryption;          /* WARP_ENCRYPTION_OFF / OPTIONAL (default) / REQUIRED */
+	warp_tls_config_t tls;
+	uint64_t key_update_packets;  /* a sender moves to its next key after this many packets */
+	uint32_t max_handshakes;      /* handshakes in progress at once; more wait their turn */
+	warp_cap_config_t caps[WARP_MAX_CAPS]; /* extra capabilities offered */
+	uint32_t n_caps;
 	warp_idle_config_t idle;
 	int cpu;                    /* engine thread affinity (warp_engine_start), -1 = none */
 	warp_clock_fn clock;

@@ -225,6 +225,43 @@ typedef struct warp_health {
  */
 int warp_peer_health(const warp_engine_t *e, const warp_peer_t *p, warp_health_t *out);
 
+/** Session state of a peer (warp_session_info_t.state). */
+#define WARP_SESSION_HANDSHAKE 1 /* handshake in progress; sends are queued */
+#define WARP_SESSION_UP 2        /* established */
+#define WARP_SESSION_FAILED 3    /* the last attempt failed; sends fail with `error` until the
+				    next attempt (retry back-off) or warp_peer_reopen() */
+
+/** A peer's session (docs/security.md). */
+typedef struct warp_session_info {
+	int state;              /* WARP_SESSION_* */
+	int encrypted;          /* 1: every packet is protected (AEAD) */
+	int resumed;            /* 1: the last handshake resumed a TLS session */
+	const char *cipher;     /* "aes-128-gcm", "chacha20-poly1305" or "none" */
+	uint32_t tx_key_gen;    /* key updates this side made */
+	uint32_t rx_key_gen;    /* key updates the peer made */
+	uint32_t handshakes;    /* completed with this peer */
+	uint64_t peer_incarnation; /* changes when the peer process restarts */
+	int error;              /* the last failure (WARP_EHANDSHAKE, WARP_ETIMEDOUT), 0 = none */
+	char error_detail[256]; /* its words, e.g. "handshake with 'b': certificate of 'b'
+				   expired (notAfter Jan  2 00:00:00 2020 GMT)" */
+} warp_session_info_t;
+
+/**
+ * A peer's session state.
+ * @return 0; WARP_EINVAL. [engine thread, or any thread while no engine
+ *         thread runs]
+ */
+int warp_peer_session(const warp_peer_t *p, warp_session_info_t *out);
+
+/**
+ * The version negotiated for a capability with this peer (the built-in
+ * "warp" and "encryption", and warp_config_t.caps).
+ * @return the version (>= 1), 0 when off (no common version, or not offered
+ *         by both), WARP_ESTATE before the session is up, WARP_EINVAL.
+ *         [as warp_peer_session]
+ */
+int warp_peer_capability(const warp_peer_t *p, const char *name);
+
 /**
  * Health of the engine: down when every peer is down (and there is one),
  * degraded when any peer is not up, up otherwise; the reason names the

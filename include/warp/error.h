@@ -36,7 +36,8 @@ extern "C" {
 	X(ENOTSUP, 15, "not supported")                                              \
 	X(ESTATE, 16, "operation not allowed in the current state")                  \
 	X(ECONFIG, 17, "bad configuration")                                          \
-	X(EENCODE, 18, "encode error")
+	X(EENCODE, 18, "encode error")                                               \
+	X(EHANDSHAKE, 19, "handshake failed")
 
 enum warp_errno {
 #define WARP__ERR_ENUM(name, val, msg) WARP_##name = -(val),

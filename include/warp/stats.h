@@ -55,7 +55,15 @@ extern "C" {
 	X(flow_blocked, "packet builds stopped by the peer's window or the congestion window") \
 	X(failbacks, "peers moved back to their first transport")                         \
 	X(send_circuit_open, "sends refused with WARP_ECIRCUIT_OPEN")                     \
-	X(drops, "packets or fragments dropped (sum of drop_*)")                        \
+	X(handshakes, "handshakes completed (full and resumed)")                          \
+	X(handshakes_resumed, "handshakes that resumed a TLS session (no certificates)")  \
+	X(handshake_failures, "handshake attempts failed (refused, timed out, or given up by the peer)") \
+	X(handshake_timeouts, "handshake attempts not finished within connect_timeout")   \
+	X(handshake_pkts_tx, "handshake packets sent")                                    \
+	X(handshake_pkts_rx, "handshake packets received")                                \
+	X(key_updates_tx, "packet keys this engine moved on from (key_update_packets)")   \
+	X(key_updates_rx, "packet keys a peer moved on from")                             \
+		X(drops, "packets or fragments dropped (sum of drop_*)")                        \
 	WARP_DRV_STATS_MAP(X)
 
 /* Counters a driver keeps for its engine: one struct per transport inside the

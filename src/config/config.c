@@ -58,6 +58,129 @@ int warp_config_init(warp_config_t *cfg)
 	cfg->idle.min_sleep_ns = WARP_DEFAULT_IDLE_MIN_SLEEP_NS;
 	cfg->idle.max_sleep_ns = WARP_DEFAULT_IDLE_MAX_SLEEP_NS;
 	cfg->cpu = -1;
+	cfg->encryption = WARP_ENCRYPTION_OPTIONAL;
+	cfg->tls.verify_peer = 1;
+	cfg->tls.resumption = 1;
+	strcpy(cfg->tls.ciphers, "aes-128-gcm:chacha20-poly1305");
+	cfg->key_update_packets = WARP_DEFAULT_KEY_UPDATE_PACKETS;
+	cfg->max_handshakes = WARP_DEFAULT_MAX_HANDSHAKES;
+	return 0;
+}
+
+/* tls.ciphers: fills *suites (WARP_TLS_* bits of crypto/tls.h: 1 = AES,
+ * 2 = ChaCha) and *chacha_first; 0 or -1 (bad). */
+int warp__tls_ciphers_parse(const char *s, unsigned *suites, bool *chacha_first)
+{
+	*suites = 0;
+	*chacha_first = false;
+	const char *p = s;
+	while (*p) {
+		size_t n = strcspn(p, ":");
+		unsigned bit = 0;
+		if (n == 11 && strncmp(p, "aes-128-gcm", n) == 0)
+			bit = 1;
+		else if (n == 17 && strncmp(p, "chacha20-poly1305", n) == 0)
+			bit = 2;
+		if (!bit || (*suites & bit))
+			return -1;
+		if (!*suites && bit == 2)
+			*chacha_first = true;
+		*suites |= bit;
+		p += n;
+		if (*p == ':' && !*++p)
+			return -1;
+	}
+	return *suites ? 0 : -1;
+}
+
+static int security_validate(const warp_config_t *c)
+{
+	if (c->encryption < WARP_ENCRYPTION_OFF || c->encryption > WARP_ENCRYPTION_REQUIRED)
+		return warp__err(WARP_ECONFIG,
+				 "encryption: %u is not 1 (off), 2 (optional) or 3 (required)",
+				 c->encryption);
+	bool required = c->encryption == WARP_ENCRYPTION_REQUIRED;
+	for (uint32_t i = 0; i < c->n_peers && c->peers; i++) {
+		if (c->peers[i].encryption > WARP_ENCRYPTION_REQUIRED)
+			return warp__err(WARP_ECONFIG,
+					 "peer '%.63s': encryption: %u is not 0 (engine's), 1 (off), "
+					 "2 (optional) or 3 (required)",
+					 c->peers[i].node, c->peers[i].encryption);
+		if (c->peers[i].encryption == WARP_ENCRYPTION_REQUIRED)
+			required = true;
+	}
+	const warp_tls_config_t *t = &c->tls;
+	if (strnlen(t->cert_file, sizeof(t->cert_file)) == sizeof(t->cert_file) ||
+	    strnlen(t->key_file, sizeof(t->key_file)) == sizeof(t->key_file) ||
+	    strnlen(t->ca_file, sizeof(t->ca_file)) == sizeof(t->ca_file) ||
+	    strnlen(t->ciphers, sizeof(t->ciphers)) == sizeof(t->ciphers))
+		return warp__err(WARP_ECONFIG, "tls: a path or the cipher list is not terminated");
+	if (t->cert_file[0]) {
+#ifndef WARP_HAVE_TLS
+		return warp__err(WARP_ECONFIG,
+				 "tls.cert_file: set, but this libwarp was built without TLS "
+				 "(OpenSSL 3 not found at build time)");
+#endif
+		if (!t->key_file[0])
+			return warp__err(WARP_ECONFIG, "tls.key_file: required with tls.cert_file");
+		if (t->verify_peer && !t->ca_file[0])
+			return warp__err(WARP_ECONFIG,
+					 "tls.ca_file: required with tls.cert_file when verify_peer is "
+					 "on (the CA that signs the peers)");
+	} else if (required) {
+		return warp__err(WARP_ECONFIG,
+				 "encryption: required, but tls.cert_file is not set (encryption "
+				 "needs this node's certificate, key and CA)");
+	}
+	if (t->verify_peer > 1)
+		return warp__err(WARP_ECONFIG, "tls.verify_peer: %u is not 0 or 1", t->verify_peer);
+	if (t->resumption > 1)
+		return warp__err(WARP_ECONFIG, "tls.resumption: %u is not 0 or 1", t->resumption);
+	unsigned suites;
+	bool cf;
+	if (warp__tls_ciphers_parse(t->ciphers, &suites, &cf))
+		return warp__err(WARP_ECONFIG,
+				 "tls.ciphers: '%s' is not a ':'-separated list of aes-128-gcm and "
+				 "chacha20-poly1305",
+				 t->ciphers);
+	if (c->key_update_packets < 16 || c->key_update_packets > (1ull << 40))
+		return warp__err(WARP_ECONFIG, "key_update_packets: %llu is outside 16..2^40",
+				 (unsigned long long)c->key_update_packets);
+	if (c->max_handshakes < 1 || c->max_handshakes > 65536)
+		return warp__err(WARP_ECONFIG, "max_handshakes: %u is outside 1..65536",
+				 c->max_handshakes);
+	if (c->n_caps > WARP_MAX_CAPS)
+		return warp__err(WARP_ECONFIG, "caps: %u listed, at most %d", c->n_caps,
+				 WARP_MAX_CAPS);
+	for (uint32_t i = 0; i < c->n_caps; i++) {
+		const warp_cap_config_t *k = &c->caps[i];
+		size_t n = strnlen(k->name, sizeof(k->name));
+		bool ok = n >= 1 && n < sizeof(k->name);
+		for (size_t j = 0; ok && j < n; j++) {
+			char ch = k->name[j];
+			ok = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' ||
+			     ch == '.' || ch == '-';
+		}
+		if (!ok)
+			return warp__err(WARP_ECONFIG,
+					 "caps[%u].name: '%.31s' is not 1..31 of [a-z0-9_.-]", i,
+					 k->name);
+		if (strcmp(k->name, "warp") == 0 || strcmp(k->name, "encryption") == 0)
+			return warp__err(WARP_ECONFIG,
+					 "caps[%u].name: '%s' is built in (set encryption instead)", i,
+					 k->name);
+		for (uint32_t j = 0; j < i; j++)
+			if (strcmp(c->caps[j].name, k->name) == 0)
+				return warp__err(WARP_ECONFIG, "caps[%u].name: '%s' listed twice", i,
+						 k->name);
+		if (k->min < 1 || k->min > k->max)
+			return warp__err(WARP_ECONFIG,
+					 "caps[%u] '%s': versions %u..%u (need 1 <= min <= max)", i,
+					 k->name, k->min, k->max);
+		if (k->required > 1)
+			return warp__err(WARP_ECONFIG, "caps[%u] '%s': required: %u is not 0 or 1",
+					 i, k->name, k->required);
+	}
 	return 0;
 }
 
@@ -245,5 +368,5 @@ int warp_config_validate(const warp_config_t *c)
 	for (size_t i = 0; i < sizeof(c->reserved); i++)
 		if (c->reserved[i])
 			return warp__err(WARP_ECONFIG, "reserved: must be zero");
-	return 0;
+	return security_validate(c);
 }

@@ -45,6 +45,12 @@ enum ktype {
 	K_IDLE,  /* warp_idle_kind_t */
 	K_INT,   /* int, -1..INT_MAX */
 	K_CC,    /* congestion controller name: aimd or none */
+	K_U64,   /* uint64_t plain count */
+	K_BOOL,  /* uint32_t 0 or 1: yes/no, true/false, on/off, 1/0 */
+	K_ENC,   /* uint32_t WARP_ENCRYPTION_*: off, optional or required */
+	K_STR,   /* string; its length is checked here, its value by validate */
+	K_PATH,  /* file name; a relative one is taken from the config file's directory */
+	K_CAP,   /* '<name> <min>..<max> [required]': appends to caps[]; repeatable */
 };
 
 struct ekey {
@@ -52,9 +58,10 @@ struct ekey {
 	const char *cfgkey; /* the name warp_config_validate() uses in its detail */
 	enum ktype type;
 	size_t off;         /* in warp_config_t */
+	size_t size;        /* of the field (K_STR, K_PATH: the buffer, NUL included) */
 };
 
-#define EK(n, c, t, f) { n, c, t, offsetof(warp_config_t, f) }
+#define EK(n, c, t, f) { n, c, t, offsetof(warp_config_t, f), sizeof(((warp_config_t *)0)->f) }
 static const struct ekey ekeys[] = {
 	EK("node_id", "node_id", K_NODE, node_id),
 	EK("mtu", "mtu", K_U32, mtu),
@@ -103,6 +110,16 @@ static const struct ekey ekeys[] = {
 	EK("heartbeat_miss_limit", "heartbeat_miss_limit", K_U32, heartbeat_miss_limit),
 	EK("failover_after_rtos", "failover_after_rtos", K_U32, failover_after_rtos),
 	EK("failback_probe", "failback_probe_ns", K_DUR, failback_probe_ns),
+	EK("encryption", "encryption", K_ENC, encryption),
+	EK("tls_cert_file", "tls.cert_file", K_PATH, tls.cert_file),
+	EK("tls_key_file", "tls.key_file", K_PATH, tls.key_file),
+	EK("tls_ca_file", "tls.ca_file", K_PATH, tls.ca_file),
+	EK("tls_verify_peer", "tls.verify_peer", K_BOOL, tls.verify_peer),
+	EK("tls_ciphers", "tls.ciphers", K_STR, tls.ciphers),
+	EK("key_update_packets", "key_update_packets", K_U64, key_update_packets),
+	EK("max_handshakes", "max_handshakes", K_U32, max_handshakes),
+	/* validate names one as "caps[i]...": validate_line() finds its line */
+	EK("cap", "caps", K_CAP, caps),
 };
 #undef EK
 #define N_EKEYS WARP__ARRAY_LEN(ekeys)
@@ -195,9 +212,11 @@ struct ld {
 	uint32_t sect_line;
 	char sect_label[WARP_NODE_MAX + 8]; /* "[engine]", "[peer b]", ... for messages */
 	uint32_t engine_line;
-	uint32_t ekey_line[N_EKEYS];
+	uint32_t ekey_line[N_EKEYS]; /* cap: its first line */
+	uint32_t cap_line[WARP_MAX_CAPS]; /* line of each cap = ... (cfg.caps[i]) */
 	uint32_t tkey_line[WARP_MAX_TRANSPORTS][N_TKEYS]; /* repeated keys: their first line */
 	uint32_t ptkey_line[WARP_CONFIG_FILE_MAX_PEERS][WARP_MAX_TRANSPORTS];
+	uint32_t penc_line[WARP_CONFIG_FILE_MAX_PEERS]; /* line of each peer's encryption */
 };
 
 /* Record the first error: "<path>:<line>: <message>". Returns 0 (the inih
@@ -329,6 +348,18 @@ static int parse_bool(const char *v, int *out)
 			return *out = 0, 0;
 	}
 	return -1;
+}
+
+/* "off", "optional", "required": WARP_ENCRYPTION_*, or 0 for anything else. */
+static uint32_t parse_encryption(const char *v)
+{
+	if (!strcmp(v, "off"))
+		return WARP_ENCRYPTION_OFF;
+	if (!strcmp(v, "optional"))
+		return WARP_ENCRYPTION_OPTIONAL;
+	if (!strcmp(v, "required"))
+		return WARP_ENCRYPTION_REQUIRED;
+	return 0;
 }
 
 /* ---- sections -------------------------------------------------------------- */
@@ -549,6 +580,81 @@ static char *reader(char *out, int num, void *stream)
 
 /* ---- the handler: one key = value ------------------------------------------ */
 
+/* A file name into dst (cap bytes, NUL included). A relative name is taken
+ * from the directory of the config file, so a config and its certificates
+ * can move together: "certs/a.pem" in "config/x.ini" is "config/certs/a.pem".
+ * The file is not opened here (warp_engine_create() does). */
+static int engine_path(struct ld *st, const char *name, const char *val, char *dst, size_t cap)
+{
+	uint32_t line = st->lineno;
+	const char *slash = strrchr(st->path, '/');
+	size_t dl = val[0] != '/' && slash ? (size_t)(slash - st->path) + 1 : 0;
+	size_t n = strlen(val);
+	if (dl + n >= cap) {
+		if (dl)
+			return fail(st, line,
+				    "%s: '%.40s%s' is longer than %zu characters once taken from "
+				    "the directory of this file",
+				    name, val, n > 40 ? "..." : "", cap - 1);
+		return fail(st, line, "%s: '%.40s%s' is longer than %zu characters", name, val,
+			    n > 40 ? "..." : "", cap - 1);
+	}
+	memcpy(dst, st->path, dl);
+	memcpy(dst + dl, val, n + 1);
+	return 1;
+}
+
+/* A version of 'cap': the n characters at s, a number in 1..65535. */
+static int cap_version(struct ld *st, const char *val, const char *s, size_t n, uint16_t *out)
+{
+	uint64_t v = 0;
+	size_t i;
+	for (i = 0; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+		if (v <= 65535) /* stops growing once too large: no overflow */
+			v = v * 10 + (uint64_t)(s[i] - '0');
+	if (!n || i != n)
+		return fail(st, st->lineno, "cap: '%s': version '%.*s' is not a number", val,
+			    (int)n, s);
+	if (v < 1 || v > 65535)
+		return fail(st, st->lineno, "cap: '%s': version %.*s is out of range (1..65535)",
+			    val, (int)n, s);
+	*out = (uint16_t)v;
+	return 1;
+}
+
+/* 'cap = <name> <min>..<max> [required]': appends to cfg.caps[]. The name's
+ * characters, duplicates and min <= max are warp_config_validate()'s to
+ * check (reported at this line by validate_line()). */
+static int engine_cap(struct ld *st, const char *val)
+{
+	uint32_t line = st->lineno;
+	warp_config_t *c = &st->f->cfg;
+	size_t nl = strcspn(val, " \t");
+	const char *range = skip_blank(val + nl);
+	size_t rl = strcspn(range, " \t");
+	const char *opt = skip_blank(range + rl);
+	size_t ol = strcspn(opt, " \t");
+	const char *dots = strstr(range, "..");
+	if (!nl || !rl || !dots || dots >= range + rl || *skip_blank(opt + ol) ||
+	    (ol && (ol != 8 || strncmp(opt, "required", 8) != 0)))
+		return fail(st, line, "cap: '%s' is not '<name> <min>..<max> [required]'", val);
+	if (c->n_caps >= WARP_MAX_CAPS)
+		return fail(st, line, "cap: at most %d per engine", WARP_MAX_CAPS);
+	warp_cap_config_t k;
+	memset(&k, 0, sizeof(k));
+	if (nl >= sizeof(k.name))
+		return fail(st, line, "cap: name '%.*s' is longer than %zu characters", (int)nl,
+			    val, sizeof(k.name) - 1);
+	memcpy(k.name, val, nl);
+	if (!cap_version(st, val, range, (size_t)(dots - range), &k.min) ||
+	    !cap_version(st, val, dots + 2, (size_t)(range + rl - dots - 2), &k.max))
+		return 0;
+	k.required = ol != 0;
+	st->cap_line[c->n_caps] = line;
+	c->caps[c->n_caps++] = k;
+	return 1;
+}
+
 static int engine_key(struct ld *st, const char *name, const char *val)
 {
 	uint32_t line = st->lineno;
@@ -559,15 +665,17 @@ static int engine_key(struct ld *st, const char *name, const char *val)
 			break;
 	if (k == N_EKEYS)
 		return fail(st, line, "%s: unknown key in [engine]", name);
-	if (st->ekey_line[k])
+	const struct ekey *ek = &ekeys[k];
+	if (st->ekey_line[k] && ek->type != K_CAP) /* cap is a list: one entry a line */
 		return fail(st, line, "%s: set twice in [engine] (first on line %u)", name,
 			    st->ekey_line[k]);
-	st->ekey_line[k] = line;
-	const struct ekey *ek = &ekeys[k];
+	if (!st->ekey_line[k])
+		st->ekey_line[k] = line;
 	void *dst = (char *)c + ek->off;
 	if (!*val && ek->type != K_NODE)
 		return fail(st, line, "%s: empty value", name);
 	uint64_t v;
+	int b;
 	switch (ek->type) {
 	case K_NODE: {
 		size_t n = strlen(val);
@@ -621,6 +729,36 @@ static int engine_key(struct ld *st, const char *name, const char *val)
 			return 0;
 		*(int *)dst = (int)v;
 		return 1;
+	case K_U64:
+		if (parse_unsigned(st, name, val, K_U64, UINT64_MAX, &v))
+			return 0;
+		*(uint64_t *)dst = v;
+		return 1;
+	case K_BOOL:
+		if (parse_bool(val, &b))
+			return fail(st, line, "%s: '%s' is not yes or no", name, val);
+		*(uint32_t *)dst = (uint32_t)b;
+		return 1;
+	case K_ENC: {
+		uint32_t e = parse_encryption(val);
+		if (!e)
+			return fail(st, line, "%s: '%s' is not off, optional or required", name,
+				    val);
+		*(uint32_t *)dst = e;
+		return 1;
+	}
+	case K_STR: {
+		size_t n = strlen(val);
+		if (n >= ek->size)
+			return fail(st, line, "%s: '%.40s%s' is longer than %zu characters", name,
+				    val, n > 40 ? "..." : "", ek->size - 1);
+		memcpy(dst, val, n + 1);
+		return 1;
+	}
+	case K_PATH:
+		return engine_path(st, name, val, (char *)dst, ek->size);
+	case K_CAP:
+		return engine_cap(st, val);
 	}
 	return fail(st, line, "%s: internal error: unhandled type", name);
 }
@@ -924,6 +1062,18 @@ static int peer_key(struct ld *st, const char *name, const char *val)
 	uint32_t line = st->lineno;
 	uint32_t pi = st->f->cfg.n_peers - 1;
 	warp_peer_config_t *p = &st->f->peers[pi];
+	if (!strcmp(name, "encryption")) {
+		if (st->penc_line[pi])
+			return fail(st, line, "encryption: set twice in %s (first on line %u)",
+				    st->sect_label, st->penc_line[pi]);
+		st->penc_line[pi] = line;
+		uint32_t e = parse_encryption(val);
+		if (!e)
+			return fail(st, line, "encryption: '%s' is not off, optional or required",
+				    val);
+		p->encryption = e;
+		return 1;
+	}
 	if (strcmp(name, "transport") != 0)
 		return fail(st, line, "%s: unknown key in %s", name, st->sect_label);
 	size_t dl = strcspn(val, " \t");
@@ -1007,9 +1157,21 @@ static int check_peer_drivers(struct ld *st)
 	return 0;
 }
 
+/* The index of ekeys[] named `name` in the file. */
+static size_t ekey_index(const char *name)
+{
+	size_t k;
+	for (k = 0; k < N_EKEYS; k++)
+		if (!strcmp(ekeys[k].name, name))
+			break;
+	return k;
+}
+
 /* Which key did warp_config_validate() complain about, and where was it set?
- * `token` is the leading name of its detail ("mtu", "idle", "transports"). */
-static uint32_t validate_line(const struct ld *st, const char *token, const char **filekey)
+ * `token` is the leading name of its detail ("mtu", "idle", "transports"),
+ * `detail` all of it. */
+static uint32_t validate_line(const struct ld *st, const char *token, const char *detail,
+			      const char **filekey)
 {
 	static const struct {
 		const char *token;
@@ -1019,7 +1181,35 @@ static uint32_t validate_line(const struct ld *st, const char *token, const char
 		{ "rx_arena_bytes", { "rx_arena_bytes", "max_payload_bytes", NULL } },
 		{ "channel_ring_bytes", { "channel_ring_bytes", "max_payload_bytes", NULL } },
 		{ "idle", { "idle_max_sleep", "idle_min_sleep", "idle" } },
+		/* "required with tls.cert_file": unset, so the line that needs it */
+		{ "tls.key_file", { "tls_key_file", "tls_cert_file", NULL } },
+		{ "tls.ca_file", { "tls_ca_file", "tls_cert_file", NULL } },
 	};
+	const warp_config_t *c = &st->f->cfg;
+	if (!strcmp(token, "encryption")) {
+		/* "required, but tls.cert_file is not set": the engine's
+		 * encryption = required, else the first peer's */
+		uint32_t el = st->ekey_line[ekey_index("encryption")];
+		if (el && c->encryption == WARP_ENCRYPTION_REQUIRED) {
+			*filekey = "encryption";
+			return el;
+		}
+		for (uint32_t i = 0; i < c->n_peers; i++)
+			if (st->f->peers[i].encryption == WARP_ENCRYPTION_REQUIRED &&
+			    st->penc_line[i]) {
+				*filekey = "encryption";
+				return st->penc_line[i];
+			}
+	}
+	if (!strcmp(token, "caps")) {
+		/* "caps[i].name: ..." or "caps[i] 'x': ...": the line of entry i */
+		unsigned i;
+		if (sscanf(detail, "caps[%u]", &i) == 1 && i < c->n_caps && i < WARP_MAX_CAPS &&
+		    st->cap_line[i]) {
+			*filekey = "cap";
+			return st->cap_line[i];
+		}
+	}
 	for (size_t a = 0; a < WARP__ARRAY_LEN(alias); a++) {
 		if (strcmp(alias[a].token, token) != 0)
 			continue;
@@ -1039,7 +1229,6 @@ static uint32_t validate_line(const struct ld *st, const char *token, const char
 		}
 	if (!strcmp(token, "peers")) {
 		/* "peers: N listed, max_peers is M": the first peer too many */
-		const warp_config_t *c = &st->f->cfg;
 		if (c->max_peers < c->n_peers) {
 			*filekey = "[peer]";
 			return st->f->peer_line[c->max_peers];
@@ -1059,7 +1248,7 @@ static int map_validate_error(struct ld *st, int rc)
 	memcpy(token, d, n);
 	token[n] = '\0';
 	const char *filekey = NULL;
-	uint32_t line = validate_line(st, token, &filekey);
+	uint32_t line = validate_line(st, token, d, &filekey);
 	if (!line)
 		return warp__err(rc, "%s: %s", st->path, d);
 	if (!strcmp(filekey, token))

@@ -14,6 +14,13 @@ static inline uint64_t engine_clock(const warp_engine_t *e)
 	return e->cfg.clock ? e->cfg.clock(e->cfg.clock_arg) : warp__clock_ns();
 }
 
+/* Read the clock outside a poll (slow-path calls that start timers). */
+void warp__engine_tick(warp_engine_t *e)
+{
+	e->now = engine_clock(e);
+	atomic_store_explicit(&e->now_pub, e->now, memory_order_relaxed);
+}
+
 static uint32_t pow2_at_least(uint64_t v)
 {
 	uint32_t s = 1;
@@ -104,6 +111,9 @@ warp__cold int warp_engine_create(const warp_config_t *cfg, warp_engine_t **out)
 	e->rxv = warp__calloc(cfg->rx_burst, sizeof(*e->rxv));
 	if (!e->channels || !e->rx_channels || !e->rxv)
 		goto fail_mem;
+	rc = warp__sec_init(e);
+	if (rc)
+		goto fail;
 
 	for (uint32_t i = 0; i < cfg->n_transports; i++) {
 		const warp_transport_config_t *tc = &cfg->transports[i];
@@ -202,6 +212,7 @@ warp__cold void warp_engine_destroy(warp_engine_t *e)
 	warp__idxpool_fini(&e->reasm_free);
 	warp__free(e->reasm);
 	warp__free(e->peer_hash);
+	warp__sec_fini(e);
 	if (e->peers)
 		for (uint32_t i = 0; i < e->cfg.max_peers; i++) {
 			warp__free(e->peers[i].streams);

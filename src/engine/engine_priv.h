@@ -7,6 +7,8 @@
 #include <stdbool.h>
 
 #include "common.h"
+#include "crypto/aead.h"
+#include "crypto/hello.h"
 #include "driver.h"
 #include "engine/pool.h"
 #include "engine/timer.h"
@@ -111,6 +113,32 @@ struct warp_peer_tp {
 	warp__addr_t addr;
 };
 
+/* One handshake attempt with a peer (crypto/handshake.c), from the
+ * engine's pool of max_handshakes: bounded in number and in memory. */
+#define WARP_HS_OUT_MAX 16384u /* TLS bytes one attempt may send */
+struct warp__hs {
+	struct warp_peer *peer; /* NULL: free */
+	struct warp_timer timer; /* resends and the connect_timeout deadline */
+	uint32_t attempt;        /* ours */
+	uint64_t deadline_ns;
+	uint64_t rto_ns;
+	bool hello_acked;        /* the peer has our HELLO */
+	bool hello_due;          /* our HELLO is to be sent (again) */
+	bool resend;             /* unacknowledged TLS bytes to send again */
+	bool established;        /* this attempt brought the session up on this side */
+	bool ticket;             /* initiator: a resumption ticket arrived */
+	bool tls_done;           /* TLS finished on this side */
+	bool client;
+	void *tls;               /* struct warp__tls *, NULL: plaintext */
+	uint8_t hello[WARP_HELLO_MAX];
+	uint16_t hello_len;
+	uint8_t peer_hello[WARP_HELLO_MAX];
+	uint16_t peer_hello_len;
+	uint8_t *out;            /* TLS bytes produced, from offset 0 */
+	uint32_t out_len, out_sent, out_acked;
+	uint64_t done_ns;        /* when this side finished (the slot lingers for resends) */
+};
+
 /* Received packet numbers: a sliding bitmap (RFC 6479 style) so packets the
  * network duplicated are dropped and very old ones refused. */
 #define WARP_RX_WINDOW_BITS 1024u
@@ -121,6 +149,42 @@ struct warp_peer {
 	char node[WARP_NODE_MAX];
 	uint64_t conn_id;
 	uint32_t idx;
+
+	/* session (crypto/handshake.c) */
+	uint8_t ss;             /* WARP_SESSION_*, 0 before the first attempt */
+	uint8_t policy;         /* WARP_ENCRYPTION_* */
+	bool encrypted;         /* packets are protected */
+	bool resumed;
+	bool hs_tx;             /* handshake frames to send */
+	bool hs_ack_pending;
+	bool hs_fail_pending;
+	bool hs_request;        /* responder: an HS_HELLO(0) request to send */
+	bool hs_waiting;        /* wants a handshake slot */
+	bool hello_rx;          /* the peer's HELLO of the current attempt arrived */
+	struct warp__hs *hs;
+	uint32_t attempt;       /* the current attempt (numbered by the initiator) */
+	uint32_t fail_attempt;  /* the attempt HS_FAIL reports, and its code */
+	uint16_t fail_code;
+	uint32_t crypto_rx_off; /* TLS bytes of the current attempt received in order */
+	uint64_t peer_inc;      /* incarnation in the peer's last HELLO, 0 = none */
+	uint64_t session_inc;   /* the peer incarnation the session is with */
+	uint64_t hs_pkt_num;
+	uint64_t req_deadline_ns; /* responder waiting for an attempt: until, 0 = not waiting */
+	uint64_t req_rto_ns;
+	int hs_status;          /* last failure, 0 = none */
+	char hs_error[232];
+	uint32_t hs_failures;   /* consecutive failed attempts (retry back-off) */
+	struct warp_timer hs_retry_timer;
+	uint32_t handshakes;
+	uint16_t cap_ver[WARP_MAX_CAPS + 2]; /* negotiated: "warp", "encryption", cfg caps */
+	void *tls_session;      /* initiator: the TLS session to resume next time */
+	int aead_alg;
+	struct warp__aead key_tx;
+	struct warp__aead key_rx[4]; /* by generation & 3: previous, current, next */
+	uint32_t rx_gen;
+	uint64_t rx_prev_until_ns; /* the previous generation's key is accepted until */
+	uint64_t tx_gen_pkts;       /* packets sent under the current key */
+	uint64_t tx_gen_first_pn;   /* first packet number of the current key */
 	struct warp_peer_tp tp[WARP_MAX_TRANSPORTS];
 	uint32_t n_tp;
 	uint32_t active_tp;
@@ -283,6 +347,10 @@ struct warp__stats {
 
 struct warp_engine {
 	warp_config_t cfg;
+	uint64_t incarnation; /* random per engine: peers see a restart */
+	void *tls_ctx;        /* struct warp__tls_ctx *, NULL: no TLS configured */
+	struct warp__hs *hs;  /* max_handshakes slots */
+	uint32_t hs_used;
 	uint64_t conn_id; /* this node's connection id (v1: FNV-1a of node id) */
 	uint64_t now;
 	_Atomic uint64_t now_pub; /* `now` for other threads */
@@ -395,6 +463,23 @@ void warp__announce_lows(warp_engine_t *e, struct warp_peer *p);
 int warp__breaker_admit(warp_engine_t *e, struct warp_peer *p);
 void warp__breaker_outcome(warp_engine_t *e, struct warp_peer *p, int status);
 void warp__breaker_timer(struct warp_timer *t, uint64_t now);
+/* crypto/handshake.c */
+int warp__sec_init(warp_engine_t *e);
+void warp__sec_fini(warp_engine_t *e);
+void warp__hs_begin(warp_engine_t *e, struct warp_peer *p);
+void warp__hs_rx(warp_engine_t *e, struct warp_peer *p, struct warp_pkt *pkt);
+size_t warp__hs_build(warp_engine_t *e, struct warp_peer *p, uint8_t *b, size_t room);
+void warp__hs_retry_timer(struct warp_timer *t, uint64_t now);
+void warp__session_drop(warp_engine_t *e, struct warp_peer *p);
+/* Packet protection: seal the packet b[0, body) in place (header type and
+ * key generation set here); returns the sealed length. */
+size_t warp__protect(warp_engine_t *e, struct warp_peer *p, uint8_t *b, size_t body, uint64_t pn);
+/* Open a PROTECTED packet in place: returns the plaintext body end (header
+ * + frames), or -(1 + drop reason). */
+long warp__unprotect(warp_engine_t *e, struct warp_peer *p, uint8_t *b, size_t len,
+		     const struct warp_pkt_hdr *h);
+/* engine/engine.c */
+void warp__engine_tick(warp_engine_t *e);
 /* engine/peer.c */
 void warp__peer_hb_timer(struct warp_timer *t, uint64_t now);
 void warp__peer_probe_timer(struct warp_timer *t, uint64_t now);

@@ -117,6 +117,16 @@ int warp_peer_add_config(warp_engine_t *e, const warp_peer_config_t *pc, warp_pe
 	warp__timer_init(&p->breaker_timer, warp__breaker_timer);
 	warp__timer_init(&p->probe_timer, warp__peer_probe_timer);
 	p->fallback = pc->fallback;
+	if (pc->encryption > WARP_ENCRYPTION_REQUIRED)
+		return warp__err(WARP_EINVALID_NODE,
+				 "peer '%s': encryption %u is not 0 (engine's), 1 (off), 2 (optional) "
+				 "or 3 (required)",
+				 name, pc->encryption);
+	if (pc->encryption == WARP_ENCRYPTION_REQUIRED && !e->tls_ctx)
+		return warp__err(WARP_EINVALID_NODE,
+				 "peer '%s': encryption required, but this engine has no TLS "
+				 "(set tls.cert_file, tls.key_file and tls.ca_file)",
+				 name);
 	if (p->fallback > WARP_FALLBACK_NONE)
 		return warp__err(WARP_EINVALID_NODE, "peer '%s': fallback %u is not 0..2", name,
 				 pc->fallback);
@@ -138,7 +148,9 @@ int warp_peer_add_config(warp_engine_t *e, const warp_peer_config_t *pc, warp_pe
 	p->idx = e->n_peers;
 	p->n_tp = pc->n_transports;
 	p->next_pkt_num = 1;
+	p->policy = (uint8_t)(pc->encryption ? pc->encryption : e->cfg.encryption);
 	warp__timer_init(&p->hb_timer, warp__peer_hb_timer);
+	warp__timer_init(&p->hs_retry_timer, warp__hs_retry_timer);
 	e->peer_hash[slot] = (int32_t)e->n_peers;
 	e->n_peers++;
 	if (e->cfg.heartbeat_interval_ns)
@@ -146,6 +158,8 @@ int warp_peer_add_config(warp_engine_t *e, const warp_peer_config_t *pc, warp_pe
 	/* added while its first transport's link is down: start on the next */
 	if (e->tp[p->tp[0].transport].link_down)
 		warp__peer_failover(e, p);
+	warp__engine_tick(e); /* the handshake's timers start now, not at the last poll */
+	warp__hs_begin(e, p); /* every connection starts with a handshake */
 	if (out)
 		*out = p;
 	return 0;
@@ -222,6 +236,9 @@ int warp_peer_reopen(warp_engine_t *e, warp_peer_t *p)
 	/* Tell the other side where each ordered stream continues: messages
 	 * dropped by the close will not come. */
 	warp__announce_lows(e, p);
+	/* and a new session (resumed where TLS has a ticket) */
+	warp__engine_tick(e);
+	warp__hs_begin(e, p);
 	return 0;
 }
 

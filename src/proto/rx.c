@@ -526,6 +526,20 @@ static void on_nack(warp_engine_t *e, struct warp_peer *p, const struct warp_fra
  * ring of 64-bit words indexed by pn / 64 (RFC 6479): advancing clears the
  * words of the blocks skipped; numbers more than (words - 1) * 64 below the
  * largest are refused as old. */
+/* The same question without changing the window: is pn new? */
+static int rx_window_peek(const struct warp_peer *p, uint64_t pn)
+{
+	if (pn == 0)
+		return 1 + WARP_DROP_OLD_PACKET;
+	if (pn > p->rx_largest)
+		return 0;
+	if (p->rx_largest - pn >= (WARP_RX_WINDOW_WORDS - 1) * 64)
+		return 1 + WARP_DROP_OLD_PACKET;
+	if (p->rx_window[(pn / 64) % WARP_RX_WINDOW_WORDS] & (1ull << (pn & 63)))
+		return 1 + WARP_DROP_DUP_PACKET;
+	return 0;
+}
+
 static int rx_window_check(struct warp_peer *p, uint64_t pn)
 {
 	if (pn == 0)
@@ -551,32 +565,17 @@ static int rx_window_check(struct warp_peer *p, uint64_t pn)
 	return 0;
 }
 
-/* A peer process that restarted numbers its packets from 1 again. Until the
- * handshake brings connection epochs, a packet numbered from the very
- * start that we would drop as old or repeated, from a peer silent for a
- * while (4 RTO, at least 100 ms), is taken as a
- * new incarnation: forget its packet numbers and stream order, and tell it
- * where our ordered streams continue. */
-static bool peer_restarted(warp_engine_t *e, struct warp_peer *p, uint64_t pn)
-{
-	uint64_t quiet = WARP__MAX(4 * p->rto_ns, 100000000ull);
-	if (pn == 0 || pn > WARP_RX_WINDOW_BITS / 2 || e->now - p->last_rx_ns < quiet)
-		return false;
-	warp__stat(e, peer_restarts, 1);
-	warp__rx_window_reset(p);
-	for (uint32_t i = 0; i < e->cfg.max_streams; i++)
-		if (p->rxs[i].used)
-			warp__rx_stream_reset(e, p, &p->rxs[i]);
-	warp__announce_lows(e, p);
-	return true;
-}
-
 void warp__rx_packet(warp_engine_t *e, struct warp_pkt *pkt)
 {
 	struct warp_pkt_hdr h;
 	warp__stat(e, rx_packets, 1);
 	warp__stat(e, rx_bytes, pkt->len);
-	int rc = warp__pkt_validate(pkt->data, pkt->len, e->cfg.mtu, e->cfg.max_payload_bytes, &h);
+	/* Plaintext packets are checked whole (CRC, every frame) before their
+	 * sender is looked up; a protected one needs its sender's key first. */
+	int rc = pkt->len > WARP_WIRE_HDR_LEN && pkt->data[5] == WARP_PKT_PROTECTED
+			 ? warp__hdr_decode(pkt->data, pkt->len, e->cfg.mtu, &h)
+			 : warp__pkt_validate(pkt->data, pkt->len, e->cfg.mtu,
+					      e->cfg.max_payload_bytes, &h);
 	if (warp__unlikely(rc < 0)) {
 		warp__drop(e, -rc - 1);
 		return;
@@ -598,10 +597,42 @@ void warp__rx_packet(warp_engine_t *e, struct warp_pkt *pkt)
 		warp__drop(e, WARP_DROP_PEER_CLOSED);
 		return;
 	}
+	size_t body;
+	if (h.type == WARP_PKT_PROTECTED) {
+		if (warp__unlikely(!p->encrypted)) {
+			warp__drop(e, WARP_DROP_NO_SESSION);
+			return;
+		}
+		/* a repeat is dropped before the work of opening it; the window
+		 * itself moves only once the packet authenticated */
+		rc = rx_window_peek(p, h.pkt_num);
+		if (warp__unlikely(rc)) {
+			warp__drop(e, rc - 1);
+			return;
+		}
+		long n = warp__unprotect(e, p, pkt->data, pkt->len, &h);
+		if (warp__unlikely(n < 0)) {
+			warp__drop(e, (int)-n - 1);
+			return;
+		}
+		body = (size_t)n;
+		rc = warp__frames_validate(pkt->data, body, WARP_PKT_PROTECTED,
+					   e->cfg.max_payload_bytes);
+		if (warp__unlikely(rc < 0)) {
+			warp__drop(e, -rc - 1);
+			return;
+		}
+	} else if (h.type == WARP_PKT_HANDSHAKE) {
+		warp__hs_rx(e, p, pkt);
+		return;
+	} else {
+		if (warp__unlikely(p->ss != WARP_SESSION_UP || p->encrypted)) {
+			warp__drop(e, p->encrypted ? WARP_DROP_PLAINTEXT : WARP_DROP_NO_SESSION);
+			return;
+		}
+		body = pkt->len - WARP_WIRE_CRC_LEN;
+	}
 	rc = rx_window_check(p, h.pkt_num);
-	if (warp__unlikely(rc == 1 + WARP_DROP_OLD_PACKET || rc == 1 + WARP_DROP_DUP_PACKET) &&
-	    peer_restarted(e, p, h.pkt_num))
-		rc = rx_window_check(p, h.pkt_num);
 	if (rc) {
 		warp__drop(e, rc - 1);
 		return;
@@ -614,7 +645,6 @@ void warp__rx_packet(warp_engine_t *e, struct warp_pkt *pkt)
 	size_t off = WARP_WIRE_HDR_LEN;
 	bool eliciting = false, saw_hb_reply = false;
 	e->rx_refuse = false;
-	size_t body = pkt->len - WARP_WIRE_CRC_LEN;
 	while (warp__frame_next(pkt->data, body, &off, &f)) {
 		if (f.type != WARP_FRAME_ACK && f.type != WARP_FRAME_CREDIT)
 			eliciting = true;

@@ -58,7 +58,7 @@ static struct warp_stream *stream_most_urgent(struct warp_peer *p)
 
 static bool peer_has_tx(const struct warp_peer *p)
 {
-	return p->close_pending || p->hb_pending || p->hb_reply_pending || p->ack_pending ||
+	return p->hs_tx || p->close_pending || p->hb_pending || p->hb_reply_pending || p->ack_pending ||
 	       p->probe_pending || p->n_credit_pending ||
 	       p->n_nacks || p->low_list || p->rtx_head != p->rtx_tail ||
 	       (p->prio_bits[0] | p->prio_bits[1] | p->prio_bits[2] | p->prio_bits[3]);
@@ -118,6 +118,8 @@ int warp__tx_enqueue(warp_engine_t *e, warp_stream_t *s, uint64_t msg_id, const 
 	struct warp_peer *p = s->peer;
 	if (warp__unlikely(p->closed || e->shutting_down))
 		return WARP_ECLOSED;
+	if (warp__unlikely(p->ss == WARP_SESSION_FAILED))
+		return warp__err(p->hs_status, "handshake with '%s': %s", p->node, p->hs_error);
 	/* flow control: queue no more than the peer's window ahead */
 	if (warp__unlikely(p->queued_bytes && p->queued_bytes + len > p->peer_window))
 		return WARP_EAGAIN;
@@ -409,7 +411,7 @@ done:
 		return 0;
 	p->next_pkt_num++;
 	size_t body = off;
-	off = warp__pkt_seal(b, off);
+	off = p->encrypted ? warp__protect(e, p, b, off, pn) : warp__pkt_seal(b, off);
 	if (can_track && (body > after_ack || nack_sent || p->fref_head != fref_first)) {
 		/* ack-eliciting: track it */
 		struct warp_sent *st = &p->sent[pn & p->sent_mask];
@@ -464,6 +466,28 @@ static int queue_packet(warp_engine_t *e, struct warp_peer *p, uint32_t tpi, enu
 	return 1;
 }
 
+/* One handshake packet for p on its active transport: as queue_packet. */
+static int queue_hs_packet(warp_engine_t *e, struct warp_peer *p)
+{
+	struct warp_peer_tp *ptp = &p->tp[p->active_tp];
+	struct warp_transport *t = &e->tp[ptp->transport];
+	if (t->ntxq >= e->tx_cap)
+		return -1;
+	struct warp_pkt *pkt = warp__pkt_get(&e->pkts);
+	if (!pkt)
+		return -1;
+	size_t len = warp__hs_build(e, p, pkt->data, e->cfg.mtu - WARP_WIRE_TAG_RESERVE);
+	if (!len) {
+		warp__pkt_put(&e->pkts, pkt);
+		return 0;
+	}
+	pkt->len = (uint32_t)len;
+	pkt->addr = ptp->addr;
+	pkt->transport = ptp->transport;
+	t->txq[t->ntxq++] = pkt;
+	return 1;
+}
+
 unsigned warp__tx_build(warp_engine_t *e)
 {
 	unsigned built = 0;
@@ -471,6 +495,19 @@ unsigned warp__tx_build(warp_engine_t *e)
 	while (e->tx_active) {
 		struct warp_peer *p = e->tx_active;
 		int r = 0;
+		if (warp__unlikely(p->hs_tx)) {
+			r = queue_hs_packet(e, p);
+			if (r < 0)
+				break;
+			built += (unsigned)r;
+			if (p->ss != WARP_SESSION_UP) {
+				/* nothing else goes out before the session */
+				e->tx_active = p->tx_next;
+				if (!p->hs_tx || !r)
+					peer_deactivate(e, p);
+				continue;
+			}
+		}
 		/* acks and replies go back over the transport the peer used */
 		if ((p->ack_pending || p->hb_reply_pending) && p->ack_tp != p->active_tp &&
 		    p->ack_tp < p->n_tp) {

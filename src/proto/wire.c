@@ -116,16 +116,139 @@ size_t warp__frame_close_encode(uint8_t *p, size_t room, uint16_t code, const ch
 	return need;
 }
 
+size_t warp__frame_hs_hello_encode(uint8_t *p, size_t room, uint32_t attempt, const uint8_t *hello,
+				   uint16_t len)
+{
+	size_t need = WARP_FRAME_HS_HELLO_HDR + (size_t)len;
+	if (room < need)
+		return 0;
+	p[0] = WARP_FRAME_HS_HELLO;
+	p[1] = 0;
+	warp__put32(p + 2, attempt);
+	warp__put16(p + 6, len);
+	memcpy(p + WARP_FRAME_HS_HELLO_HDR, hello, len);
+	return need;
+}
+
+size_t warp__frame_hs_crypto_encode(uint8_t *p, size_t room, uint32_t attempt, uint32_t offset,
+				    const uint8_t *data, uint16_t len)
+{
+	size_t need = WARP_FRAME_HS_CRYPTO_HDR + (size_t)len;
+	if (room < need || len == 0 || (uint64_t)offset + len > WARP_HS_MAX_CRYPTO)
+		return 0;
+	p[0] = WARP_FRAME_HS_CRYPTO;
+	p[1] = 0;
+	warp__put32(p + 2, attempt);
+	warp__put32(p + 6, offset);
+	warp__put16(p + 10, len);
+	memcpy(p + WARP_FRAME_HS_CRYPTO_HDR, data, len);
+	return need;
+}
+
+size_t warp__frame_hs_ack_encode(uint8_t *p, size_t room, uint8_t flags, uint32_t attempt,
+				 uint32_t crypto_off)
+{
+	if (room < WARP_FRAME_HS_ACK_LEN)
+		return 0;
+	p[0] = WARP_FRAME_HS_ACK;
+	p[1] = flags;
+	warp__put16(p + 2, 0);
+	warp__put32(p + 4, attempt);
+	warp__put32(p + 8, crypto_off);
+	return WARP_FRAME_HS_ACK_LEN;
+}
+
+size_t warp__frame_hs_fail_encode(uint8_t *p, size_t room, uint32_t attempt, uint16_t code,
+				  const char *reason)
+{
+	size_t rl = reason ? strlen(reason) : 0;
+	if (rl > WARP_FRAME_HS_FAIL_MAX_REASON)
+		rl = WARP_FRAME_HS_FAIL_MAX_REASON;
+	size_t need = WARP_FRAME_HS_FAIL_HDR + rl;
+	if (room < need)
+		return 0;
+	p[0] = WARP_FRAME_HS_FAIL;
+	p[1] = 0;
+	warp__put32(p + 2, attempt);
+	warp__put16(p + 6, code);
+	warp__put16(p + 8, (uint16_t)rl);
+	if (rl)
+		memcpy(p + WARP_FRAME_HS_FAIL_HDR, reason, rl);
+	return need;
+}
+
+/* Handshake frames: bounds only; what they mean is checked by the
+ * handshake (crypto/handshake.c), which owns their state. */
+static long hs_frame_decode(const uint8_t *q, size_t left, struct warp_frame *f)
+{
+	memset(&f->u.hs, 0, sizeof(f->u.hs));
+	switch (q[0]) {
+	case WARP_FRAME_HS_HELLO:
+		if (left < WARP_FRAME_HS_HELLO_HDR)
+			return DROP(FRAME_TRUNCATED);
+		f->u.hs.attempt = warp__get32(q + 2);
+		f->u.hs.len = warp__get16(q + 6);
+		f->u.hs.data = q + WARP_FRAME_HS_HELLO_HDR;
+		if (f->u.hs.len > left - WARP_FRAME_HS_HELLO_HDR)
+			return DROP(FRAME_TRUNCATED);
+		if (q[1] || f->u.hs.len == 0) /* attempt 0: a responder's request */
+			return DROP(BAD_FRAME);
+		return WARP_FRAME_HS_HELLO_HDR + f->u.hs.len;
+	case WARP_FRAME_HS_CRYPTO:
+		if (left < WARP_FRAME_HS_CRYPTO_HDR)
+			return DROP(FRAME_TRUNCATED);
+		f->u.hs.attempt = warp__get32(q + 2);
+		f->u.hs.offset = warp__get32(q + 6);
+		f->u.hs.len = warp__get16(q + 10);
+		f->u.hs.data = q + WARP_FRAME_HS_CRYPTO_HDR;
+		if (f->u.hs.len > left - WARP_FRAME_HS_CRYPTO_HDR)
+			return DROP(FRAME_TRUNCATED);
+		if (q[1] || f->u.hs.attempt == 0 || f->u.hs.len == 0 ||
+		    (uint64_t)f->u.hs.offset + f->u.hs.len > WARP_HS_MAX_CRYPTO)
+			return DROP(BAD_FRAME);
+		return WARP_FRAME_HS_CRYPTO_HDR + f->u.hs.len;
+	case WARP_FRAME_HS_ACK:
+		if (left < WARP_FRAME_HS_ACK_LEN)
+			return DROP(FRAME_TRUNCATED);
+		f->u.hs.flags = q[1];
+		f->u.hs.attempt = warp__get32(q + 4);
+		f->u.hs.offset = warp__get32(q + 8);
+		if ((f->u.hs.flags & ~WARP_HS_ACK_HELLO) || warp__get16(q + 2) ||
+		    f->u.hs.attempt == 0 || f->u.hs.offset > WARP_HS_MAX_CRYPTO)
+			return DROP(BAD_FRAME);
+		return WARP_FRAME_HS_ACK_LEN;
+	case WARP_FRAME_HS_FAIL:
+		if (left < WARP_FRAME_HS_FAIL_HDR)
+			return DROP(FRAME_TRUNCATED);
+		f->u.hs.attempt = warp__get32(q + 2);
+		f->u.hs.code = warp__get16(q + 6);
+		f->u.hs.len = warp__get16(q + 8);
+		f->u.hs.data = q + WARP_FRAME_HS_FAIL_HDR;
+		if (f->u.hs.len > left - WARP_FRAME_HS_FAIL_HDR)
+			return DROP(FRAME_TRUNCATED);
+		if (q[1] || f->u.hs.attempt == 0 || f->u.hs.len > WARP_FRAME_HS_FAIL_MAX_REASON)
+			return DROP(BAD_FRAME);
+		return WARP_FRAME_HS_FAIL_HDR + f->u.hs.len;
+	default:
+		return DROP(BAD_FRAME_TYPE);
+	}
+}
+
 /* The one frame decoder: bounds-checks the frame at p[off..len) and fills *f.
+ * Handshake frames (0x20..0x2f) only when hs, data frames only when not.
  * Returns the frame's length, 0 for padding (the rest of the packet), or a
  * negative drop code. */
-static long frame_decode(const uint8_t *p, size_t len, size_t off, uint64_t max_msg_len,
+static long frame_decode(const uint8_t *p, size_t len, size_t off, uint64_t max_msg_len, bool hs,
 			 struct warp_frame *f)
 {
 	const uint8_t *q = p + off;
 	size_t left = len - off;
 
 	f->type = q[0];
+	if (q[0] >= 0x20 && q[0] <= 0x2f)
+		return hs ? hs_frame_decode(q, left, f) : DROP(BAD_FRAME_TYPE);
+	if (hs && q[0] != WARP_FRAME_PADDING)
+		return DROP(BAD_FRAME_TYPE);
 	switch (q[0]) {
 	case WARP_FRAME_PADDING:
 		return 0;
@@ -229,33 +352,55 @@ static long frame_decode(const uint8_t *p, size_t len, size_t off, uint64_t max_
 	}
 }
 
-int warp__pkt_validate(const uint8_t *p, size_t len, size_t mtu, uint64_t max_msg_len,
-		       struct warp_pkt_hdr *h)
+/* Length, magic and version: what a packet of any type must pass first. */
+static int hdr_basic(const uint8_t *p, size_t len, size_t mtu, struct warp_pkt_hdr *h)
 {
 	if (len < WARP_WIRE_HDR_LEN + WARP_WIRE_CRC_LEN)
 		return DROP(TRUNCATED);
 	if (len > mtu)
 		return DROP(OVERSIZE);
-	len -= WARP_WIRE_CRC_LEN;
 	h->magic = warp__get32(p);
 	if (h->magic != WARP_WIRE_MAGIC)
 		return DROP(BAD_MAGIC);
 	h->version = p[4];
 	if (h->version != WARP_WIRE_VERSION)
 		return DROP(BAD_VERSION);
-	if (warp__crc32c(p, len) != warp__get32(p + len))
-		return DROP(BAD_CHECKSUM);
 	h->type = p[5];
-	if (h->type != WARP_PKT_FRAMES)
-		return DROP(BAD_TYPE);
 	h->flags = warp__get16(p + 6);
 	h->conn_id = warp__get64(p + 8);
 	h->pkt_num = warp__get64(p + 16);
+	return 0;
+}
 
+/* The type and its flags. */
+static int hdr_type(size_t len, const struct warp_pkt_hdr *h)
+{
+	switch (h->type) {
+	case WARP_PKT_PROTECTED:
+		if (len < WARP_WIRE_HDR_LEN + WARP_WIRE_TAG_RESERVE)
+			return DROP(TRUNCATED);
+		return (h->flags & ~WARP_HDR_KEY_GEN_MASK) ? DROP(BAD_TYPE) : 0;
+	case WARP_PKT_FRAMES:
+	case WARP_PKT_HANDSHAKE:
+		return h->flags ? DROP(BAD_TYPE) : 0;
+	default:
+		return DROP(BAD_TYPE);
+	}
+}
+
+int warp__hdr_decode(const uint8_t *p, size_t len, size_t mtu, struct warp_pkt_hdr *h)
+{
+	int rc = hdr_basic(p, len, mtu, h);
+	return rc ? rc : hdr_type(len, h);
+}
+
+int warp__frames_validate(const uint8_t *p, size_t body, uint8_t type, uint64_t max_msg_len)
+{
 	struct warp_frame f;
 	size_t off = WARP_WIRE_HDR_LEN;
-	while (off < len) {
-		long n = frame_decode(p, len, off, max_msg_len, &f);
+	bool hs = type == WARP_PKT_HANDSHAKE;
+	while (off < body) {
+		long n = frame_decode(p, body, off, max_msg_len, hs, &f);
 		if (n < 0)
 			return (int)n;
 		if (n == 0)
@@ -265,11 +410,29 @@ int warp__pkt_validate(const uint8_t *p, size_t len, size_t mtu, uint64_t max_ms
 	return 0;
 }
 
+int warp__pkt_validate(const uint8_t *p, size_t len, size_t mtu, uint64_t max_msg_len,
+		       struct warp_pkt_hdr *h)
+{
+	int rc = hdr_basic(p, len, mtu, h);
+	if (rc)
+		return rc;
+	/* the CRC before the type: a damaged header is a damaged packet */
+	len -= WARP_WIRE_CRC_LEN;
+	if (warp__crc32c(p, len) != warp__get32(p + len))
+		return DROP(BAD_CHECKSUM);
+	rc = hdr_type(len + WARP_WIRE_CRC_LEN, h);
+	if (rc)
+		return rc;
+	if (h->type == WARP_PKT_PROTECTED)
+		return DROP(BAD_TYPE);
+	return warp__frames_validate(p, len, h->type, max_msg_len);
+}
+
 int warp__frame_next(const uint8_t *p, size_t len, size_t *off, struct warp_frame *f)
 {
 	if (*off >= len)
 		return 0;
-	long n = frame_decode(p, len, *off, UINT64_MAX, f);
+	long n = frame_decode(p, len, *off, UINT64_MAX, p[5] == WARP_PKT_HANDSHAKE, f);
 	if (n <= 0) {
 		*off = len;
 		return 0;

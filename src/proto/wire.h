@@ -31,9 +31,13 @@
 /* Packet types (header byte 5). */
 enum warp_pkt_type {
 	WARP_PKT_FRAMES = 1,    /* plaintext frames */
-	WARP_PKT_PROTECTED = 2, /* reserved: AEAD-protected frames (crypto issue) */
-	WARP_PKT_HANDSHAKE = 3, /* reserved: handshake (crypto issue) */
+	WARP_PKT_PROTECTED = 2, /* AEAD-protected frames: no CRC, the tag in the reserve */
+	WARP_PKT_HANDSHAKE = 3, /* handshake frames (0x20..0x23) with a CRC32C trailer */
 };
+
+/* Header flags of a PROTECTED packet: the low 8 bits are the sender's key
+ * generation (mod 256); the others must be 0. Other packet types: 0. */
+#define WARP_HDR_KEY_GEN_MASK 0x00ffu
 
 /* Frame types (first byte of each frame). */
 enum warp_frame_type {
@@ -46,9 +50,20 @@ enum warp_frame_type {
 	WARP_FRAME_CREDIT = 0x07,     /* flow control: bytes the receiver can take now */
 	WARP_FRAME_STREAM_LOW = 0x08, /* every message below `low` is settled at the sender */
 	WARP_FRAME_STREAM_CREDIT = 0x09, /* ordered stream: messages below `max_id` may be sent */
-	/* reserved, parsed as errors until their issue lands:
-	 * 0x06 RESET_STREAM, 0x20..0x2f handshake/crypto */
+	/* handshake packets only (docs/wire-protocol.md, "Handshake"): */
+	WARP_FRAME_HS_HELLO = 0x20,  /* attempt, the sender's HELLO (crypto/hello.h) */
+	WARP_FRAME_HS_CRYPTO = 0x21, /* attempt, offset: TLS handshake bytes, in order */
+	WARP_FRAME_HS_ACK = 0x22,    /* the receiver's attempt: HELLO received, TLS bytes received */
+	WARP_FRAME_HS_FAIL = 0x23,   /* attempt, error code, reason text: the sender gave up */
+	/* reserved, parsed as errors until their issue lands: 0x06 RESET_STREAM */
 };
+#define WARP_FRAME_HS_HELLO_HDR 8u  /* type, pad, u32 attempt, u16 len */
+#define WARP_FRAME_HS_CRYPTO_HDR 12u /* type, pad, u32 attempt, u32 offset, u16 len */
+#define WARP_FRAME_HS_ACK_LEN 12u   /* type, flags, pad u16, u32 attempt, u32 crypto offset */
+#define WARP_FRAME_HS_FAIL_HDR 10u  /* type, pad, u32 attempt, u16 code, u16 len */
+#define WARP_FRAME_HS_FAIL_MAX_REASON 256u
+#define WARP_HS_ACK_HELLO 0x01u     /* HS_ACK flags: the HELLO of that attempt arrived */
+#define WARP_HS_MAX_CRYPTO (1u << 24) /* TLS bytes one attempt may carry (offsets below this) */
 
 #define WARP_STREAM_FIN 0x01u
 #define WARP_STREAM_GUARANTEE_SHIFT 1 /* bits 1-2: 0 at-most-once, 1 at-least-once, 2 exactly-once */
@@ -89,7 +104,13 @@ enum warp_frame_type {
 	X(REASSEMBLY_CONFLICT, reassembly_conflict, "fragment disagrees with its message")     \
 	X(REASSEMBLY_GAPS, reassembly_gaps, "too many gaps in one message")                    \
 	X(DUP_FRAGMENT, dup_fragment, "fragment already received")                             \
-	X(RX_BACKPRESSURE, rx_backpressure, "receiver ring and spill memory full")
+	X(RX_BACKPRESSURE, rx_backpressure, "receiver ring and spill memory full")             \
+	X(BAD_TAG, bad_tag, "does not authenticate (tampered, or not our key)")                \
+	X(OLD_KEY, old_key, "protected under a key already retired")                           \
+	X(NO_SESSION, no_session, "no session with the sender yet")                            \
+	X(PLAINTEXT, plaintext, "plaintext packet from a peer with an encrypted session")       \
+	X(HS_STALE, hs_stale, "handshake frame of an attempt no longer current")               \
+	X(HS_BUSY, hs_busy, "handshake refused: all handshake slots busy")
 
 enum warp_drop_reason {
 #define WARP__DROP_ENUM(up, low, s) WARP_DROP_##up,
@@ -148,6 +169,14 @@ struct warp_frame {
 		struct {
 			uint32_t window;
 		} credit;
+		struct { /* HS_HELLO, HS_CRYPTO, HS_ACK, HS_FAIL */
+			uint8_t flags;
+			uint16_t code;
+			uint32_t attempt;
+			uint32_t offset;
+			uint16_t len;
+			const uint8_t *data;
+		} hs;
 	} u;
 };
 
@@ -225,18 +254,40 @@ size_t warp__frame_ack_encode(uint8_t *p, size_t room, uint64_t largest, uint32_
 size_t warp__frame_heartbeat_encode(uint8_t *p, size_t room, uint8_t flags, uint32_t seq,
 				    uint64_t timestamp_ns);
 size_t warp__frame_close_encode(uint8_t *p, size_t room, uint16_t code, const char *reason);
+size_t warp__frame_hs_hello_encode(uint8_t *p, size_t room, uint32_t attempt, const uint8_t *hello,
+				   uint16_t len);
+size_t warp__frame_hs_crypto_encode(uint8_t *p, size_t room, uint32_t attempt, uint32_t offset,
+				    const uint8_t *data, uint16_t len);
+size_t warp__frame_hs_ack_encode(uint8_t *p, size_t room, uint8_t flags, uint32_t attempt,
+				 uint32_t crypto_off);
+size_t warp__frame_hs_fail_encode(uint8_t *p, size_t room, uint32_t attempt, uint16_t code,
+				  const char *reason);
 
 /* ---- decoding ------------------------------------------------------------ */
-/* Validate a whole packet: header, then every frame against the packet's end
- * and against max_msg_len. Returns 0 and fills *h, or -(1 + enum
- * warp_drop_reason) for the first problem found. */
+/* The header alone: length against the header and the MTU (a protected
+ * packet needs room for its tag, a plaintext one for its CRC), magic,
+ * version, packet type and flags. Returns 0 and fills *h, or -(1 + enum
+ * warp_drop_reason). */
+int warp__hdr_decode(const uint8_t *p, size_t len, size_t mtu, struct warp_pkt_hdr *h);
+
+/* The frames of a packet of type `type`, p[WARP_WIRE_HDR_LEN, body): each
+ * against the end and max_msg_len; data frames only in FRAMES and
+ * PROTECTED packets, handshake frames only in HANDSHAKE packets. 0 or
+ * -(1 + reason). */
+int warp__frames_validate(const uint8_t *p, size_t body, uint8_t type, uint64_t max_msg_len);
+
+/* Validate a whole plaintext packet (FRAMES or HANDSHAKE): header, CRC32C
+ * trailer, then every frame. Returns 0 and fills *h, or -(1 + enum
+ * warp_drop_reason) for the first problem found. A PROTECTED packet is
+ * refused here (BAD_TYPE): it is checked frame by frame only once
+ * decrypted (warp__hdr_decode, then warp__frames_validate). */
 int warp__pkt_validate(const uint8_t *p, size_t len, size_t mtu, uint64_t max_msg_len,
 		       struct warp_pkt_hdr *h);
 
 /* Walk frames of a validated packet: *off starts at WARP_WIRE_HDR_LEN and
- * len is the packet length without the CRC trailer.
+ * len is the packet length without the CRC trailer (or tag).
  * Returns 1 with *f filled, 0 at the end. Must only be used on packets that
- * warp__pkt_validate() accepted. */
+ * were validated. */
 int warp__frame_next(const uint8_t *p, size_t len, size_t *off, struct warp_frame *f);
 
 const char *warp__drop_reason_str(int reason);

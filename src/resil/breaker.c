@@ -104,6 +104,13 @@ int warp_peer_health(const warp_engine_t *e, const warp_peer_t *p, warp_health_t
 	if (p->closed) {
 		out->state = WARP_HEALTH_DOWN;
 		snprintf(out->reason, sizeof(out->reason), "connection closed");
+	} else if (p->ss == WARP_SESSION_FAILED) {
+		out->state = WARP_HEALTH_DOWN;
+		if (snprintf(out->reason, sizeof(out->reason), "handshake failed: %s", p->hs_error) < 0)
+			out->reason[0] = '\0';
+	} else if (p->ss != WARP_SESSION_UP) {
+		out->state = WARP_HEALTH_DEGRADED;
+		snprintf(out->reason, sizeof(out->reason), "handshake in progress");
 	} else if (hb && e->now - (p->last_rx_ns ? p->last_rx_ns : p->added_ns) >
 				  hb * e->cfg.heartbeat_miss_limit) {
 		out->state = WARP_HEALTH_DOWN;

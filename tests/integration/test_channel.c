@@ -56,11 +56,11 @@ Test(channel, two_started_engines_exchange_100k_messages_in_order)
 	cfg.idle.kind = WARP_IDLE_YIELD;
 	warp_engine_t *a = th_engine(net, "a", &cfg);
 	warp_engine_t *b = th_engine(net, "b", &cfg);
+	warp_peer_t *ab = th_peer(a, "b");
+	th_up2(a, ab, b, th_peer(b, "a"));
 	/* real clock for started engines */
 	a->cfg.clock = NULL;
 	b->cfg.clock = NULL;
-	warp_peer_t *ab = th_peer(a, "b");
-	th_peer(b, "a");
 	struct sender snd = { 0 };
 	for (int k = 0; k < 3; k++)
 		cr_assert_eq(warp_stream_open(a, ab, (uint16_t)(k + 1), (uint8_t)(16 + 50 * k),

@@ -31,6 +31,7 @@ static void pair_up(struct pair *p, uint64_t seed, warp_config_t *tweak)
 	th_log_init(&p->lb);
 	warp_engine_set_recv(p->a, th_recv, &p->la);
 	warp_engine_set_recv(p->b, th_recv, &p->lb);
+	th_up2(p->a, p->ab, p->b, p->ba);
 }
 
 static void pair_down(struct pair *p)
@@ -171,7 +172,12 @@ Test(errors, bad_arguments_and_unknown_things)
 	cr_assert_eq(th_send(c, cs, 10, NULL), 0);
 	warp_engine_t *es[3] = { p.a, p.b, c };
 	th_run(es, 3, 5, 1000);
-	cr_assert_eq(stats(p.b).drop[WARP_DROP_UNKNOWN_PEER], 1);
+	/* c's handshake never gets an answer: its HELLOs are the unknown
+	 * peer's packets, and the message waits for a session that does not come */
+	cr_assert_geq(stats(p.b).drop[WARP_DROP_UNKNOWN_PEER], 1);
+	warp_session_info_t si;
+	cr_assert_eq(warp_peer_session(cb, &si), 0);
+	cr_assert_eq(si.state, WARP_SESSION_HANDSHAKE);
 	cr_assert_eq(p.lb.n, 0);
 	warp_engine_destroy(c);
 

@@ -40,7 +40,8 @@ static void two_up(struct two *t, warp_config_t *cfg)
 	t->a = th_make(&t->env, "a", cfg);
 	t->b = th_make(&t->env, "b", cfg);
 	t->ab = th_link(t->a, t->b);
-	th_link(t->b, t->a);
+	warp_peer_t *ba = th_link(t->b, t->a);
+	th_up2(t->a, t->ab, t->b, ba);
 	th_log_init(&t->rx);
 	th_log_init(&t->done);
 	warp_engine_set_recv(t->b, th_recv, &t->rx);
@@ -211,7 +212,8 @@ Test(broadcast, one_result_per_peer_and_no_peer_holds_up_the_others)
 		th_log_init(&log[i]);
 		warp_engine_set_recv(dst[i], th_recv, &log[i]);
 		warp_peer_t *p = th_link(src, dst[i]);
-		th_link(dst[i], src);
+		warp_peer_t *back = th_link(dst[i], src);
+		th_up2(src, p, dst[i], back); /* sessions first; then the faults */
 		cr_assert_eq(warp_stream_open(src, p, 1, 16, &b[i].stream), 0);
 	}
 	b[3].stream = NULL; /* an unknown destination */

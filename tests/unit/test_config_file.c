@@ -156,6 +156,31 @@ static void expect_error(const char *text, unsigned line, const char *key)
 
 #define MIN_ENGINE "[engine]\nnode_id = a\n[transport]\ndriver = loop\nlisten = a:1\n"
 
+/* Without TLS built in, warp_config_validate() refuses tls.cert_file (last,
+ * after every other check): a file that sets it loads only with TLS. */
+#ifdef WARP_HAVE_TLS
+#define TLS_BUILT 1
+#else
+#define TLS_BUILT 0
+#endif
+#define NO_TLS_DETAIL "tls.cert_file: set, but this libwarp was built without TLS"
+
+/* The result of loading a file that sets tls_cert_file (at cert_line of
+ * path): 0 with TLS built in, else the "built without TLS" error at that
+ * line. The file's keys were read either way. */
+static void expect_cert_loaded(int rc, const char *path, unsigned cert_line)
+{
+	const char *d = warp_errdetail();
+	if (TLS_BUILT) {
+		cr_assert_eq(rc, 0, "load failed with %d: %s", rc, d);
+		return;
+	}
+	char want[PATH_MAX + 64];
+	snprintf(want, sizeof(want), "%s:%u: tls_cert_file: " NO_TLS_DETAIL, path, cert_line);
+	cr_assert_eq(rc, WARP_ECONFIG, "rc %d: %s", rc, d);
+	cr_assert_eq(strncmp(d, want, strlen(want)), 0, "detail \"%s\", want \"%s...\"", d, want);
+}
+
 /* ---- the example files ---------------------------------------------------- */
 
 Test(config_file, every_example_file_loads_and_validates)
@@ -166,7 +191,8 @@ Test(config_file, every_example_file_loads_and_validates)
 		"loopback-udp-a.ini", "loopback-udp-b.ini", "loopback-tcp-a.ini",
 		"loopback-tcp-b.ini", "cluster-n1.ini",	    "cluster-n2.ini",
 		"cluster-n3.ini",     "memif-a.ini",	    "memif-b.ini",
-		"afxdp.ini",	      "nic-physical.ini",
+		"afxdp.ini",	      "nic-physical.ini", "secure-a.ini",
+		"secure-b.ini",
 	};
 	unsigned seen = 0, n = 0;
 	DIR *d = opendir(dir);
@@ -180,7 +206,14 @@ Test(config_file, every_example_file_loads_and_validates)
 		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
 		warp__err_clear();
 		int rc = warp_config_load(p, f);
-		cr_expect_eq(rc, 0, "%s: %s", de->d_name, warp_errdetail());
+		if (!TLS_BUILT && f->cfg.tls.cert_file[0] && rc == WARP_ECONFIG &&
+		    strstr(warp_errdetail(), NO_TLS_DETAIL)) {
+			/* read and checked up to the certificate, which needs TLS */
+			cr_expect_geq(f->cfg.n_peers, 1, "%s", de->d_name);
+			rc = -1;
+		} else {
+			cr_expect_eq(rc, 0, "%s: %s", de->d_name, warp_errdetail());
+		}
 		if (rc == 0) {
 			cr_expect_eq(warp_config_validate(&f->cfg), 0, "%s: %s", de->d_name,
 				     warp_errdetail());
@@ -381,6 +414,19 @@ Test(config_file, unset_keys_keep_the_documented_defaults)
 	cr_assert_eq(c->transports[0].driver_arg, NULL);
 	for (size_t i = 0; i < sizeof(c->reserved); i++)
 		cr_assert_eq(c->reserved[i], 0);
+	/* secure sessions */
+	cr_assert_eq(c->encryption, WARP_ENCRYPTION_OPTIONAL);
+	cr_assert_eq(c->encryption, d.encryption);
+	cr_assert_str_eq(c->tls.cert_file, "");
+	cr_assert_str_eq(c->tls.key_file, "");
+	cr_assert_str_eq(c->tls.ca_file, "");
+	cr_assert_eq(c->tls.verify_peer, 1);
+	cr_assert_str_eq(c->tls.ciphers, "aes-128-gcm:chacha20-poly1305");
+	cr_assert_eq(c->key_update_packets, 4194304ull);
+	cr_assert_eq(c->key_update_packets, WARP_DEFAULT_KEY_UPDATE_PACKETS);
+	cr_assert_eq(c->max_handshakes, 16);
+	cr_assert_eq(c->max_handshakes, WARP_DEFAULT_MAX_HANDSHAKES);
+	cr_assert_eq(c->n_caps, 0);
 }
 
 Test(config_file, sizes_take_bytes_or_k_m_g_powers_of_1024)
@@ -1179,4 +1225,336 @@ Test(config_file, congestion_controller_is_read_and_checked)
 	free(cf);
 	unlink(path);
 	rmdir(dir);
+}
+
+/* ---- secure sessions ------------------------------------------------------- */
+
+#define LOOP_TRANSPORT "[transport]\ndriver = loop\nlisten = a:1\n"
+
+Test(config_file, secure_engine_keys_are_parsed)
+{
+	int rc = load("[engine]\n"				  /* 1 */
+		      "node_id = a\n"				  /* 2 */
+		      "encryption = required\n"			  /* 3 */
+		      "tls_cert_file = /etc/warp/a.pem\n"	  /* 4 */
+		      "tls_key_file = /etc/warp/a.key\n"	  /* 5 */
+		      "tls_ca_file = /etc/warp/ca.pem\n"	  /* 6 */
+		      "tls_verify_peer = no\n"			  /* 7 */
+		      "tls_ciphers = chacha20-poly1305:aes-128-gcm\n" /* 8 */
+		      "key_update_packets = 1000000\n"		  /* 9 */
+		      "max_handshakes = 4\n"			  /* 10 */
+		      "cap = app.rpc 1..3\n"			  /* 11 */
+		      "cap = trace-v_2   2..2   required\n"	  /* 12 */
+		      LOOP_TRANSPORT);
+	expect_cert_loaded(rc, tpath, 4);
+	const warp_config_t *c = &f->cfg;
+	cr_assert_eq(c->encryption, WARP_ENCRYPTION_REQUIRED);
+	cr_assert_str_eq(c->tls.cert_file, "/etc/warp/a.pem");
+	cr_assert_str_eq(c->tls.key_file, "/etc/warp/a.key");
+	cr_assert_str_eq(c->tls.ca_file, "/etc/warp/ca.pem");
+	cr_assert_eq(c->tls.verify_peer, 0);
+	cr_assert_str_eq(c->tls.ciphers, "chacha20-poly1305:aes-128-gcm");
+	cr_assert_eq(c->key_update_packets, 1000000ull);
+	cr_assert_eq(c->max_handshakes, 4);
+	cr_assert_eq(c->n_caps, 2);
+	cr_assert_str_eq(c->caps[0].name, "app.rpc");
+	cr_assert_eq(c->caps[0].min, 1);
+	cr_assert_eq(c->caps[0].max, 3);
+	cr_assert_eq(c->caps[0].required, 0);
+	cr_assert_str_eq(c->caps[1].name, "trace-v_2");
+	cr_assert_eq(c->caps[1].min, 2);
+	cr_assert_eq(c->caps[1].max, 2);
+	cr_assert_eq(c->caps[1].required, 1);
+}
+
+Test(config_file, encryption_off_optional_and_required_without_tls)
+{
+	static const struct {
+		const char *v;
+		uint32_t want;
+	} cases[] = { { "off", WARP_ENCRYPTION_OFF }, { "optional", WARP_ENCRYPTION_OPTIONAL } };
+	for (size_t i = 0; i < WARP__ARRAY_LEN(cases); i++) {
+		char t[256];
+		snprintf(t, sizeof(t), "[engine]\nnode_id = a\nencryption = %s\n" LOOP_TRANSPORT,
+			 cases[i].v);
+		cr_assert_eq(load(t), 0, "%s: %s", cases[i].v, warp_errdetail());
+		cr_assert_eq(f->cfg.encryption, cases[i].want, "%s", cases[i].v);
+	}
+	/* required needs this node's certificate: validate's error, at the line of
+	 * encryption */
+	expect_error("[engine]\nnode_id = a\n\nencryption = required\n" LOOP_TRANSPORT, 4,
+		     "encryption: required, but tls.cert_file is not set");
+	cr_assert_eq(f->cfg.encryption, WARP_ENCRYPTION_REQUIRED);
+}
+
+Test(config_file, tls_verify_peer_takes_every_bool_spelling)
+{
+	static const struct {
+		const char *v;
+		uint32_t want;
+	} cases[] = { { "yes", 1 }, { "no", 0 }, { "true", 1 }, { "false", 0 },
+		      { "1", 1 },   { "0", 0 },  { "on", 1 },   { "off", 0 } };
+	for (size_t i = 0; i < WARP__ARRAY_LEN(cases); i++) {
+		char t[256];
+		snprintf(t, sizeof(t), "[engine]\nnode_id = a\ntls_verify_peer = %s\n" LOOP_TRANSPORT,
+			 cases[i].v);
+		cr_assert_eq(load(t), 0, "%s: %s", cases[i].v, warp_errdetail());
+		cr_assert_eq(f->cfg.tls.verify_peer, cases[i].want, "%s", cases[i].v);
+	}
+}
+
+Test(config_file, tls_relative_paths_are_taken_from_the_config_files_directory)
+{
+	int rc = load("[engine]\nnode_id = a\n"
+		      "tls_cert_file = certs/a.pem\n" /* 3 */
+		      "tls_key_file = ./a.key\n"
+		      "tls_ca_file = /abs/ca.pem\n" LOOP_TRANSPORT);
+	expect_cert_loaded(rc, tpath, 3); /* the files do not exist: loading opens none */
+	char want[256];
+	snprintf(want, sizeof(want), "%s/certs/a.pem", tmpdir);
+	cr_assert_str_eq(f->cfg.tls.cert_file, want);
+	snprintf(want, sizeof(want), "%s/./a.key", tmpdir);
+	cr_assert_str_eq(f->cfg.tls.key_file, want);
+	cr_assert_str_eq(f->cfg.tls.ca_file, "/abs/ca.pem", "absolute: unchanged");
+
+	/* a config path without a directory: relative to the working directory,
+	 * which is the config's */
+	char cwd[PATH_MAX];
+	cr_assert_not_null(getcwd(cwd, sizeof(cwd)));
+	cr_assert_eq(chdir(tmpdir), 0);
+	warp__err_clear();
+	rc = warp_config_load("test.ini", f);
+	cr_assert_eq(chdir(cwd), 0);
+	expect_cert_loaded(rc, "test.ini", 3);
+	cr_assert_str_eq(f->cfg.tls.cert_file, "certs/a.pem");
+	cr_assert_str_eq(f->cfg.tls.key_file, "./a.key");
+}
+
+Test(config_file, tls_path_too_long_once_resolved_names_the_key)
+{
+	/* a line holds 198 characters, so only a long config path can make a
+	 * relative name too long for its 255 */
+	char sub[320], path[400];
+	char name[201];
+	memset(name, 'd', 200);
+	name[200] = '\0';
+	snprintf(sub, sizeof(sub), "%s/%s", tmpdir, name);
+	cr_assert_eq(mkdir(sub, 0700), 0);
+	snprintf(path, sizeof(path), "%s/t.ini", sub);
+	cr_assert_lt(strlen(path), 256);
+	FILE *fp = fopen(path, "w");
+	cr_assert_not_null(fp);
+	fputs("[engine]\nnode_id = a\n"
+	      "tls_ca_file = certs/ca.pem\n"				  /* 3: fits */
+	      "tls_cert_file = certs/a-certificate-with-a-long-name.pem\n" /* 4 */
+	      LOOP_TRANSPORT,
+	      fp);
+	fclose(fp);
+	warp__err_clear();
+	int rc = warp_config_load(path, f);
+	char want[600];
+	snprintf(want, sizeof(want), "%s:4: tls_cert_file: 'certs/a-certificate", path);
+	const char *d = warp_errdetail();
+	unlink(path);
+	rmdir(sub);
+	cr_assert_eq(rc, WARP_ECONFIG, "rc %d: %s", rc, d);
+	cr_assert_eq(strncmp(d, want, strlen(want)), 0, "detail \"%s\", want \"%s...\"", d, want);
+	cr_assert_not_null(strstr(d, "longer than 255 characters"), "%s", d);
+	cr_assert_eq(strncmp(f->cfg.tls.ca_file, sub, strlen(sub)), 0, "%s", f->cfg.tls.ca_file);
+}
+
+Test(config_file, secure_bad_values_name_the_key_at_its_line)
+{
+#define E3(kv) "[engine]\nnode_id = a\n" kv "\n" LOOP_TRANSPORT
+	expect_error(E3("encryption = maybe"), 3,
+		     "encryption: 'maybe' is not off, optional or required");
+	expect_error(E3("encryption = Required"), 3, "is not off, optional or required");
+	expect_error(E3("encryption ="), 3, "encryption: empty value");
+	expect_error(E3("tls_verify_peer = perhaps"), 3,
+		     "tls_verify_peer: 'perhaps' is not yes or no");
+	expect_error(E3("tls_cert_file ="), 3, "tls_cert_file: empty value");
+	expect_error(E3("tls_ciphers = aes-128-gcm:chacha20-poly1305:aes-128-gcm:"
+			"chacha20-poly1305:aes-128-gcm"),
+		     3, "tls_ciphers");
+	cr_assert_not_null(strstr(warp_errdetail(), "longer than 63 characters"));
+	expect_error(E3("key_update_packets = 4M"), 3, "key_update_packets: '4M' is not a number");
+	expect_error(E3("key_update_packets = 99999999999999999999"), 3, "key_update_packets");
+	cr_assert_not_null(strstr(warp_errdetail(), "out of range"));
+	expect_error(E3("max_handshakes = many"), 3, "max_handshakes: 'many' is not a number");
+	expect_error(E3("max_handshakes = 4294967296"), 3, "max_handshakes");
+	cr_assert_not_null(strstr(warp_errdetail(), "out of range"));
+	expect_error("[engine]\nnode_id = a\nencryption = off\ntls_ciphers = x\n"
+		     "encryption = required\n" LOOP_TRANSPORT,
+		     5, "encryption: set twice in [engine] (first on line 3)");
+#undef E3
+}
+
+Test(config_file, cap_syntax_errors)
+{
+	static const struct {
+		const char *v;
+		const char *what;
+	} cases[] = {
+		{ "app", "cap: 'app' is not '<name> <min>..<max> [required]'" },
+		{ "app 1-2", "is not '<name> <min>..<max> [required]'" },
+		{ "app 1 .. 2", "is not '<name> <min>..<max> [required]'" },
+		{ "app 1..2 optional", "is not '<name> <min>..<max> [required]'" },
+		{ "app 1..2 required x", "is not '<name> <min>..<max> [required]'" },
+		{ "app 1..2..3", "cap: 'app 1..2..3': version '2..3' is not a number" },
+		{ "app a..2", "version 'a' is not a number" },
+		{ "app ..2", "version '' is not a number" },
+		{ "app 1..", "version '' is not a number" },
+		{ "app 1..+2", "version '+2' is not a number" },
+		{ "app 0..2", "cap: 'app 0..2': version 0 is out of range (1..65535)" },
+		{ "app 1..65536", "version 65536 is out of range (1..65535)" },
+		{ "app 1..99999999999999999999999", "is out of range (1..65535)" },
+		{ "a-name-of-thirty-two-characters. 1..2",
+		  "cap: name 'a-name-of-thirty-two-characters.' is longer than 31 characters" },
+	};
+	for (size_t i = 0; i < WARP__ARRAY_LEN(cases); i++) {
+		char t[256];
+		snprintf(t, sizeof(t), "[engine]\nnode_id = a\ncap = x 1..1\ncap = %s\n" LOOP_TRANSPORT,
+			 cases[i].v);
+		expect_error(t, 4, cases[i].what);
+	}
+	/* 65535 and 31 characters are fine */
+	expect_loaded("[engine]\nnode_id = a\ncap = a-name-of-thirty-one-characters 65535..65535\n"
+		      LOOP_TRANSPORT);
+	cr_assert_eq(f->cfg.caps[0].min, 65535);
+}
+
+Test(config_file, cap_is_repeated_up_to_max_caps)
+{
+	char t[1024];
+	size_t n = (size_t)snprintf(t, sizeof(t), "[engine]\nnode_id = a\n");
+	for (int i = 0; i < WARP_MAX_CAPS; i++) /* lines 3..10 */
+		n += (size_t)snprintf(t + n, sizeof(t) - n, "cap = c%d %d..%d%s\n", i, i + 1, i + 2,
+				      i % 2 ? " required" : "");
+	snprintf(t + n, sizeof(t) - n, LOOP_TRANSPORT);
+	expect_loaded(t);
+	cr_assert_eq(f->cfg.n_caps, WARP_MAX_CAPS);
+	for (int i = 0; i < WARP_MAX_CAPS; i++) {
+		char name[8];
+		snprintf(name, sizeof(name), "c%d", i);
+		cr_assert_str_eq(f->cfg.caps[i].name, name);
+		cr_assert_eq(f->cfg.caps[i].min, i + 1);
+		cr_assert_eq(f->cfg.caps[i].max, i + 2);
+		cr_assert_eq(f->cfg.caps[i].required, (uint32_t)(i % 2));
+	}
+	/* one more: an error at its line */
+	snprintf(t + n, sizeof(t) - n, "cap = more 1..1\n" LOOP_TRANSPORT);
+	expect_error(t, 3 + WARP_MAX_CAPS, "cap: at most 8");
+}
+
+Test(config_file, validation_errors_of_secure_keys_point_at_their_line)
+{
+	expect_error("[engine]\nnode_id = a\n\ntls_ciphers = aes-256-gcm\n" LOOP_TRANSPORT, 4,
+		     "tls_ciphers: tls.ciphers: 'aes-256-gcm' is not");
+	expect_error("[engine]\nnode_id = a\ntls_ciphers = aes-128-gcm:aes-128-gcm\n" LOOP_TRANSPORT,
+		     3, "tls.ciphers");
+	expect_error("[engine]\nnode_id = a\nkey_update_packets = 8\n" LOOP_TRANSPORT, 3,
+		     "key_update_packets: 8 is outside 16..2^40");
+	expect_error("[engine]\nnode_id = a\nmax_handshakes = 0\n" LOOP_TRANSPORT, 3,
+		     "max_handshakes: 0 is outside 1..65536");
+	/* caps: validate names the entry; the error is at that entry's line */
+	expect_error("[engine]\nnode_id = a\ncap = ok 1..1\ncap = Bad 1..1\n" LOOP_TRANSPORT, 4,
+		     "cap: caps[1].name: 'Bad' is not");
+	expect_error("[engine]\nnode_id = a\ncap = a 1..2\nmtu = 1400\ncap = b 1..1\ncap = a 2..3\n"
+		     LOOP_TRANSPORT,
+		     6, "caps[2].name: 'a' listed twice");
+	expect_error("[engine]\nnode_id = a\ncap = warp 1..1\n" LOOP_TRANSPORT, 3,
+		     "caps[0].name: 'warp' is built in");
+	expect_error("[engine]\nnode_id = a\ncap = a 1..1\ncap = x 3..2 required\n" LOOP_TRANSPORT,
+		     4, "caps[1] 'x': versions 3..2");
+	/* the certificate's companions: reported at the tls_cert_file line that
+	 * needs them (without TLS: the certificate itself is refused there) */
+	expect_error("[engine]\nnode_id = a\nmtu = 1400\ntls_cert_file = a.pem\n" LOOP_TRANSPORT, 4,
+		     TLS_BUILT ? "tls_cert_file: tls.key_file: required with tls.cert_file"
+			       : NO_TLS_DETAIL);
+	expect_error("[engine]\nnode_id = a\ntls_cert_file = a.pem\ntls_key_file = a.key\n"
+		     LOOP_TRANSPORT,
+		     3, TLS_BUILT ? "tls_cert_file: tls.ca_file: required" : NO_TLS_DETAIL);
+	int rc = load("[engine]\nnode_id = a\ntls_cert_file = a.pem\ntls_key_file = a.key\n"
+		      "tls_verify_peer = no\n" LOOP_TRANSPORT);
+	expect_cert_loaded(rc, tpath, 3);
+}
+
+Test(config_file, peer_encryption)
+{
+	expect_loaded(MIN_ENGINE "[peer b]\ntransport = loop b:1\nencryption = off\n"
+				 "[peer c]\nencryption = optional\ntransport = loop c:1\n"
+				 "[peer d]\ntransport = loop d:1\n");
+	cr_assert_eq(f->cfg.n_peers, 3);
+	cr_assert_eq(f->peers[0].encryption, WARP_ENCRYPTION_OFF);
+	cr_assert_eq(f->peers[0].n_transports, 1);
+	cr_assert_eq(f->peers[1].encryption, WARP_ENCRYPTION_OPTIONAL);
+	cr_assert_eq(f->peers[1].n_transports, 1);
+	cr_assert_eq(f->peers[2].encryption, WARP_ENCRYPTION_DEFAULT, "unset: the engine's");
+
+	expect_error(MIN_ENGINE "[peer b]\ntransport = loop b:1\nencryption = yes\n", 8,
+		     "encryption: 'yes' is not off, optional or required");
+	cr_assert_not_null(strstr(warp_errdetail(), ":8: encryption:"), "%s", warp_errdetail());
+	expect_error(MIN_ENGINE "[peer b]\nencryption = off\ntransport = loop b:1\nencryption = off\n",
+		     9, "encryption: set twice in [peer b] (first on line 7)");
+	/* a peer that requires encryption needs this node's certificate: at the
+	 * line of that peer's encryption */
+	expect_error("[engine]\nnode_id = a\nencryption = optional\n" LOOP_TRANSPORT
+		     "[peer b]\ntransport = loop b:1\n"	/* 7..8 */
+		     "[peer c]\ntransport = loop c:1\n"	/* 9..10 */
+		     "encryption = required\n",		/* 11 */
+		     11, "encryption: required, but tls.cert_file is not set");
+	/* the engine's required wins over a peer's */
+	expect_error("[engine]\nnode_id = a\nencryption = required\n" LOOP_TRANSPORT
+		     "[peer b]\ntransport = loop b:1\nencryption = required\n",
+		     3, "encryption: required");
+}
+
+/* Loads config/<name>, which names certificates. */
+static void load_secure_example(const char *name)
+{
+	char dir[PATH_MAX], p[PATH_MAX + 64];
+	config_dir(dir, sizeof(dir));
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	warp__err_clear();
+	int rc = warp_config_load(p, f);
+	if (!TLS_BUILT) {
+		cr_assert_eq(rc, WARP_ECONFIG, "%s: rc %d: %s", name, rc, warp_errdetail());
+		cr_assert_not_null(strstr(warp_errdetail(), NO_TLS_DETAIL), "%s: %s", name,
+				   warp_errdetail());
+	} else {
+		cr_assert_eq(rc, 0, "%s: %s", name, warp_errdetail());
+	}
+}
+
+Test(config_file, secure_examples_are_a_pair_with_certs_next_to_them)
+{
+	char dir[PATH_MAX];
+	config_dir(dir, sizeof(dir));
+	static const char *const names[2] = { "secure-a.ini", "secure-b.ini" };
+	static const char *const node[2] = { "a", "b" };
+	char listen[2][WARP_ADDR_STR_MAX], peer[2][WARP_ADDR_STR_MAX];
+	for (int i = 0; i < 2; i++) {
+		load_secure_example(names[i]);
+		const warp_config_t *c = &f->cfg;
+		cr_assert_str_eq(c->node_id, node[i]);
+		cr_assert_eq(c->encryption, WARP_ENCRYPTION_REQUIRED, "%s", names[i]);
+		char want[PATH_MAX + 32];
+		snprintf(want, sizeof(want), "%s/certs/%s.pem", dir, node[i]);
+		cr_assert_str_eq(c->tls.cert_file, want);
+		snprintf(want, sizeof(want), "%s/certs/%s.key", dir, node[i]);
+		cr_assert_str_eq(c->tls.key_file, want);
+		snprintf(want, sizeof(want), "%s/certs/ca.pem", dir);
+		cr_assert_str_eq(c->tls.ca_file, want);
+		cr_assert_eq(c->tls.verify_peer, 1);
+		cr_assert_eq(c->n_transports, 1);
+		cr_assert_str_eq(c->transports[0].driver, "uring-udp");
+		snprintf(listen[i], sizeof(listen[i]), "%s", c->transports[0].listen);
+		cr_assert_eq(c->n_peers, 1);
+		cr_assert_str_eq(f->peers[0].node, node[1 - i]);
+		cr_assert_str_eq(f->peers[0].transports[0].driver, "uring-udp");
+		snprintf(peer[i], sizeof(peer[i]), "%s", f->peers[0].transports[0].addr);
+	}
+	cr_assert_eq(strncmp(listen[0], "127.0.0.1:", 10), 0, "%s", listen[0]);
+	cr_assert_str_eq(peer[0], listen[1]);
+	cr_assert_str_eq(peer[1], listen[0]);
 }

@@ -6,7 +6,7 @@
 
 struct rx_fixture {
 	warp_loop_net_t *net;
-	warp_engine_t *e;
+	warp_engine_t *e, *src;
 	warp_peer_t *peer; /* "src", the sender the packets claim to come from */
 	struct th_log log;
 	uint8_t pkt[1500];
@@ -20,6 +20,10 @@ static void fx_up(struct rx_fixture *fx)
 	cr_assert_eq(warp_loop_net_create(1, 0, &fx->net), 0);
 	fx->e = th_engine(fx->net, "dst", NULL);
 	fx->peer = th_peer(fx->e, "src");
+	/* a real src brings the (plaintext) session up; the packets fed
+	 * below claim to be its */
+	fx->src = th_engine(fx->net, "src", NULL);
+	th_up2(fx->e, fx->peer, fx->src, th_peer(fx->src, "dst"));
 	th_log_init(&fx->log);
 	warp_engine_set_recv(fx->e, th_recv, &fx->log);
 	/* A valid packet: three whole messages, a fragment, a heartbeat. */
@@ -41,6 +45,7 @@ static void fx_up(struct rx_fixture *fx)
 static void fx_down(struct rx_fixture *fx)
 {
 	warp_engine_destroy(fx->e);
+	warp_engine_destroy(fx->src);
 	warp_loop_net_destroy(fx->net);
 	free(fx->log.rx);
 }
@@ -130,15 +135,19 @@ Test(parser, wrong_magic_version_type_are_counted_by_reason)
 	feed(&fx, b, fx.len, true);
 	cr_assert_eq(st(&fx).drop[WARP_DROP_BAD_VERSION], 1);
 	memcpy(b, fx.pkt, fx.len);
-	b[5] = WARP_PKT_PROTECTED;
+	b[5] = 9;
 	feed(&fx, b, fx.len, true);
 	cr_assert_eq(st(&fx).drop[WARP_DROP_BAD_TYPE], 1);
+	memcpy(b, fx.pkt, fx.len);
+	b[5] = WARP_PKT_PROTECTED; /* this session is plaintext: no key to open it */
+	feed(&fx, b, fx.len, true);
+	cr_assert_eq(st(&fx).drop[WARP_DROP_NO_SESSION], 1);
 	memcpy(b, fx.pkt, fx.len);
 	b[8] ^= 1; /* connection id of nobody */
 	feed(&fx, b, fx.len, true);
 	cr_assert_eq(st(&fx).drop[WARP_DROP_UNKNOWN_PEER], 1);
 	cr_assert_eq(fx.log.n, 0);
-	cr_assert_eq(st(&fx).drops, 4);
+	cr_assert_eq(st(&fx).drops, 5);
 	fx_down(&fx);
 }
 
