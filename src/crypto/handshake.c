@@ -287,13 +287,6 @@ static void hs_fail(warp_engine_t *e, struct warp_peer *p, int code, bool tell_p
 	warp__stat(e, handshake_failures, 1);
 	if (code == WARP_ETIMEDOUT)
 		warp__stat(e, handshake_timeouts, 1);
-	/* the attempt that brought the session up failed after all (the
-	 * peer refused our certificate after we finished): it goes down */
-	if (p->hs && p->hs->established) {
-		keys_free(p);
-		p->encrypted = false;
-		p->ss = WARP_SESSION_FAILED;
-	}
 	if (tell_peer && p->attempt) {
 		p->fail_attempt = p->attempt;
 		p->fail_code = (uint16_t)-code;
@@ -547,6 +540,18 @@ static void negotiate(warp_engine_t *e, struct warp_peer *p, const struct warp__
 		hs_fail(e, p, WARP_EHANDSHAKE, true, "%s", err);
 		return;
 	}
+	bool enc = false;
+	for (unsigned i = 0; i < n; i++)
+		if (!strcmp(ch[i].name, "encryption"))
+			enc = ch[i].version > 0;
+	if (!enc && p->ss == WARP_SESSION_UP && p->encrypted) {
+		/* a HELLO is not authenticated: it cannot trade an encrypted
+		 * session for a plaintext one */
+		hs_fail(e, p, WARP_EHANDSHAKE, true,
+			"a new handshake without encryption while an encrypted session is up: "
+			"refused, the encrypted session stays");
+		return;
+	}
 	caps_record(e, p, ch, n);
 	if (!p->cap_ver[CAP_ENC]) {
 		if (session_up(e, p, NULL, 0, false))
@@ -648,7 +653,12 @@ static void on_hello_responder(warp_engine_t *e, struct warp_peer *p, const stru
 	}
 	bool same_inc = h->incarnation == p->peer_inc;
 	if (same_inc && n < p->attempt) {
+		/* older than the attempt we know (a late copy, or our number
+		 * was pushed up by a forged HELLO): our HS_ACK names the
+		 * current number, and the initiator continues above it */
 		warp__drop(e, WARP_DROP_HS_STALE);
+		p->hs_ack_pending = true;
+		want_tx(e, p);
 		return;
 	}
 	if (same_inc && n == p->attempt) {
@@ -724,6 +734,15 @@ static void maybe_release(warp_engine_t *e, struct warp_peer *p)
 static void on_hs_ack(warp_engine_t *e, struct warp_peer *p, const struct warp_frame *f)
 {
 	struct warp__hs *hs = p->hs;
+	if (initiator(e, p) && f->u.hs.attempt > p->attempt && f->u.hs.attempt < 0xffff0000u &&
+	    !(hs && hs->established)) {
+		/* the responder is at a higher attempt than ours: number the
+		 * next one above it, now */
+		warp__drop(e, WARP_DROP_HS_STALE);
+		p->attempt = f->u.hs.attempt;
+		warp__hs_begin(e, p);
+		return;
+	}
 	if (!hs || f->u.hs.attempt != hs->attempt) {
 		warp__drop(e, WARP_DROP_HS_STALE);
 		return;
@@ -738,7 +757,10 @@ static void on_hs_ack(warp_engine_t *e, struct warp_peer *p, const struct warp_f
 static void on_hs_fail(warp_engine_t *e, struct warp_peer *p, const struct warp_frame *f)
 {
 	struct warp__hs *hs = p->hs;
-	if (!hs || f->u.hs.attempt != hs->attempt) {
+	/* An attempt that brought the session up is past refusing: the TLS
+	 * client only finishes once the server accepted it (its ticket comes
+	 * after that), so an HS_FAIL then is forged or stale. */
+	if (!hs || f->u.hs.attempt != hs->attempt || hs->established) {
 		warp__drop(e, WARP_DROP_HS_STALE);
 		return;
 	}

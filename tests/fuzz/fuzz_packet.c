@@ -45,6 +45,32 @@ static void setup(void)
 	    warp_engine_create(&cfg, &eng) || warp_peer_add(eng, "src@src:1", NULL))
 		abort();
 	warp_engine_set_recv(eng, on_msg, NULL);
+	/* a real src brings the session up (plaintext), so the frames of the
+	 * packets fed below reach their handlers; then it goes away (fz's
+	 * packets to it are dropped by the net: no endpoint) */
+	warp_config_t sc;
+	warp_config_init(&sc);
+	strcpy(sc.node_id, "src");
+	warp_engine_t *src;
+	warp_peer_t *to_fz, *to_src;
+	if (warp_config_add_transport(&sc, "loop", "src:1", net) ||
+	    warp_engine_create(&sc, &src) || warp_peer_add(src, "fz@fz:1", &to_fz) ||
+	    warp_peer_find(eng, "src", &to_src))
+		abort();
+	for (int i = 0; i < 100000; i++) {
+		warp_session_info_t x, y;
+		warp_peer_session(to_fz, &x);
+		warp_peer_session(to_src, &y);
+		if (x.state == WARP_SESSION_UP && y.state == WARP_SESSION_UP)
+			break;
+		warp_engine_poll(eng);
+		warp_engine_poll(src);
+	}
+	warp_session_info_t up;
+	warp_peer_session(to_src, &up);
+	if (up.state != WARP_SESSION_UP)
+		abort();
+	warp_engine_destroy(src);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

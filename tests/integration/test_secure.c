@@ -680,3 +680,97 @@ Test(config, bad_security_settings_are_named, .fini = pki_cleanup)
 	cr_assert(strstr(warp_errdetail(), "key_file"), "%s", warp_errdetail());
 	warp_loop_net_destroy(net);
 }
+
+/* ---- forged handshake packets (found by fuzz_handshake) ---------------------- */
+
+/* A handshake packet claiming to come from `from` (its connection id), with
+ * one HS_HELLO (attempt, HELLO of node `node`, incarnation inc, offering
+ * encryption or not) or one HS_FAIL. */
+static uint32_t forge(uint8_t *b, const char *from, uint8_t frame, uint32_t attempt, uint64_t inc,
+		      bool offer_enc)
+{
+	size_t off = warp__hdr_encode(b, 1400, WARP_PKT_HANDSHAKE, warp__conn_id(from), 1);
+	if (frame == WARP_FRAME_HS_HELLO) {
+		struct warp__hello h;
+		memset(&h, 0, sizeof(h));
+		strcpy(h.node, from);
+		h.incarnation = inc;
+		strcpy(h.caps[h.ncaps].name, "warp");
+		h.caps[h.ncaps].min = h.caps[h.ncaps].max = 1;
+		h.caps[h.ncaps++].flags = WARP_CAP_REQUIRED;
+		if (offer_enc) {
+			strcpy(h.caps[h.ncaps].name, "encryption");
+			h.caps[h.ncaps].min = h.caps[h.ncaps].max = 1;
+			h.ncaps++;
+		}
+		uint8_t hb[WARP_HELLO_MAX];
+		size_t hl = warp__hello_encode(&h, hb, sizeof(hb));
+		cr_assert_gt(hl, 0);
+		off += warp__frame_hs_hello_encode(b + off, 1400 - off, attempt, hb, (uint16_t)hl);
+	} else {
+		off += warp__frame_hs_fail_encode(b + off, 1400 - off, attempt, 19, "forged");
+	}
+	return (uint32_t)warp__pkt_seal(b, off);
+}
+
+Test(forged, a_high_attempt_number_does_not_lock_the_initiator_out)
+{
+	warp_config_t c = plain();
+	c.connect_timeout_ns = 100000000;
+	struct pair p;
+	pair_make(&p, &c, &c);
+	th_up2(p.a, p.ab, p.b, p.ba);
+	uint8_t b[1500];
+	/* "a" with its real incarnation and attempt 100: b follows it */
+	inject(p.b, b, forge(b, "a", WARP_FRAME_HS_HELLO, 100, p.a->incarnation, false));
+	cr_assert_eq(p.ba->attempt, 100);
+	/* the real a opens its next attempt (2): b answers with 100, a goes above */
+	cr_assert_eq(warp_peer_reopen(p.a, p.ab), 0);
+	th_up2(p.a, p.ab, p.b, p.ba);
+	cr_assert_gt(p.ab->attempt, 100);
+	exchange(&p, WARP_AT_LEAST_ONCE, 20, 1000, 1000);
+	pair_free(&p);
+}
+
+Test(forged, a_plaintext_hello_cannot_replace_an_encrypted_session, .fini = pki_cleanup)
+{
+	NEED_TLS();
+	warp_config_t ca = secure("a"), cb = secure("b");
+	ca.encryption = cb.encryption = WARP_ENCRYPTION_OPTIONAL;
+	struct pair p;
+	pair_make(&p, &ca, &cb);
+	th_up2(p.a, p.ab, p.b, p.ba);
+	cr_assert_eq(sess(p.ba).encrypted, 1);
+	uint8_t b[1500];
+	inject(p.b, b, forge(b, "a", WARP_FRAME_HS_HELLO, p.ba->attempt + 1, p.a->incarnation,
+			     false));
+	run_ms(&p, 5);
+	cr_assert_eq(sess(p.ba).state, WARP_SESSION_UP);
+	cr_assert_eq(sess(p.ba).encrypted, 1, "still encrypted");
+	exchange(&p, WARP_AT_LEAST_ONCE, 50, 2000, 2000);
+	pair_free(&p);
+}
+
+Test(forged, an_hs_fail_after_the_session_came_up_is_ignored, .fini = pki_cleanup)
+{
+	NEED_TLS();
+	warp_config_t ca = secure("a"), cb = secure("b");
+	struct pair p;
+	pair_make(&p, &ca, &cb);
+	warp_engine_t *es[2] = { p.a, p.b };
+	/* poll until b (the responder) is up, while its slot still lingers */
+	for (int r = 0; r < 100000 && sess(p.ba).state != WARP_SESSION_UP; r++)
+		th_run(es, 2, 1, 1000);
+	cr_assert_eq(sess(p.ba).state, WARP_SESSION_UP);
+	uint8_t b[1500];
+	inject(p.b, b, forge(b, "a", WARP_FRAME_HS_FAIL, p.ba->attempt, 0, false));
+	cr_assert_eq(sess(p.ba).state, WARP_SESSION_UP);
+	th_up2(p.a, p.ab, p.b, p.ba);
+	/* a (the TLS client) is up too once the ticket came: same for it */
+	inject(p.a, b, forge(b, "b", WARP_FRAME_HS_FAIL, p.ab->attempt, 0, false));
+	cr_assert_eq(sess(p.ab).state, WARP_SESSION_UP);
+	cr_assert_eq(sess(p.ba).handshakes, 1, "the session was not torn down");
+	cr_assert_eq(sess(p.ab).handshakes, 1);
+	exchange(&p, WARP_AT_LEAST_ONCE, 20, 1000, 1000);
+	pair_free(&p);
+}
