@@ -108,9 +108,6 @@ int warp_peer_health(const warp_engine_t *e, const warp_peer_t *p, warp_health_t
 		out->state = WARP_HEALTH_DOWN;
 		if (snprintf(out->reason, sizeof(out->reason), "handshake failed: %s", p->hs_error) < 0)
 			out->reason[0] = '\0';
-	} else if (p->ss != WARP_SESSION_UP) {
-		out->state = WARP_HEALTH_DEGRADED;
-		snprintf(out->reason, sizeof(out->reason), "handshake in progress");
 	} else if (hb && e->now - (p->last_rx_ns ? p->last_rx_ns : p->added_ns) >
 				  hb * e->cfg.heartbeat_miss_limit) {
 		out->state = WARP_HEALTH_DOWN;
@@ -125,6 +122,10 @@ int warp_peer_health(const warp_engine_t *e, const warp_peer_t *p, warp_health_t
 		out->state = WARP_HEALTH_DEGRADED;
 		snprintf(out->reason, sizeof(out->reason), "link down on transport %u (%s)",
 			 p->tp[p->active_tp].transport, e->tp[p->tp[p->active_tp].transport].ops->name);
+	} else if (p->ss != WARP_SESSION_UP) {
+		/* after a link down: that is why a handshake would not finish */
+		out->state = WARP_HEALTH_DEGRADED;
+		snprintf(out->reason, sizeof(out->reason), "handshake in progress");
 	} else if (p->breaker == WARP_BREAKER_HALF_OPEN) {
 		out->state = WARP_HEALTH_DEGRADED;
 		snprintf(out->reason, sizeof(out->reason), "circuit half-open (probing)");
