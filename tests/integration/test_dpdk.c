@@ -2,7 +2,9 @@
 /*
  * The dpdk driver on real DPDK ports:
  * - two processes over net_memif: the two-process suite of the io_uring
- *   drivers (100,000 messages up to 1 MiB, three streams, byte-exact);
+ *   drivers (100,000 messages up to 1 MiB, three streams, byte-exact), and
+ *   the secure session (mutual TLS 1.3: up and encrypted, or refused with
+ *   the reason on both sides);
  * - interop: a DPDK node on net_af_packet on one end of a veth pair in one
  *   network namespace, a uring-udp node on the other end in another, both
  *   ways, resolving each other with ARP;
@@ -93,6 +95,278 @@ Test(dpdk_memif, two_processes_100k_messages_byte_exact, .timeout = 240)
 	snprintf(memif_sock, sizeof(memif_sock), "/tmp/warp-test-memif-%d.sock", (int)getpid());
 	two_processes_with("dpdk", memif_engine);
 	unlink(memif_sock);
+}
+
+/* ---- secure sessions over net_memif ---------------------------------------------- */
+
+/* The handshake of test_secure.c (loop driver) between two processes over
+ * net_memif, each with its own EAL: mutual TLS 1.3 that comes up encrypted
+ * and carries messages byte-exact both ways, and a refused certificate
+ * named on both sides. The PKI helpers duplicate test_secure.c's
+ * (tests/helpers.h has none yet). */
+
+static char pki[64];
+
+/* tools/mkcerts once per test process, before the fork. */
+static const char *pki_dir(void)
+{
+	if (pki[0])
+		return pki;
+	const char *root = getenv("WARP_SOURCE_ROOT");
+	cr_assert(root, "WARP_SOURCE_ROOT is not set (run through meson test)");
+	snprintf(pki, sizeof(pki), "/tmp/warp-pki-XXXXXX");
+	cr_assert(mkdtemp(pki));
+	int rc = th_sh("'%s/tools/mkcerts' --force '%s' a b >/dev/null", root, pki);
+	cr_assert_eq(rc, 0, "tools/mkcerts failed (%d)", rc);
+	return pki;
+}
+
+static void pki_cleanup(void)
+{
+	if (pki[0])
+		th_sh("rm -rf '%s'", pki);
+}
+
+/* Skips the test when libwarp was built without TLS (the configuration
+ * check says so before any file is read). */
+static void need_tls(void)
+{
+	warp_config_t c;
+	warp_config_init(&c);
+	strcpy(c.node_id, "probe");
+	strcpy(c.tls.cert_file, "probe.pem");
+	strcpy(c.tls.key_file, "probe.key");
+	strcpy(c.tls.ca_file, "ca.pem");
+	cr_assert_eq(warp_config_add_transport(&c, "uring-udp", "127.0.0.1:0", NULL), 0);
+	if (warp_config_validate(&c) == WARP_ECONFIG && strstr(warp_errdetail(), "without TLS"))
+		cr_skip("libwarp was built without TLS (OpenSSL 3 not found at build time)");
+}
+
+#define TLS_MSGS 1000
+
+/* Shared by the test and its two node processes (MAP_SHARED before fork). */
+struct tls_shm {
+	_Atomic int made[2];    /* 1: engine made and its link up; -1: could not */
+	_Atomic int settled[2]; /* 1: session up or refused (si[] is set) */
+	_Atomic int done;
+	_Atomic uint64_t got[2], bad[2], order[2];
+	warp_session_info_t si[2];
+	char cipher[2][32];
+	warp_stats_t st[2];
+	char err[2][256];
+};
+
+struct tls_side {
+	struct tls_shm *sh;
+	int me;
+	uint64_t next;
+};
+
+static void tls_recv(void *user, const warp_msg_t *m)
+{
+	struct tls_side *s = user;
+	if (m->status)
+		return;
+	if (!th_check(m->data, m->len, th_seed(m->stream_id, m->msg_id, m->len)))
+		atomic_fetch_add(&s->sh->bad[s->me], 1);
+	if (m->msg_id != s->next)
+		atomic_fetch_add(&s->sh->order[s->me], 1);
+	s->next = m->msg_id + 1;
+	atomic_fetch_add(&s->sh->got[s->me], 1);
+}
+
+/* Node a (me 0: memif server, 10.98.0.1, lcore 0, the TLS client) or b
+ * (me 1: memif client, 10.98.0.2, lcore 1, the TLS server), trusting `ca`:
+ * brings its link up, then the session; when it is up, sends TLS_MSGS
+ * messages of random sizes up to 100 KiB on an exactly-once stream while
+ * receiving the other's. Runs until the test says done. */
+static void tls_node(struct tls_shm *sh, int me, const char *ca)
+{
+	const char *name = me ? "b" : "a";
+	warp_dpdk_config_init(&memif_cfg);
+	snprintf(memif_cfg.lcores, sizeof(memif_cfg.lcores), "%d", me);
+	snprintf(memif_cfg.vdevs[0], sizeof(memif_cfg.vdevs[0]), "net_memif0,role=%s,socket=%s",
+		 me ? "client" : "server", memif_sock);
+	memif_cfg.n_vdevs = 1;
+	snprintf(memif_cfg.port, sizeof(memif_cfg.port), "net_memif0");
+	warp_config_t cfg;
+	warp_config_init(&cfg);
+	snprintf(cfg.node_id, sizeof(cfg.node_id), "%s", name);
+	cfg.max_payload_bytes = 1u << 20;
+	cfg.tx_arena_bytes = cfg.rx_arena_bytes = 16u << 20;
+	cfg.encryption = WARP_ENCRYPTION_REQUIRED;
+	cfg.key_update_packets = 4096; /* several key updates on the way */
+	snprintf(cfg.tls.cert_file, sizeof(cfg.tls.cert_file), "%s/%s.pem", pki, name);
+	snprintf(cfg.tls.key_file, sizeof(cfg.tls.key_file), "%s/%s.key", pki, name);
+	snprintf(cfg.tls.ca_file, sizeof(cfg.tls.ca_file), "%s/%s.pem", pki, ca);
+	warp_engine_t *e = NULL;
+	if (!warp_config_add_transport(&cfg, "dpdk", me ? "10.98.0.2:7000" : "10.98.0.1:7000",
+				       &memif_cfg))
+		warp_engine_create(&cfg, &e);
+	if (!e) {
+		snprintf(sh->err[me], sizeof(sh->err[me]), "create: %s", warp_errdetail());
+		atomic_store(&sh->made[me], -1);
+		_exit(1);
+	}
+	/* the link first: a handshake started before it could only time out
+	 * (and be retried), which is not what this test looks at */
+	warp_health_t h = { 0 };
+	uint64_t t0 = th_mono_ns();
+	do {
+		warp_engine_poll(e);
+		warp_engine_health(e, &h);
+	} while (strstr(h.reason, "link down") && th_mono_ns() - t0 < 10000000000ull);
+	if (strstr(h.reason, "link down")) {
+		snprintf(sh->err[me], sizeof(sh->err[me]), "memif link not up in 10 s: %s",
+			 h.reason);
+		atomic_store(&sh->made[me], -1);
+		_exit(2);
+	}
+	atomic_store(&sh->made[me], 1);
+	while (atomic_load(&sh->made[1 - me]) == 0)
+		warp_engine_poll(e);
+	warp_peer_t *p;
+	warp_stream_t *s;
+	warp_stream_opts_t o = { .priority = 16, .guarantee = WARP_EXACTLY_ONCE };
+	if (warp_peer_add(e, me ? "a@10.98.0.1:7000" : "b@10.98.0.2:7000", &p) ||
+	    warp_stream_open_ex(e, p, (uint16_t)(1 + me), &o, &s)) {
+		snprintf(sh->err[me], sizeof(sh->err[me]), "peer: %s", warp_errdetail());
+		_exit(3);
+	}
+	struct tls_side side = { .sh = sh, .me = me };
+	warp_engine_set_recv(e, tls_recv, &side);
+	/* up, or refused by the handshake itself (a timeout is retried) */
+	warp_session_info_t si;
+	t0 = th_mono_ns();
+	do {
+		warp_engine_poll(e);
+		warp_peer_session(p, &si);
+	} while (si.state != WARP_SESSION_UP &&
+		 !(si.state == WARP_SESSION_FAILED && si.error == WARP_EHANDSHAKE) &&
+		 th_mono_ns() - t0 < 10000000000ull);
+	sh->si[me] = si;
+	snprintf(sh->cipher[me], sizeof(sh->cipher[me]), "%s", si.cipher);
+	atomic_store(&sh->settled[me], 1);
+	static uint8_t buf[100u << 10];
+	uint64_t rnd = 88172645463325252ull + (uint64_t)me, sent = 0;
+	/* b stops at done 1, a at done 2, once b is gone (DPDK's memif
+	 * logs "EAL: Error: Invalid memory" when both ends close at once) */
+	while (atomic_load(&sh->done) < 2 - me) {
+		if (si.state == WARP_SESSION_UP && sent < TLS_MSGS) {
+			rnd ^= rnd << 13, rnd ^= rnd >> 7, rnd ^= rnd << 17;
+			size_t len = rnd % (sizeof(buf) + 1);
+			th_fill(buf, len, th_seed(warp_stream_id(s), sent, len));
+			int rc = warp_send(e, s, buf, len, NULL);
+			if (rc == 0)
+				sent++;
+			else if (rc != WARP_EAGAIN) {
+				snprintf(sh->err[me], sizeof(sh->err[me]), "send %llu: %s (%s)",
+					 (unsigned long long)sent, warp_strerror(rc),
+					 warp_errdetail());
+				_exit(4);
+			}
+		}
+		warp_engine_poll(e);
+	}
+	warp_engine_stats(e, &sh->st[me]);
+	warp_peer_session(p, &sh->si[me]); /* the key generations at the end */
+	warp_engine_destroy(e);
+	_exit(0);
+}
+
+/* Runs nodes a and b (b trusting ca_b) until both sessions settled and,
+ * when both are up, until each got the other's TLS_MSGS messages. */
+static struct tls_shm *memif_tls(const char *ca_b)
+{
+	need_hugepages();
+	need_tls();
+	pki_dir();
+	snprintf(memif_sock, sizeof(memif_sock), "/tmp/warp-test-memif-%d.sock", (int)getpid());
+	struct tls_shm *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
+				  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(sh, MAP_FAILED);
+	memset(sh, 0, sizeof(*sh));
+	pid_t pid[2];
+	for (int i = 0; i < 2; i++) {
+		pid[i] = fork();
+		cr_assert_geq(pid[i], 0);
+		if (pid[i] == 0)
+			tls_node(sh, i, i ? ca_b : "ca");
+		/* the memif server (a) first */
+		uint64_t t = th_mono_ns();
+		while (i == 0 && !atomic_load(&sh->made[0]) && th_mono_ns() - t < 20000000000ull)
+			usleep(1000);
+	}
+	uint64_t t0 = th_mono_ns();
+	while (!(atomic_load(&sh->settled[0]) && atomic_load(&sh->settled[1])) &&
+	       atomic_load(&sh->made[0]) >= 0 && atomic_load(&sh->made[1]) >= 0 &&
+	       th_mono_ns() - t0 < 30000000000ull)
+		usleep(1000);
+	bool up = sh->si[0].state == WARP_SESSION_UP && sh->si[1].state == WARP_SESSION_UP;
+	while (up && (atomic_load(&sh->got[0]) < TLS_MSGS || atomic_load(&sh->got[1]) < TLS_MSGS) &&
+	       !sh->err[0][0] && !sh->err[1][0] && th_mono_ns() - t0 < 60000000000ull)
+		usleep(1000);
+	int st[2];
+	atomic_store(&sh->done, 1);
+	waitpid(pid[1], &st[1], 0);
+	atomic_store(&sh->done, 2);
+	waitpid(pid[0], &st[0], 0);
+	unlink(memif_sock);
+	cr_assert_str_empty(sh->err[0], "a: %s", sh->err[0]);
+	cr_assert_str_empty(sh->err[1], "b: %s", sh->err[1]);
+	for (int i = 0; i < 2; i++) {
+		cr_assert(WIFEXITED(st[i]) && WEXITSTATUS(st[i]) == 0, "%s exit %d", i ? "b" : "a",
+			  st[i]);
+		cr_assert_eq(atomic_load(&sh->settled[i]), 1, "%s: no session state",
+			     i ? "b" : "a");
+	}
+	return sh;
+}
+
+Test(dpdk_memif, mutual_tls_session_is_encrypted_and_carries_messages_byte_exact,
+     .fini = pki_cleanup, .timeout = 120)
+{
+	struct tls_shm *sh = memif_tls("ca");
+	for (int i = 0; i < 2; i++) {
+		const char *who = i ? "b" : "a";
+		cr_assert_eq(sh->si[i].state, WARP_SESSION_UP, "%s: state %d (%s)", who,
+			     sh->si[i].state, sh->si[i].error_detail);
+		cr_assert_eq(sh->si[i].encrypted, 1, "%s", who);
+		cr_assert_str_eq(sh->cipher[i], "aes-128-gcm");
+		cr_assert_eq(atomic_load(&sh->got[i]), TLS_MSGS, "%s received %llu", who,
+			     (unsigned long long)atomic_load(&sh->got[i]));
+		cr_assert_eq(atomic_load(&sh->bad[i]), 0, "%s: payloads differ", who);
+		cr_assert_eq(atomic_load(&sh->order[i]), 0, "%s: out of order or twice", who);
+		cr_assert_eq(sh->st[i].handshakes, 1, "%s", who);
+		cr_assert_eq(sh->st[i].handshake_failures, 0, "%s", who);
+		cr_assert_eq(sh->st[i].drop[WARP_DROP_BAD_TAG], 0, "%s", who);
+		cr_assert_eq(sh->st[i].drop[WARP_DROP_PLAINTEXT], 0, "%s", who);
+		/* each sender moved keys, and the receiver followed */
+		cr_assert_gt(sh->si[i].tx_key_gen, 0, "%s never updated its key", who);
+		cr_assert_gt(sh->si[1 - i].rx_key_gen, 0);
+		cr_assert_leq(sh->si[1 - i].rx_key_gen, sh->si[i].tx_key_gen);
+	}
+	munmap(sh, sizeof(*sh));
+}
+
+/* b trusts another CA: b (the TLS server) refuses a's certificate and says
+ * why; a is told it was refused, and why. */
+Test(dpdk_memif, tls_wrong_ca_fails_both_sides, .fini = pki_cleanup, .timeout = 120)
+{
+	struct tls_shm *sh = memif_tls("other-ca");
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(sh->si[i].state, WARP_SESSION_FAILED, "%s: state %d (%s)",
+			     i ? "b" : "a", sh->si[i].state, sh->si[i].error_detail);
+		cr_assert_eq(sh->si[i].error, WARP_EHANDSHAKE, "%s", sh->si[i].error_detail);
+		cr_assert_eq(atomic_load(&sh->got[i]), 0);
+	}
+	cr_assert(strstr(sh->si[1].error_detail, "certificate of 'a' not trusted"), "b says: %s",
+		  sh->si[1].error_detail);
+	cr_assert(strstr(sh->si[0].error_detail, "refused by 'b'"), "a says: %s",
+		  sh->si[0].error_detail);
+	cr_assert(strstr(sh->si[0].error_detail, "not trusted"), "a is told why: %s",
+		  sh->si[0].error_detail);
+	munmap(sh, sizeof(*sh));
 }
 
 /* ---- network namespaces -------------------------------------------------------- */

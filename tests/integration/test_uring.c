@@ -771,3 +771,306 @@ Test(uring_udp, killed_and_restarted_peer_opens_and_closes_the_circuit, .timeout
 	free(at_a.rx);
 	munmap(sh, sizeof(*sh));
 }
+
+/* ---- secure sessions: mutual TLS 1.3 over uring-udp ----------------------------- */
+
+/* The handshakes of test_secure.c (loop driver, manual clock) on real
+ * sockets and the real clock: a session that comes up encrypted and carries
+ * messages byte-exact, and each certificate failure named on both sides.
+ * The PKI helpers duplicate test_secure.c's (tests/helpers.h has none yet). */
+
+static char pki[64];
+
+/* tools/mkcerts, once per test process, before any fork: nodes a, b, f
+ * ("f" sorts after "expired", "a" before it) and tx, rx (two_processes.h). */
+static const char *pki_dir(void)
+{
+	if (pki[0])
+		return pki;
+	const char *root = getenv("WARP_SOURCE_ROOT");
+	cr_assert(root, "WARP_SOURCE_ROOT is not set (run through meson test)");
+	snprintf(pki, sizeof(pki), "/tmp/warp-pki-XXXXXX");
+	cr_assert(mkdtemp(pki));
+	int rc = th_sh("'%s/tools/mkcerts' --force '%s' a b f rx tx >/dev/null", root, pki);
+	cr_assert_eq(rc, 0, "tools/mkcerts failed (%d)", rc);
+	return pki;
+}
+
+static void pki_cleanup(void)
+{
+	if (pki[0])
+		th_sh("rm -rf '%s'", pki);
+}
+
+/* TLS files for node `cert` (its cert and key), trusting `ca`. */
+static void tls_cfg(warp_config_t *c, const char *cert, const char *ca)
+{
+	const char *d = pki_dir();
+	cr_assert_lt(strlen(d) + strlen(cert) + strlen(ca) + 8, sizeof(c->tls.cert_file));
+	snprintf(c->tls.cert_file, sizeof(c->tls.cert_file), "%s/%s.pem", d, cert);
+	snprintf(c->tls.key_file, sizeof(c->tls.key_file), "%s/%s.key", d, cert);
+	snprintf(c->tls.ca_file, sizeof(c->tls.ca_file), "%s/%s.pem", d, ca);
+}
+
+/* Skips the test when libwarp was built without TLS (decided by the
+ * configuration check, before any certificate is made). */
+static void need_tls(void)
+{
+	warp_config_t c;
+	warp_config_init(&c);
+	strcpy(c.node_id, "probe");
+	strcpy(c.tls.cert_file, "probe.pem");
+	strcpy(c.tls.key_file, "probe.key");
+	strcpy(c.tls.ca_file, "ca.pem");
+	cr_assert_eq(warp_config_add_transport(&c, "uring-udp", "127.0.0.1:0", NULL), 0);
+	if (warp_config_validate(&c) == WARP_ECONFIG && strstr(warp_errdetail(), "without TLS"))
+		cr_skip_test("libwarp was built without TLS (OpenSSL 3 not found at build time)");
+}
+
+static warp_config_t tls_sock_cfg(const char *name, const char *cert, const char *ca)
+{
+	warp_config_t cfg;
+	warp_config_init(&cfg);
+	snprintf(cfg.node_id, sizeof(cfg.node_id), "%s", name);
+	cfg.max_payload_bytes = 1u << 20;
+	cfg.tx_arena_bytes = cfg.rx_arena_bytes = 16u << 20;
+	cfg.encryption = WARP_ENCRYPTION_REQUIRED;
+	tls_cfg(&cfg, cert, ca);
+	return cfg;
+}
+
+/* Node `name` on uring-udp 127.0.0.1 (port 0), encryption required,
+ * presenting certificate `cert` and trusting `ca`. */
+static warp_engine_t *tls_engine(const char *name, const char *cert, const char *ca,
+				 uint64_t key_update_packets)
+{
+	warp_config_t cfg = tls_sock_cfg(name, cert, ca);
+	if (key_update_packets)
+		cfg.key_update_packets = key_update_packets;
+	cr_assert_eq(warp_config_add_transport(&cfg, "uring-udp", "127.0.0.1:0", NULL), 0);
+	warp_engine_t *e = NULL;
+	int rc = warp_engine_create(&cfg, &e);
+	cr_assert_eq(rc, 0, "create %s: %s (%s)", name, warp_strerror(rc), warp_errdetail());
+	return e;
+}
+
+/* A session has settled when it is up or failed by the handshake itself; a
+ * timeout is not final (the attempt is retried, and a slow first attempt is
+ * not what these tests look at). */
+static bool settled(const warp_session_info_t *si)
+{
+	return si->state == WARP_SESSION_UP ||
+	       (si->state == WARP_SESSION_FAILED && si->error == WARP_EHANDSHAKE);
+}
+
+/* Polls both engines until both sessions have settled (for both up: until
+ * both are up); out[i] is peer ps[i]'s state when it first settled. The
+ * deadline is only against hanging. */
+static void settle(warp_engine_t **es, warp_peer_t **ps, warp_session_info_t out[2])
+{
+	bool done[2] = { false, false };
+	uint64_t t0 = th_mono_ns();
+	while (!(done[0] && done[1]) && th_mono_ns() - t0 < 10000000000ull) {
+		for (int i = 0; i < 2; i++)
+			warp_engine_poll(es[i]);
+		for (int i = 0; i < 2; i++) {
+			if (done[i])
+				continue;
+			cr_assert_eq(warp_peer_session(ps[i], &out[i]), 0);
+			done[i] = settled(&out[i]);
+		}
+	}
+	for (int i = 0; i < 2; i++)
+		cr_assert(done[i], "%s's session with '%s' did not settle in 10 s: state %d, %s",
+			  warp_engine_node_id(es[i]), warp_peer_node(ps[i]), out[i].state,
+			  out[i].error_detail);
+}
+
+Test(uring_udp, mutual_tls_session_is_encrypted_and_carries_messages_byte_exact,
+     .fini = pki_cleanup, .timeout = 120)
+{
+	need_tls();
+	/* key updates every 4096 packets: several of them on the way */
+	warp_engine_t *es[2] = { tls_engine("a", "a", "ca", 4096), tls_engine("b", "b", "ca", 4096) };
+	warp_peer_t *ps[2] = { th_link(es[0], es[1]), th_link(es[1], es[0]) };
+	warp_session_info_t si[2];
+	settle(es, ps, si);
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(si[i].state, WARP_SESSION_UP, "%s: %s", warp_engine_node_id(es[i]),
+			     si[i].error_detail);
+		cr_assert_eq(si[i].encrypted, 1);
+		cr_assert_str_eq(si[i].cipher, "aes-128-gcm");
+		cr_assert_eq(si[i].error, 0);
+	}
+	cr_assert_eq(warp_peer_capability(ps[0], "encryption"), 1);
+
+	/* a -> b: 2000 messages of random sizes up to 100 KiB on an exactly-once
+	 * stream; b -> a: 200 up to 10 KiB */
+	struct th_log rx[2];
+	th_log_init(&rx[0]);
+	th_log_init(&rx[1]);
+	warp_engine_set_recv(es[1], th_recv, &rx[1]);
+	warp_engine_set_recv(es[0], th_recv, &rx[0]);
+	warp_stream_opts_t o = { .priority = 16, .guarantee = WARP_EXACTLY_ONCE };
+	warp_stream_t *s[2];
+	cr_assert_eq(warp_stream_open_ex(es[0], ps[0], 3, &o, &s[0]), 0);
+	cr_assert_eq(warp_stream_open_ex(es[1], ps[1], 4, &o, &s[1]), 0);
+	const unsigned n[2] = { 2000, 200 };
+	const size_t maxlen[2] = { 100u << 10, 10u << 10 };
+	unsigned sent[2] = { 0, 0 };
+	uint64_t rnd = 88172645463325252ull;
+	uint64_t t0 = th_mono_ns();
+	while ((rx[1].n < n[0] || rx[0].n < n[1]) && th_mono_ns() - t0 < 60000000000ull) {
+		for (int i = 0; i < 2; i++)
+			if (sent[i] < n[i]) {
+				rnd ^= rnd << 13, rnd ^= rnd >> 7, rnd ^= rnd << 17;
+				int rc = th_send(es[i], s[i], rnd % (maxlen[i] + 1), NULL);
+				if (rc != WARP_EAGAIN) {
+					cr_assert_eq(rc, 0, "%s", warp_errdetail());
+					sent[i]++;
+				}
+			}
+		for (int i = 0; i < 2; i++)
+			warp_engine_poll(es[i]);
+	}
+	warp_stats_t st[2];
+	for (int i = 0; i < 2; i++)
+		warp_engine_stats(es[i], &st[i]);
+	cr_assert_eq(rx[1].n, n[0], "b got %zu of %u (a: retransmits %llu, lost %llu)", rx[1].n,
+		     n[0], (unsigned long long)st[0].retransmits, (unsigned long long)st[0].pkts_lost);
+	cr_assert_eq(rx[0].n, n[1], "a got %zu of %u", rx[0].n, n[1]);
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(rx[i].bad, 0, "payloads differ");
+		for (size_t k = 0; k < rx[i].n; k++)
+			cr_assert_eq(rx[i].rx[k].msg_id, k, "exactly once, in order");
+		cr_assert_eq(st[i].drop[WARP_DROP_BAD_TAG], 0);
+		cr_assert_eq(st[i].drop[WARP_DROP_PLAINTEXT], 0);
+		cr_assert_eq(st[i].handshakes, 1);
+		cr_assert_eq(st[i].handshake_failures, 0);
+	}
+	/* the sender moved keys, and the receiver followed */
+	warp_session_info_t ab, ba;
+	warp_peer_session(ps[0], &ab);
+	warp_peer_session(ps[1], &ba);
+	cr_assert_gt(ab.tx_key_gen, 0, "a never updated its key (%llu packets sent)",
+		     (unsigned long long)st[0].tx_packets);
+	cr_assert_gt(ba.rx_key_gen, 0);
+	cr_assert_leq(ba.rx_key_gen, ab.tx_key_gen);
+	cr_assert_eq(st[1].key_updates_rx, ba.rx_key_gen);
+	for (int i = 0; i < 2; i++) {
+		warp_engine_destroy(es[i]);
+		free(rx[i].rx);
+	}
+}
+
+/* Node x (cert, trusting ca) meets node y; `v` (0: x, 1: y) verifies the
+ * other's certificate and refuses it, naming why (`why`, and `also` if not
+ * NULL); the other side fails with "refused by '<v>'". */
+struct tls_node {
+	const char *name, *cert, *ca;
+};
+
+static void refused(struct tls_node x, struct tls_node y, int v, const char *why, const char *also)
+{
+	need_tls();
+	warp_engine_t *es[2] = { tls_engine(x.name, x.cert, x.ca, 0),
+				 tls_engine(y.name, y.cert, y.ca, 0) };
+	warp_peer_t *ps[2] = { th_link(es[0], es[1]), th_link(es[1], es[0]) };
+	/* queued before the handshake: settled with the failure, never delivered */
+	warp_stream_t *s;
+	cr_assert_eq(warp_stream_open(es[0], ps[0], 1, 16, &s), 0);
+	cr_assert_eq(th_send(es[0], s, 100, NULL), 0);
+	struct th_log rx, done;
+	th_log_init(&rx);
+	th_log_init(&done);
+	warp_engine_set_recv(es[1], th_recv, &rx);
+	warp_engine_set_completion(es[0], th_recv, &done);
+	warp_session_info_t si[2];
+	settle(es, ps, si);
+	const char *names[2] = { x.name, y.name };
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(si[i].state, WARP_SESSION_FAILED, "%s: state %d (%s)", names[i],
+			     si[i].state, si[i].error_detail);
+		cr_assert_eq(si[i].error, WARP_EHANDSHAKE, "%s: %s", names[i], si[i].error_detail);
+	}
+	cr_assert(strstr(si[v].error_detail, why), "%s says: %s", names[v], si[v].error_detail);
+	if (also)
+		cr_assert(strstr(si[v].error_detail, also), "%s says: %s", names[v],
+			  si[v].error_detail);
+	char by[64];
+	snprintf(by, sizeof(by), "refused by '%s'", names[v]);
+	cr_assert(strstr(si[1 - v].error_detail, by), "%s says: %s", names[1 - v],
+		  si[1 - v].error_detail);
+	cr_assert(strstr(si[1 - v].error_detail, why), "%s is told why: %s", names[1 - v],
+		  si[1 - v].error_detail);
+	cr_assert_eq(rx.n, 0, "nothing crosses a refused session");
+	cr_assert_eq(done.n, 1);
+	cr_assert_eq(done.rx[0].status, WARP_EHANDSHAKE);
+	cr_assert_eq(th_send(es[0], s, 100, NULL), WARP_EHANDSHAKE, "sends fail at once");
+	for (int i = 0; i < 2; i++)
+		warp_engine_destroy(es[i]);
+	free(rx.rx);
+	free(done.rx);
+}
+
+/* "a" is the TLS client (the smaller node id), "b" the server. */
+Test(uring_udp, tls_wrong_ca_at_the_server_fails_both_sides, .fini = pki_cleanup)
+{
+	refused((struct tls_node){ "a", "a", "ca" }, (struct tls_node){ "b", "b", "other-ca" }, 1,
+		"certificate of 'a' not trusted", NULL);
+}
+
+Test(uring_udp, tls_wrong_ca_at_the_client_fails_both_sides, .fini = pki_cleanup)
+{
+	refused((struct tls_node){ "a", "a", "other-ca" }, (struct tls_node){ "b", "b", "ca" }, 0,
+		"certificate of 'b' not trusted", NULL);
+}
+
+Test(uring_udp, tls_expired_server_certificate_fails_both_sides, .fini = pki_cleanup)
+{
+	refused((struct tls_node){ "a", "a", "ca" },
+		(struct tls_node){ "expired", "expired", "ca" }, 0,
+		"certificate of 'expired' expired", "2020");
+}
+
+Test(uring_udp, tls_expired_client_certificate_fails_both_sides, .fini = pki_cleanup)
+{
+	refused((struct tls_node){ "expired", "expired", "ca" },
+		(struct tls_node){ "f", "f", "ca" }, 1, "certificate of 'expired' expired",
+		"2020");
+}
+
+Test(uring_udp, tls_node_id_not_matching_the_client_certificate_fails_both_sides,
+     .fini = pki_cleanup)
+{
+	refused((struct tls_node){ "a", "mismatch", "ca" }, (struct tls_node){ "b", "b", "ca" }, 1,
+		"node id 'a' does not match its certificate", "mallory");
+}
+
+Test(uring_udp, tls_node_id_not_matching_the_server_certificate_fails_both_sides,
+     .fini = pki_cleanup)
+{
+	refused((struct tls_node){ "a", "a", "ca" }, (struct tls_node){ "b", "mismatch", "ca" }, 0,
+		"node id 'b' does not match its certificate", "mallory");
+}
+
+static warp_engine_t *tls_sock_engine(const char *drv, const char *name)
+{
+	warp_config_t cfg = tls_sock_cfg(name, name, "ca");
+	if (warp_config_add_transport(&cfg, drv, "127.0.0.1:0", NULL))
+		return NULL;
+	warp_engine_t *e = NULL;
+	if (warp_engine_create(&cfg, &e))
+		return NULL;
+	return e;
+}
+
+/* The two-process suite with encryption required on both sides: every
+ * message crosses encrypted, or none does. */
+Test(uring_udp, two_processes_100k_messages_byte_exact_encrypted, .fini = pki_cleanup,
+     .timeout = 120)
+{
+	need_tls();
+	pki_dir(); /* before the fork: both processes use the same PKI */
+	two_processes_with("uring-udp", tls_sock_engine);
+}
