@@ -296,8 +296,11 @@ static void hs_fail(warp_engine_t *e, struct warp_peer *p, int code, bool tell_p
 	hs_release(e, p);
 	if (p->ss != WARP_SESSION_UP) {
 		p->ss = WARP_SESSION_FAILED;
-		/* what was queued for the session that did not come */
-		warp__tx_drop_peer_queue(e, p, code);
+		/* A refusal settles what was queued for the session with its
+		 * error. A timeout does not: the peer may not be up yet, and
+		 * the next attempt may bring the session for them. */
+		if (code != WARP_ETIMEDOUT)
+			warp__tx_drop_peer_queue(e, p, code);
 	}
 	schedule_retry(e, p);
 }
