@@ -55,6 +55,13 @@ static const EVP_CIPHER *cipher_of(int alg)
 	return NULL;
 }
 
+static size_t fast_max = WARP_AEAD_FAST_MAX;
+
+void warp__aead_set_fast_max(size_t max)
+{
+	fast_max = max;
+}
+
 /* Derive key and IV from the secret and key the context. */
 static int rekey(struct warp__aead *a)
 {
@@ -63,6 +70,8 @@ static int rekey(struct warp__aead *a)
 	if (warp__hkdf_expand(a->secret, sizeof(a->secret), "warp key", a->key, klen) ||
 	    warp__hkdf_expand(a->secret, sizeof(a->secret), "warp iv", a->iv, sizeof(a->iv)))
 		return WARP_EPROTO;
+	if (a->fast_max)
+		warp__gcm_init(&a->gcm, a->key);
 	EVP_CIPHER_CTX *ctx = a->ctx;
 	if (EVP_CipherInit_ex(ctx, c, NULL, NULL, NULL, a->encrypt) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_IVLEN, WARP_AEAD_IV_LEN, NULL) != 1 ||
@@ -80,6 +89,8 @@ int warp__aead_init(struct warp__aead *a, int alg, const uint8_t secret[WARP_AEA
 	a->alg = alg;
 	a->encrypt = encrypt ? 1 : 0;
 	memcpy(a->secret, secret, sizeof(a->secret));
+	if (alg == WARP_AEAD_AES128GCM && warp__gcm_supported())
+		a->fast_max = fast_max;
 	a->ctx = EVP_CIPHER_CTX_new();
 	if (!a->ctx)
 		return warp__err(WARP_ENOMEM, "crypto: out of memory");
@@ -136,6 +147,10 @@ long warp__aead_seal(struct warp__aead *a, uint64_t pn, uint8_t *pkt, size_t ad_
 	uint8_t n[WARP_AEAD_IV_LEN];
 	int out, fin;
 	nonce_of(a, pn, n);
+	if (warp__likely(len <= a->fast_max && a->fast_max)) {
+		warp__gcm_seal(&a->gcm, n, pkt, ad_len, pkt + ad_len, len, pkt + ad_len + len);
+		return (long)(ad_len + len + WARP_AEAD_TAG_LEN);
+	}
 	if (warp__unlikely(EVP_CipherInit_ex(ctx, NULL, NULL, NULL, n, 1) != 1 ||
 			   EVP_CipherUpdate(ctx, NULL, &out, pkt, (int)ad_len) != 1 ||
 			   EVP_CipherUpdate(ctx, pkt + ad_len, &out, pkt + ad_len, (int)len) != 1 ||
@@ -156,6 +171,10 @@ long warp__aead_open(struct warp__aead *a, uint64_t pn, uint8_t *pkt, size_t ad_
 	uint8_t n[WARP_AEAD_IV_LEN];
 	int out, fin;
 	nonce_of(a, pn, n);
+	if (warp__likely(clen <= a->fast_max && a->fast_max))
+		return warp__gcm_open(&a->gcm, n, pkt, ad_len, pkt + ad_len, clen, pkt + ad_len + clen)
+			       ? (long)clen
+			       : -1;
 	if (warp__unlikely(EVP_CipherInit_ex(ctx, NULL, NULL, NULL, n, 0) != 1 ||
 			   EVP_CipherUpdate(ctx, NULL, &out, pkt, (int)ad_len) != 1 ||
 			   EVP_CipherUpdate(ctx, pkt + ad_len, &out, pkt + ad_len, (int)clen) != 1 ||

@@ -29,8 +29,24 @@ static void set_raw_key(struct warp__aead *a, const char *key_hex, size_t klen,
 {
 	unhex(key_hex, a->key, klen);
 	unhex(iv_hex, a->iv, WARP_AEAD_IV_LEN);
+	if (a->fast_max)
+		warp__gcm_init(&a->gcm, a->key);
 	EVP_CIPHER_CTX *ctx = a->ctx;
 	cr_assert_eq(EVP_CipherInit_ex(ctx, NULL, NULL, a->key, a->iv, a->encrypt), 1);
+}
+
+/* AES-128-GCM has two implementations (gcm.c where the CPU allows, OpenSSL's
+ * EVP otherwise): the tests below run each AES-128-GCM case with both. */
+static void need_fast(void)
+{
+	if (!warp__gcm_supported())
+		cr_skip_test("this CPU lacks AES-NI or PCLMULQDQ: only OpenSSL's AES-128-GCM "
+			     "runs here");
+}
+
+static void use_evp(void)
+{
+	warp__aead_set_fast_max(0);
 }
 
 static void known_answer(int alg, const char *key, size_t klen, const char *iv, const char *ad_hex,
@@ -61,8 +77,25 @@ static void known_answer(int alg, const char *key, size_t klen, const char *iv, 
 	warp__aead_fini(&b);
 }
 
-Test(aead, aes128gcm_matches_the_gcm_spec_test_case_4)
+static void gcm_test_case_3_and_4(bool fast)
 {
+	if (fast) {
+		need_fast();
+		warp__aead_set_fast_max(SIZE_MAX);
+	} else {
+		use_evp();
+	}
+	/* test case 3: four whole blocks, no AD (the four-block GHASH path) */
+	uint8_t pt3[64];
+	unhex("d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a72"
+	      "1c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b391aafd255",
+	      pt3, sizeof(pt3));
+	known_answer(WARP_AEAD_AES128GCM, "feffe9928665731c6d6a8f9467308308", 16,
+		     "cafebabefacedbaddecaf888", "", 0, pt3, sizeof(pt3),
+		     "42831ec2217774244b7221b784d0d49ce3aa212f2c02a4e035c17e2329aca12e"
+		     "21d514b25466931c7d8f6a5aac84aa051ba30b396a0aac973d58e091473f5985",
+		     64, "4d5c2af327cd64a62cf35abd2ba6fab4");
+	/* test case 4: AD and plaintext both end in a partial block */
 	uint8_t pt[60];
 	unhex("d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a72"
 	      "1c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39",
@@ -71,6 +104,80 @@ Test(aead, aes128gcm_matches_the_gcm_spec_test_case_4)
 		     "cafebabefacedbaddecaf888", "feedfacedeadbeeffeedfacedeadbeefabaddad2", 20, pt,
 		     sizeof(pt), "42831ec2217774244b7221b784d0d49c", 16,
 		     "5bc94fbc3221a5db94fae95ae7121a47");
+}
+
+Test(aead, aes128gcm_matches_the_gcm_spec_test_cases_3_and_4)
+{
+	gcm_test_case_3_and_4(true);
+}
+
+Test(aead, aes128gcm_through_openssl_matches_the_gcm_spec_test_cases_3_and_4)
+{
+	gcm_test_case_3_and_4(false);
+}
+
+static uint64_t xorshift(uint64_t *r)
+{
+	*r ^= *r << 13;
+	*r ^= *r >> 7;
+	*r ^= *r << 17;
+	return *r;
+}
+
+/* gcm.c (for every length here, not only up to WARP_AEAD_FAST_MAX) against
+ * OpenSSL, both ways, on random keys, packet numbers, header and payload
+ * lengths (every length 0..300 and some large ones). */
+Test(aead, aes128gcm_agrees_with_openssl_on_random_packets)
+{
+	need_fast();
+	uint64_t r = 0x9e3779b97f4a7c15ull;
+#define NEXT() xorshift(&r)
+	static uint8_t a[9100], b[9100], orig[9100];
+	for (int i = 0; i < 400; i++) {
+		uint8_t secret[WARP_AEAD_SECRET_LEN];
+		for (unsigned k = 0; k < sizeof(secret); k++)
+			secret[k] = (uint8_t)NEXT();
+		struct warp__aead ftx, frx, etx, erx;
+		warp__aead_set_fast_max(SIZE_MAX);
+		cr_assert_eq(warp__aead_init(&ftx, WARP_AEAD_AES128GCM, secret, 1), 0);
+		cr_assert_eq(warp__aead_init(&frx, WARP_AEAD_AES128GCM, secret, 0), 0);
+		warp__aead_set_fast_max(0);
+		cr_assert_eq(warp__aead_init(&etx, WARP_AEAD_AES128GCM, secret, 1), 0);
+		cr_assert_eq(warp__aead_init(&erx, WARP_AEAD_AES128GCM, secret, 0), 0);
+		cr_assert(ftx.fast_max && frx.fast_max && !etx.fast_max && !erx.fast_max);
+		size_t ad = (size_t)(NEXT() % 80);
+		size_t len = i < 301 ? (size_t)i : (size_t)(NEXT() % 9000);
+		uint64_t shift = NEXT() % 64;
+		uint64_t pn = NEXT() >> shift;
+		for (size_t k = 0; k < ad + len; k++)
+			orig[k] = (uint8_t)NEXT();
+		memcpy(a, orig, ad + len);
+		memcpy(b, orig, ad + len);
+		long na = warp__aead_seal(&ftx, pn, a, ad, len);
+		long nb = warp__aead_seal(&etx, pn, b, ad, len);
+		cr_assert_eq(na, nb);
+		cr_assert_eq(memcmp(a, b, (size_t)na), 0, "ad %zu len %zu: sealed bytes differ", ad,
+			     len);
+		cr_assert_eq(warp__aead_open(&erx, pn, a, ad, (size_t)na), (long)len,
+			     "ad %zu len %zu: OpenSSL refuses gcm.c's packet", ad, len);
+		cr_assert_eq(warp__aead_open(&frx, pn, b, ad, (size_t)nb), (long)len,
+			     "ad %zu len %zu: gcm.c refuses OpenSSL's packet", ad, len);
+		cr_assert_eq(memcmp(a, orig, ad + len), 0);
+		cr_assert_eq(memcmp(b, orig, ad + len), 0);
+		/* one flipped bit: refused, and the packet is left as it was */
+		long n2 = warp__aead_seal(&etx, pn, b, ad, len);
+		size_t at = (size_t)(NEXT() % (uint64_t)n2);
+		b[at] ^= (uint8_t)(1u << (NEXT() % 8));
+		memcpy(a, b, (size_t)n2);
+		cr_assert_eq(warp__aead_open(&frx, pn, b, ad, (size_t)n2), -1,
+			     "ad %zu len %zu: bit at %zu flipped and accepted", ad, len, at);
+		cr_assert_eq(memcmp(a, b, (size_t)n2), 0, "a refused packet is not decrypted");
+		warp__aead_fini(&ftx);
+		warp__aead_fini(&frx);
+		warp__aead_fini(&etx);
+		warp__aead_fini(&erx);
+	}
+#undef NEXT
 }
 
 Test(aead, chacha20poly1305_matches_rfc8439_section_2_8_2)
@@ -152,6 +259,13 @@ static void round_trips_and_tampering(int alg)
 
 Test(aead, aes128gcm_round_trips_and_refuses_every_tampering)
 {
+	need_fast(); /* gcm.c up to WARP_AEAD_FAST_MAX, OpenSSL above */
+	round_trips_and_tampering(WARP_AEAD_AES128GCM);
+}
+
+Test(aead, aes128gcm_through_openssl_round_trips_and_refuses_every_tampering)
+{
+	use_evp();
 	round_trips_and_tampering(WARP_AEAD_AES128GCM);
 }
 
