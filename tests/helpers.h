@@ -9,10 +9,13 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "engine/engine_priv.h"
 #include "warp/warp.h"
@@ -37,6 +40,22 @@ static inline uint64_t th_mono_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* First thing in a child that a test fork()ed: the child dies (SIGKILL)
+ * with `parent`, the test process (its getpid() taken before the fork), so
+ * a test that fails, times out or is killed leaves no child polling forever.
+ * The getppid() check covers a parent that died before prctl(): the child
+ * was already handed to init or a subreaper, and no signal would come.
+ * PR_SET_PDEATHSIG follows the forking thread: fork from the test's thread. */
+static inline void th_child_dies_with_parent(pid_t parent)
+{
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) {
+		perror("prctl(PR_SET_PDEATHSIG)");
+		_exit(1);
+	}
+	if (getppid() != parent)
+		_exit(1);
 }
 
 static uint64_t th_now = 1000000000ull;
@@ -274,6 +293,72 @@ static inline void th_up2(warp_engine_t *a, warp_peer_t *ab, warp_engine_t *b, w
 	warp_engine_t *es[2] = { a, b };
 	warp_peer_t *ps[2] = { ab, ba };
 	th_up(es, 2, ps, 2);
+}
+
+/* ---- the test PKI (tools/mkcerts) for secure sessions ---------------------- */
+
+static char th_pki[64]; /* this test process's PKI directory; "" until made */
+
+/* The directory of a throwaway PKI made by tools/mkcerts in a new
+ * /tmp/warp-pki-XXXXXX on the first call in the test process (Criterion runs
+ * each test in its own), removed by th_pki_cleanup (the test's .fini). It
+ * holds ca, other-ca, stranger, expired and mismatch (a certificate for
+ * "mallory"), see tools/mkcerts, and nodes a, b, f ("f" sorts after
+ * "expired", "a" before it, so either can be the TLS client) and tx, rx
+ * (two_processes.h); each NAME as NAME.pem and NAME.key. A test that forks
+ * calls it before fork(), so that its processes share one PKI and only the
+ * test removes it. */
+static inline const char *th_pki_dir(void)
+{
+	if (th_pki[0])
+		return th_pki;
+	const char *root = getenv("WARP_SOURCE_ROOT");
+	cr_assert(root, "WARP_SOURCE_ROOT is not set (run through meson test)");
+	snprintf(th_pki, sizeof(th_pki), "/tmp/warp-pki-XXXXXX");
+	cr_assert(mkdtemp(th_pki));
+	int rc = th_sh("'%s/tools/mkcerts' --force '%s' a b f rx tx >/dev/null", root, th_pki);
+	cr_assert_eq(rc, 0, "tools/mkcerts failed (%d)", rc);
+	return th_pki;
+}
+
+/* Removes the PKI of th_pki_dir, if this test process made one: the .fini of
+ * every test that uses it. */
+static inline void th_pki_cleanup(void)
+{
+	if (th_pki[0])
+		th_sh("rm -rf '%s'", th_pki);
+}
+
+/* c's TLS files from th_pki_dir(): node `cert`'s certificate and key,
+ * trusting CA `ca` (names without .pem/.key, e.g. "a", "ca"). */
+static inline void th_tls_cfg(warp_config_t *c, const char *cert, const char *ca)
+{
+	const char *d = th_pki_dir();
+	cr_assert_lt(strlen(d) + strlen(cert) + strlen(ca) + 8, sizeof(c->tls.cert_file));
+	snprintf(c->tls.cert_file, sizeof(c->tls.cert_file), "%s/%s.pem", d, cert);
+	snprintf(c->tls.key_file, sizeof(c->tls.key_file), "%s/%s.key", d, cert);
+	snprintf(c->tls.ca_file, sizeof(c->tls.ca_file), "%s/%s.pem", d, ca);
+}
+
+/* Whether libwarp was built with TLS (OpenSSL 3). The configuration check
+ * says so before any file is read: no certificate is made. */
+static inline bool th_have_tls(void)
+{
+	warp_config_t c;
+	warp_config_init(&c);
+	strcpy(c.node_id, "probe");
+	strcpy(c.tls.cert_file, "probe.pem");
+	strcpy(c.tls.key_file, "probe.key");
+	strcpy(c.tls.ca_file, "ca.pem");
+	cr_assert_eq(warp_config_add_transport(&c, "uring-udp", "127.0.0.1:0", NULL), 0);
+	return !(warp_config_validate(&c) == WARP_ECONFIG && strstr(warp_errdetail(), "without TLS"));
+}
+
+/* Skips the test, saying why, when libwarp was built without TLS. */
+static inline void th_need_tls(void)
+{
+	if (!th_have_tls())
+		cr_skip_test("libwarp was built without TLS (OpenSSL 3 not found at build time)");
 }
 
 #endif

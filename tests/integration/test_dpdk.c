@@ -102,45 +102,7 @@ Test(dpdk_memif, two_processes_100k_messages_byte_exact, .timeout = 240)
 /* The handshake of test_secure.c (loop driver) between two processes over
  * net_memif, each with its own EAL: mutual TLS 1.3 that comes up encrypted
  * and carries messages byte-exact both ways, and a refused certificate
- * named on both sides. The PKI helpers duplicate test_secure.c's
- * (tests/helpers.h has none yet). */
-
-static char pki[64];
-
-/* tools/mkcerts once per test process, before the fork. */
-static const char *pki_dir(void)
-{
-	if (pki[0])
-		return pki;
-	const char *root = getenv("WARP_SOURCE_ROOT");
-	cr_assert(root, "WARP_SOURCE_ROOT is not set (run through meson test)");
-	snprintf(pki, sizeof(pki), "/tmp/warp-pki-XXXXXX");
-	cr_assert(mkdtemp(pki));
-	int rc = th_sh("'%s/tools/mkcerts' --force '%s' a b >/dev/null", root, pki);
-	cr_assert_eq(rc, 0, "tools/mkcerts failed (%d)", rc);
-	return pki;
-}
-
-static void pki_cleanup(void)
-{
-	if (pki[0])
-		th_sh("rm -rf '%s'", pki);
-}
-
-/* Skips the test when libwarp was built without TLS (the configuration
- * check says so before any file is read). */
-static void need_tls(void)
-{
-	warp_config_t c;
-	warp_config_init(&c);
-	strcpy(c.node_id, "probe");
-	strcpy(c.tls.cert_file, "probe.pem");
-	strcpy(c.tls.key_file, "probe.key");
-	strcpy(c.tls.ca_file, "ca.pem");
-	cr_assert_eq(warp_config_add_transport(&c, "uring-udp", "127.0.0.1:0", NULL), 0);
-	if (warp_config_validate(&c) == WARP_ECONFIG && strstr(warp_errdetail(), "without TLS"))
-		cr_skip("libwarp was built without TLS (OpenSSL 3 not found at build time)");
-}
+ * named on both sides, with the test PKI of tests/helpers.h (th_pki_dir). */
 
 #define TLS_MSGS 1000
 
@@ -175,14 +137,28 @@ static void tls_recv(void *user, const warp_msg_t *m)
 	atomic_fetch_add(&s->sh->got[s->me], 1);
 }
 
-/* Node a (me 0: memif server, 10.98.0.1, lcore 0, the TLS client) or b
- * (me 1: memif client, 10.98.0.2, lcore 1, the TLS server), trusting `ca`:
- * brings its link up, then the session; when it is up, sends TLS_MSGS
- * messages of random sizes up to 100 KiB on an exactly-once stream while
- * receiving the other's. Runs until the test says done. */
-static void tls_node(struct tls_shm *sh, int me, const char *ca)
+/* What each node of a memif TLS test is: node id, certificate, CA it
+ * trusts, encryption policy, and whether it offers capability 'codec'
+ * (node 0 1..2 required, node 1 3..4: no common version). */
+struct tls_setup {
+	const char *name[2], *cert[2], *ca[2];
+	uint32_t enc[2]; /* WARP_ENCRYPTION_* */
+	bool codec_clash;
+};
+#define TLS_SETUP_OK                                                                    \
+	{                                                                               \
+		.name = { "a", "b" }, .cert = { "a", "b" }, .ca = { "ca", "ca" },       \
+		.enc = { WARP_ENCRYPTION_REQUIRED, WARP_ENCRYPTION_REQUIRED }            \
+	}
+
+/* Node 0 (memif server, 10.98.0.1, lcore 0) or node 1 (memif client,
+ * 10.98.0.2, lcore 1) as `ts` says: brings its link up, then the session;
+ * when it is up, sends TLS_MSGS messages of random sizes up to 100 KiB on an
+ * exactly-once stream while receiving the other's. Runs until the test says
+ * done. */
+static void tls_node(struct tls_shm *sh, int me, const struct tls_setup *ts)
 {
-	const char *name = me ? "b" : "a";
+	const char *name = ts->name[me];
 	warp_dpdk_config_init(&memif_cfg);
 	snprintf(memif_cfg.lcores, sizeof(memif_cfg.lcores), "%d", me);
 	snprintf(memif_cfg.vdevs[0], sizeof(memif_cfg.vdevs[0]), "net_memif0,role=%s,socket=%s",
@@ -194,11 +170,16 @@ static void tls_node(struct tls_shm *sh, int me, const char *ca)
 	snprintf(cfg.node_id, sizeof(cfg.node_id), "%s", name);
 	cfg.max_payload_bytes = 1u << 20;
 	cfg.tx_arena_bytes = cfg.rx_arena_bytes = 16u << 20;
-	cfg.encryption = WARP_ENCRYPTION_REQUIRED;
+	cfg.encryption = ts->enc[me];
 	cfg.key_update_packets = 4096; /* several key updates on the way */
-	snprintf(cfg.tls.cert_file, sizeof(cfg.tls.cert_file), "%s/%s.pem", pki, name);
-	snprintf(cfg.tls.key_file, sizeof(cfg.tls.key_file), "%s/%s.key", pki, name);
-	snprintf(cfg.tls.ca_file, sizeof(cfg.tls.ca_file), "%s/%s.pem", pki, ca);
+	th_tls_cfg(&cfg, ts->cert[me], ts->ca[me]); /* the test made the PKI before the fork */
+	if (ts->codec_clash) {
+		cfg.n_caps = 1;
+		cfg.caps[0] = me ? (warp_cap_config_t){ .name = "codec", .min = 3, .max = 4 }
+				 : (warp_cap_config_t){
+					   .name = "codec", .min = 1, .max = 2, .required = 1
+				   };
+	}
 	warp_engine_t *e = NULL;
 	if (!warp_config_add_transport(&cfg, "dpdk", me ? "10.98.0.2:7000" : "10.98.0.1:7000",
 				       &memif_cfg))
@@ -228,7 +209,9 @@ static void tls_node(struct tls_shm *sh, int me, const char *ca)
 	warp_peer_t *p;
 	warp_stream_t *s;
 	warp_stream_opts_t o = { .priority = 16, .guarantee = WARP_EXACTLY_ONCE };
-	if (warp_peer_add(e, me ? "a@10.98.0.1:7000" : "b@10.98.0.2:7000", &p) ||
+	char peer[64];
+	snprintf(peer, sizeof(peer), "%s@%s", ts->name[1 - me], me ? "10.98.0.1:7000" : "10.98.0.2:7000");
+	if (warp_peer_add(e, peer, &p) ||
 	    warp_stream_open_ex(e, p, (uint16_t)(1 + me), &o, &s)) {
 		snprintf(sh->err[me], sizeof(sh->err[me]), "peer: %s", warp_errdetail());
 		_exit(3);
@@ -279,24 +262,26 @@ static void tls_node(struct tls_shm *sh, int me, const char *ca)
 	_exit(0);
 }
 
-/* Runs nodes a and b (b trusting ca_b) until both sessions settled and,
- * when both are up, until each got the other's TLS_MSGS messages. */
-static struct tls_shm *memif_tls(const char *ca_b)
+/* Runs nodes 0 and 1 as `ts` says until both sessions settled and, when
+ * both are up, until each got the other's TLS_MSGS messages. */
+static struct tls_shm *memif_tls(const struct tls_setup *ts)
 {
 	need_hugepages();
-	need_tls();
-	pki_dir();
+	th_need_tls();
+	th_pki_dir(); /* before the fork: both processes use the same PKI */
 	snprintf(memif_sock, sizeof(memif_sock), "/tmp/warp-test-memif-%d.sock", (int)getpid());
 	struct tls_shm *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
 				  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	cr_assert_neq(sh, MAP_FAILED);
 	memset(sh, 0, sizeof(*sh));
-	pid_t pid[2];
+	pid_t parent = getpid(), pid[2];
 	for (int i = 0; i < 2; i++) {
 		pid[i] = fork();
 		cr_assert_geq(pid[i], 0);
-		if (pid[i] == 0)
-			tls_node(sh, i, i ? ca_b : "ca");
+		if (pid[i] == 0) {
+			th_child_dies_with_parent(parent);
+			tls_node(sh, i, ts);
+		}
 		/* the memif server (a) first */
 		uint64_t t = th_mono_ns();
 		while (i == 0 && !atomic_load(&sh->made[0]) && th_mono_ns() - t < 20000000000ull)
@@ -317,21 +302,21 @@ static struct tls_shm *memif_tls(const char *ca_b)
 	atomic_store(&sh->done, 2);
 	waitpid(pid[0], &st[0], 0);
 	unlink(memif_sock);
-	cr_assert_str_empty(sh->err[0], "a: %s", sh->err[0]);
-	cr_assert_str_empty(sh->err[1], "b: %s", sh->err[1]);
+	cr_assert_str_empty(sh->err[0], "%s: %s", ts->name[0], sh->err[0]);
+	cr_assert_str_empty(sh->err[1], "%s: %s", ts->name[1], sh->err[1]);
 	for (int i = 0; i < 2; i++) {
-		cr_assert(WIFEXITED(st[i]) && WEXITSTATUS(st[i]) == 0, "%s exit %d", i ? "b" : "a",
+		cr_assert(WIFEXITED(st[i]) && WEXITSTATUS(st[i]) == 0, "%s exit %d", ts->name[i],
 			  st[i]);
-		cr_assert_eq(atomic_load(&sh->settled[i]), 1, "%s: no session state",
-			     i ? "b" : "a");
+		cr_assert_eq(atomic_load(&sh->settled[i]), 1, "%s: no session state", ts->name[i]);
 	}
 	return sh;
 }
 
 Test(dpdk_memif, mutual_tls_session_is_encrypted_and_carries_messages_byte_exact,
-     .fini = pki_cleanup, .timeout = 120)
+     .fini = th_pki_cleanup, .timeout = 120)
 {
-	struct tls_shm *sh = memif_tls("ca");
+	struct tls_setup ts = TLS_SETUP_OK;
+	struct tls_shm *sh = memif_tls(&ts);
 	for (int i = 0; i < 2; i++) {
 		const char *who = i ? "b" : "a";
 		cr_assert_eq(sh->si[i].state, WARP_SESSION_UP, "%s: state %d (%s)", who,
@@ -354,24 +339,81 @@ Test(dpdk_memif, mutual_tls_session_is_encrypted_and_carries_messages_byte_exact
 	munmap(sh, sizeof(*sh));
 }
 
+/* Both sessions fail with WARP_EHANDSHAKE, node i's error naming each of
+ * want[i][0] and want[i][1] (NULL: not checked), and nothing crosses. */
+static void memif_refused(const struct tls_setup *ts, const char *want[2][2])
+{
+	struct tls_shm *sh = memif_tls(ts);
+	for (int i = 0; i < 2; i++) {
+		const char *who = ts->name[i];
+		cr_assert_eq(sh->si[i].state, WARP_SESSION_FAILED, "%s: state %d (%s)", who,
+			     sh->si[i].state, sh->si[i].error_detail);
+		cr_assert_eq(sh->si[i].error, WARP_EHANDSHAKE, "%s: %s", who,
+			     sh->si[i].error_detail);
+		cr_assert_eq(atomic_load(&sh->got[i]), 0);
+		for (int k = 0; k < 2; k++)
+			if (want[i][k])
+				cr_assert(strstr(sh->si[i].error_detail, want[i][k]),
+					  "%s should name \"%s\", says: %s", who, want[i][k],
+					  sh->si[i].error_detail);
+	}
+	munmap(sh, sizeof(*sh));
+}
+
 /* b trusts another CA: b (the TLS server) refuses a's certificate and says
  * why; a is told it was refused, and why. */
-Test(dpdk_memif, tls_wrong_ca_fails_both_sides, .fini = pki_cleanup, .timeout = 120)
+Test(dpdk_memif, tls_wrong_ca_fails_both_sides, .fini = th_pki_cleanup, .timeout = 120)
 {
-	struct tls_shm *sh = memif_tls("other-ca");
-	for (int i = 0; i < 2; i++) {
-		cr_assert_eq(sh->si[i].state, WARP_SESSION_FAILED, "%s: state %d (%s)",
-			     i ? "b" : "a", sh->si[i].state, sh->si[i].error_detail);
-		cr_assert_eq(sh->si[i].error, WARP_EHANDSHAKE, "%s", sh->si[i].error_detail);
-		cr_assert_eq(atomic_load(&sh->got[i]), 0);
-	}
-	cr_assert(strstr(sh->si[1].error_detail, "certificate of 'a' not trusted"), "b says: %s",
-		  sh->si[1].error_detail);
-	cr_assert(strstr(sh->si[0].error_detail, "refused by 'b'"), "a says: %s",
-		  sh->si[0].error_detail);
-	cr_assert(strstr(sh->si[0].error_detail, "not trusted"), "a is told why: %s",
-		  sh->si[0].error_detail);
-	munmap(sh, sizeof(*sh));
+	struct tls_setup ts = TLS_SETUP_OK;
+	ts.ca[1] = "other-ca";
+	const char *want[2][2] = { { "refused by 'b'", "not trusted" },
+				   { "certificate of 'a' not trusted", NULL } };
+	memif_refused(&ts, want);
+}
+
+/* node 1 is "expired" (after "a": the TLS server), with its expired
+ * certificate: a refuses it. */
+Test(dpdk_memif, tls_expired_certificate_fails_both_sides, .fini = th_pki_cleanup,
+     .timeout = 120)
+{
+	struct tls_setup ts = TLS_SETUP_OK;
+	ts.name[1] = ts.cert[1] = "expired";
+	const char *want[2][2] = { { "certificate of 'expired' expired", "2020" },
+				   { "refused by 'a'", "expired" } };
+	memif_refused(&ts, want);
+}
+
+/* a presents mallory's certificate: b refuses it, naming the names in it. */
+Test(dpdk_memif, tls_node_id_not_matching_its_certificate_fails_both_sides,
+     .fini = th_pki_cleanup, .timeout = 120)
+{
+	struct tls_setup ts = TLS_SETUP_OK;
+	ts.cert[0] = "mismatch";
+	const char *want[2][2] = { { "refused by 'b'", "does not match" },
+				   { "node id 'a' does not match its certificate", "mallory" } };
+	memif_refused(&ts, want);
+}
+
+Test(dpdk_memif, no_common_capability_version_fails_both_sides_naming_it,
+     .fini = th_pki_cleanup, .timeout = 120)
+{
+	struct tls_setup ts = TLS_SETUP_OK;
+	ts.codec_clash = true;
+	const char *want[2][2] = {
+		{ "capability 'codec': no common version (local 1..2, peer 3..4)", NULL },
+		{ "capability 'codec': no common version (local 3..4, peer 1..2)", NULL },
+	};
+	memif_refused(&ts, want);
+}
+
+Test(dpdk_memif, encryption_required_but_not_offered_is_refused_on_both_sides,
+     .fini = th_pki_cleanup, .timeout = 120)
+{
+	struct tls_setup ts = TLS_SETUP_OK;
+	ts.enc[1] = WARP_ENCRYPTION_OFF;
+	const char *want[2][2] = { { "capability 'encryption'", "not offered" },
+				   { "capability 'encryption'", NULL } };
+	memif_refused(&ts, want);
 }
 
 /* ---- network namespaces -------------------------------------------------------- */
@@ -604,12 +646,14 @@ static void interop(void)
 	cr_assert_neq(sh, MAP_FAILED);
 	memset(sh, 0, sizeof(*sh));
 	snprintf(tap_if, sizeof(tap_if), "wt%d", getpid() % 100000);
-	pid_t pid[2];
+	pid_t parent = getpid(), pid[2];
 	for (int i = 0; i < 2; i++) {
 		pid[i] = fork();
 		cr_assert_geq(pid[i], 0);
-		if (pid[i] == 0)
+		if (pid[i] == 0) {
+			th_child_dies_with_parent(parent);
 			interop_node(sh, i);
+		}
 		if (i == 0 && tap_mode()) {
 			/* the tap exists once the DPDK node is up: address it */
 			uint64_t t = th_mono_ns();
@@ -739,10 +783,13 @@ Test(dpdk_interop, frames_not_for_us_are_dropped_and_counted_and_arp_is_answered
 				     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	cr_assert_neq(sh, MAP_FAILED);
 	memset(sh, 0, sizeof(*sh));
+	pid_t parent = getpid();
 	pid_t pid = fork();
 	cr_assert_geq(pid, 0);
-	if (pid == 0)
+	if (pid == 0) {
+		th_child_dies_with_parent(parent);
 		filter_node(sh);
+	}
 	uint64_t t0 = th_mono_ns();
 	while (!atomic_load(&sh->ready) && th_mono_ns() - t0 < 20000000000ull)
 		usleep(1000);

@@ -8,79 +8,7 @@
  * The same handshakes over uring-udp and DPDK memif are in test_uring.c and
  * test_dpdk.c.
  */
-#include <sys/stat.h>
-
 #include "../helpers.h"
-
-/* ---- the test PKI --------------------------------------------------------- */
-
-static char pki[64];
-
-static const char *pki_dir(void)
-{
-	if (pki[0])
-		return pki;
-	const char *root = getenv("WARP_SOURCE_ROOT");
-	cr_assert(root, "WARP_SOURCE_ROOT is not set (run through meson test)");
-	snprintf(pki, sizeof(pki), "/tmp/warp-pki-XXXXXX");
-	cr_assert(mkdtemp(pki));
-	int rc = th_sh("'%s/tools/mkcerts' --force '%s' a b c d e >/dev/null", root, pki);
-	cr_assert_eq(rc, 0, "tools/mkcerts failed (%d)", rc);
-	return pki;
-}
-
-static void pki_cleanup(void)
-{
-	if (pki[0])
-		th_sh("rm -rf '%s'", pki);
-}
-
-/* dst = dir/name + ext (WARP_PATH_MAX bytes; callers keep it short) */
-static void th_path(char *dst, const char *dir, const char *name, const char *ext)
-{
-	strcpy(dst, dir);
-	strcat(dst, "/");
-	strcat(dst, name);
-	strcat(dst, ext);
-}
-
-/* TLS files for node `cert` (its cert and key), trusting `ca`. */
-static void tls_cfg(warp_config_t *c, const char *cert, const char *ca)
-{
-	const char *d = pki_dir();
-	cr_assert_lt(strlen(d) + strlen(cert) + strlen(ca), 200);
-	th_path(c->tls.cert_file, d, cert, ".pem");
-	th_path(c->tls.key_file, d, cert, ".key");
-	th_path(c->tls.ca_file, d, ca, ".pem");
-}
-
-static bool have_tls(void)
-{
-	warp_loop_net_t *net;
-	cr_assert_eq(warp_loop_net_create(1, 0, &net), 0);
-	warp_config_t c;
-	warp_config_init(&c);
-	strcpy(c.node_id, "probe");
-	tls_cfg(&c, "a", "ca");
-	warp_config_add_transport(&c, "loop", "probe:1", net);
-	warp_engine_t *e;
-	int rc = warp_engine_create(&c, &e);
-	if (rc == 0)
-		warp_engine_destroy(e);
-	warp_loop_net_destroy(net);
-	if (rc == WARP_ECONFIG && strstr(warp_errdetail(), "without TLS")) {
-		cr_log_warn("skipped: libwarp was built without TLS (OpenSSL 3)");
-		return false;
-	}
-	cr_assert_eq(rc, 0, "%s", warp_errdetail());
-	return true;
-}
-
-#define NEED_TLS()                 \
-	do {                       \
-		if (!have_tls())   \
-			cr_skip_test("libwarp built without TLS"); \
-	} while (0)
 
 /* ---- a pair of engines ---------------------------------------------------- */
 
@@ -152,7 +80,7 @@ static warp_config_t secure(const char *cert)
 	warp_config_t c;
 	warp_config_init(&c);
 	c.encryption = WARP_ENCRYPTION_REQUIRED;
-	tls_cfg(&c, cert, "ca");
+	th_tls_cfg(&c, cert, "ca");
 	return c;
 }
 
@@ -337,9 +265,9 @@ static bool count_types(void *arg, const char *from, const char *to, const uint8
 	return true;
 }
 
-Test(tls, mutual_tls_session_protects_every_packet, .fini = pki_cleanup)
+Test(tls, mutual_tls_session_protects_every_packet, .fini = th_pki_cleanup)
 {
-	NEED_TLS();
+	th_need_tls();
 	warp_config_t ca = secure("a"), cb = secure("b");
 	struct pair p;
 	pair_make(&p, &ca, &cb);
@@ -362,9 +290,9 @@ Test(tls, mutual_tls_session_protects_every_packet, .fini = pki_cleanup)
 	pair_free(&p);
 }
 
-Test(tls, chacha20_poly1305_when_negotiated, .fini = pki_cleanup)
+Test(tls, chacha20_poly1305_when_negotiated, .fini = th_pki_cleanup)
 {
-	NEED_TLS();
+	th_need_tls();
 	warp_config_t ca = secure("a"), cb = secure("b");
 	strcpy(ca.tls.ciphers, "chacha20-poly1305");
 	strcpy(cb.tls.ciphers, "chacha20-poly1305:aes-128-gcm");
@@ -377,20 +305,20 @@ Test(tls, chacha20_poly1305_when_negotiated, .fini = pki_cleanup)
 	pair_free(&p);
 }
 
-Test(tls, wrong_ca_fails_both_sides, .fini = pki_cleanup)
+Test(tls, wrong_ca_fails_both_sides, .fini = th_pki_cleanup)
 {
-	NEED_TLS();
+	th_need_tls();
 	warp_config_t ca = secure("a"), cb = secure("b");
-	tls_cfg(&cb, "b", "other-ca"); /* b trusts another CA */
+	th_tls_cfg(&cb, "b", "other-ca"); /* b trusts another CA */
 	struct pair p;
 	pair_make(&p, &ca, &cb);
 	both_fail(&p, WARP_EHANDSHAKE, "refused by 'b'", "not trusted");
 	pair_free(&p);
 }
 
-Test(tls, expired_certificate_fails_both_sides, .fini = pki_cleanup)
+Test(tls, expired_certificate_fails_both_sides, .fini = th_pki_cleanup)
 {
-	NEED_TLS();
+	th_need_tls();
 	/* node "expired" (its certificate ran out in 2020) and node "x" */
 	warp_loop_net_t *net;
 	cr_assert_eq(warp_loop_net_create(1, 0, &net), 0);
@@ -410,9 +338,9 @@ Test(tls, expired_certificate_fails_both_sides, .fini = pki_cleanup)
 	warp_loop_net_destroy(net);
 }
 
-Test(tls, node_id_not_matching_its_certificate_fails_both_sides, .fini = pki_cleanup)
+Test(tls, node_id_not_matching_its_certificate_fails_both_sides, .fini = th_pki_cleanup)
 {
-	NEED_TLS();
+	th_need_tls();
 	warp_config_t ca = secure("mismatch"), cb = secure("b"); /* a shows mallory's cert */
 	struct pair p;
 	pair_make(&p, &ca, &cb);
@@ -421,9 +349,9 @@ Test(tls, node_id_not_matching_its_certificate_fails_both_sides, .fini = pki_cle
 	pair_free(&p);
 }
 
-Test(tls, encryption_required_but_not_offered_is_refused_on_both_sides, .fini = pki_cleanup)
+Test(tls, encryption_required_but_not_offered_is_refused_on_both_sides, .fini = th_pki_cleanup)
 {
-	NEED_TLS();
+	th_need_tls();
 	warp_config_t ca = secure("a"), cb = plain();
 	struct pair p;
 	pair_make(&p, &ca, &cb);
@@ -432,9 +360,9 @@ Test(tls, encryption_required_but_not_offered_is_refused_on_both_sides, .fini = 
 	pair_free(&p);
 }
 
-Test(tls, optional_meets_off_as_plaintext_and_optional_as_encrypted, .fini = pki_cleanup)
+Test(tls, optional_meets_off_as_plaintext_and_optional_as_encrypted, .fini = th_pki_cleanup)
 {
-	NEED_TLS();
+	th_need_tls();
 	warp_config_t ca = secure("a"), cb = plain();
 	ca.encryption = WARP_ENCRYPTION_OPTIONAL;
 	struct pair p;
@@ -490,9 +418,9 @@ static uint64_t dropped(warp_engine_t *e, int reason)
 	return stats(e).drop[reason];
 }
 
-Test(protect, tampering_replay_and_old_keys_are_dropped_and_counted, .fini = pki_cleanup)
+Test(protect, tampering_replay_and_old_keys_are_dropped_and_counted, .fini = th_pki_cleanup)
 {
-	NEED_TLS();
+	th_need_tls();
 	warp_config_t ca = secure("a"), cb = secure("b");
 	ca.key_update_packets = 16;
 	cb.key_update_packets = 16;
@@ -561,9 +489,9 @@ Test(protect, tampering_replay_and_old_keys_are_dropped_and_counted, .fini = pki
 	pair_free(&p);
 }
 
-Test(protect, plaintext_packets_are_refused_on_an_encrypted_session, .fini = pki_cleanup)
+Test(protect, plaintext_packets_are_refused_on_an_encrypted_session, .fini = th_pki_cleanup)
 {
-	NEED_TLS();
+	th_need_tls();
 	warp_config_t ca = secure("a"), cb = secure("b");
 	struct pair p;
 	pair_make(&p, &ca, &cb);
@@ -581,9 +509,9 @@ Test(protect, plaintext_packets_are_refused_on_an_encrypted_session, .fini = pki
 	pair_free(&p);
 }
 
-Test(protect, exactly_once_under_20_percent_loss_with_encryption, .fini = pki_cleanup)
+Test(protect, exactly_once_under_20_percent_loss_with_encryption, .fini = th_pki_cleanup)
 {
-	NEED_TLS();
+	th_need_tls();
 	warp_config_t ca = secure("a"), cb = secure("b");
 	ca.connect_timeout_ns = cb.connect_timeout_ns = 10000000000ull;
 	ca.key_update_packets = cb.key_update_packets = 256;
@@ -606,9 +534,9 @@ Test(protect, exactly_once_under_20_percent_loss_with_encryption, .fini = pki_cl
 
 /* ---- resumption ------------------------------------------------------------- */
 
-Test(tls, reconnect_resumes_with_a_ticket, .fini = pki_cleanup)
+Test(tls, reconnect_resumes_with_a_ticket, .fini = th_pki_cleanup)
 {
-	NEED_TLS();
+	th_need_tls();
 	warp_config_t ca = secure("a"), cb = secure("b");
 	struct pair p;
 	pair_make(&p, &ca, &cb);
@@ -633,7 +561,7 @@ Test(tls, reconnect_resumes_with_a_ticket, .fini = pki_cleanup)
 
 /* ---- configuration ------------------------------------------------------------ */
 
-Test(config, bad_security_settings_are_named, .fini = pki_cleanup)
+Test(config, bad_security_settings_are_named, .fini = th_pki_cleanup)
 {
 	warp_config_t c;
 	warp_config_init(&c);
@@ -660,8 +588,10 @@ Test(config, bad_security_settings_are_named, .fini = pki_cleanup)
 	c.caps[0] = (warp_cap_config_t){ .name = "ok", .min = 3, .max = 2 };
 	cr_assert_eq(warp_config_validate(&c), WARP_ECONFIG);
 	cr_assert(strstr(warp_errdetail(), "3..2"), "%s", warp_errdetail());
-	if (!have_tls())
+	if (!th_have_tls()) {
+		cr_log_warn("skipped: libwarp was built without TLS (OpenSSL 3)");
 		return;
+	}
 	/* files that are not there, a key of another certificate */
 	warp_loop_net_t *net;
 	cr_assert_eq(warp_loop_net_create(1, 0, &net), 0);
@@ -675,7 +605,7 @@ Test(config, bad_security_settings_are_named, .fini = pki_cleanup)
 	s = secure("a");
 	strcpy(s.node_id, "a");
 	warp_config_add_transport(&s, "loop", "a:1", net);
-	th_path(s.tls.key_file, pki_dir(), "b", ".key");
+	snprintf(s.tls.key_file, sizeof(s.tls.key_file), "%s/b.key", th_pki_dir());
 	cr_assert_eq(warp_engine_create(&s, &e), WARP_ECONFIG);
 	cr_assert(strstr(warp_errdetail(), "key_file"), "%s", warp_errdetail());
 	warp_loop_net_destroy(net);
@@ -732,9 +662,9 @@ Test(forged, a_high_attempt_number_does_not_lock_the_initiator_out)
 	pair_free(&p);
 }
 
-Test(forged, a_plaintext_hello_cannot_replace_an_encrypted_session, .fini = pki_cleanup)
+Test(forged, a_plaintext_hello_cannot_replace_an_encrypted_session, .fini = th_pki_cleanup)
 {
-	NEED_TLS();
+	th_need_tls();
 	warp_config_t ca = secure("a"), cb = secure("b");
 	ca.encryption = cb.encryption = WARP_ENCRYPTION_OPTIONAL;
 	struct pair p;
@@ -751,9 +681,9 @@ Test(forged, a_plaintext_hello_cannot_replace_an_encrypted_session, .fini = pki_
 	pair_free(&p);
 }
 
-Test(forged, an_hs_fail_after_the_session_came_up_is_ignored, .fini = pki_cleanup)
+Test(forged, an_hs_fail_after_the_session_came_up_is_ignored, .fini = th_pki_cleanup)
 {
-	NEED_TLS();
+	th_need_tls();
 	warp_config_t ca = secure("a"), cb = secure("b");
 	struct pair p;
 	pair_make(&p, &ca, &cb);

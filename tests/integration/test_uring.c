@@ -679,10 +679,13 @@ static pid_t restart_spawn(struct restart_shm *sh, int port, bool hello)
 {
 	atomic_store(&sh->ready, 0);
 	atomic_store(&sh->delivered, 0);
+	pid_t parent = getpid();
 	pid_t pid = fork();
 	cr_assert_geq(pid, 0);
-	if (pid == 0)
+	if (pid == 0) {
+		th_child_dies_with_parent(parent);
 		restart_child(sh, port, hello);
+	}
 	while (!atomic_load(&sh->ready))
 		usleep(100);
 	return pid;
@@ -776,56 +779,8 @@ Test(uring_udp, killed_and_restarted_peer_opens_and_closes_the_circuit, .timeout
 
 /* The handshakes of test_secure.c (loop driver, manual clock) on real
  * sockets and the real clock: a session that comes up encrypted and carries
- * messages byte-exact, and each certificate failure named on both sides.
- * The PKI helpers duplicate test_secure.c's (tests/helpers.h has none yet). */
-
-static char pki[64];
-
-/* tools/mkcerts, once per test process, before any fork: nodes a, b, f
- * ("f" sorts after "expired", "a" before it) and tx, rx (two_processes.h). */
-static const char *pki_dir(void)
-{
-	if (pki[0])
-		return pki;
-	const char *root = getenv("WARP_SOURCE_ROOT");
-	cr_assert(root, "WARP_SOURCE_ROOT is not set (run through meson test)");
-	snprintf(pki, sizeof(pki), "/tmp/warp-pki-XXXXXX");
-	cr_assert(mkdtemp(pki));
-	int rc = th_sh("'%s/tools/mkcerts' --force '%s' a b f rx tx >/dev/null", root, pki);
-	cr_assert_eq(rc, 0, "tools/mkcerts failed (%d)", rc);
-	return pki;
-}
-
-static void pki_cleanup(void)
-{
-	if (pki[0])
-		th_sh("rm -rf '%s'", pki);
-}
-
-/* TLS files for node `cert` (its cert and key), trusting `ca`. */
-static void tls_cfg(warp_config_t *c, const char *cert, const char *ca)
-{
-	const char *d = pki_dir();
-	cr_assert_lt(strlen(d) + strlen(cert) + strlen(ca) + 8, sizeof(c->tls.cert_file));
-	snprintf(c->tls.cert_file, sizeof(c->tls.cert_file), "%s/%s.pem", d, cert);
-	snprintf(c->tls.key_file, sizeof(c->tls.key_file), "%s/%s.key", d, cert);
-	snprintf(c->tls.ca_file, sizeof(c->tls.ca_file), "%s/%s.pem", d, ca);
-}
-
-/* Skips the test when libwarp was built without TLS (decided by the
- * configuration check, before any certificate is made). */
-static void need_tls(void)
-{
-	warp_config_t c;
-	warp_config_init(&c);
-	strcpy(c.node_id, "probe");
-	strcpy(c.tls.cert_file, "probe.pem");
-	strcpy(c.tls.key_file, "probe.key");
-	strcpy(c.tls.ca_file, "ca.pem");
-	cr_assert_eq(warp_config_add_transport(&c, "uring-udp", "127.0.0.1:0", NULL), 0);
-	if (warp_config_validate(&c) == WARP_ECONFIG && strstr(warp_errdetail(), "without TLS"))
-		cr_skip_test("libwarp was built without TLS (OpenSSL 3 not found at build time)");
-}
+ * messages byte-exact, and each certificate failure named on both sides,
+ * with the test PKI of tests/helpers.h (th_pki_dir). */
 
 static warp_config_t tls_sock_cfg(const char *name, const char *cert, const char *ca)
 {
@@ -835,7 +790,7 @@ static warp_config_t tls_sock_cfg(const char *name, const char *cert, const char
 	cfg.max_payload_bytes = 1u << 20;
 	cfg.tx_arena_bytes = cfg.rx_arena_bytes = 16u << 20;
 	cfg.encryption = WARP_ENCRYPTION_REQUIRED;
-	tls_cfg(&cfg, cert, ca);
+	th_tls_cfg(&cfg, cert, ca);
 	return cfg;
 }
 
@@ -887,9 +842,9 @@ static void settle(warp_engine_t **es, warp_peer_t **ps, warp_session_info_t out
 }
 
 Test(uring_udp, mutual_tls_session_is_encrypted_and_carries_messages_byte_exact,
-     .fini = pki_cleanup, .timeout = 120)
+     .fini = th_pki_cleanup, .timeout = 120)
 {
-	need_tls();
+	th_need_tls();
 	/* key updates every 4096 packets: several of them on the way */
 	warp_engine_t *es[2] = { tls_engine("a", "a", "ca", 4096), tls_engine("b", "b", "ca", 4096) };
 	warp_peer_t *ps[2] = { th_link(es[0], es[1]), th_link(es[1], es[0]) };
@@ -963,20 +918,21 @@ Test(uring_udp, mutual_tls_session_is_encrypted_and_carries_messages_byte_exact,
 	}
 }
 
-/* Node x (cert, trusting ca) meets node y; `v` (0: x, 1: y) verifies the
- * other's certificate and refuses it, naming why (`why`, and `also` if not
- * NULL); the other side fails with "refused by '<v>'". */
-struct tls_node {
-	const char *name, *cert, *ca;
-};
-
-static void refused(struct tls_node x, struct tls_node y, int v, const char *why, const char *also)
+/* Engines from cfg[0] and cfg[1] (uring-udp on 127.0.0.1) meet; both
+ * sessions must fail with WARP_EHANDSHAKE, side i's error naming each of
+ * want[i][0] and want[i][1] (NULL: not checked). A message queued before
+ * the handshake is settled with the failure and never delivered; new sends
+ * fail at once. */
+static void both_refuse(warp_config_t cfg[2], const char *want[2][2])
 {
-	need_tls();
-	warp_engine_t *es[2] = { tls_engine(x.name, x.cert, x.ca, 0),
-				 tls_engine(y.name, y.cert, y.ca, 0) };
+	warp_engine_t *es[2];
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(warp_config_add_transport(&cfg[i], "uring-udp", "127.0.0.1:0", NULL), 0);
+		int rc = warp_engine_create(&cfg[i], &es[i]);
+		cr_assert_eq(rc, 0, "create %s: %s (%s)", cfg[i].node_id, warp_strerror(rc),
+			     warp_errdetail());
+	}
 	warp_peer_t *ps[2] = { th_link(es[0], es[1]), th_link(es[1], es[0]) };
-	/* queued before the handshake: settled with the failure, never delivered */
 	warp_stream_t *s;
 	cr_assert_eq(warp_stream_open(es[0], ps[0], 1, 16, &s), 0);
 	cr_assert_eq(th_send(es[0], s, 100, NULL), 0);
@@ -987,22 +943,17 @@ static void refused(struct tls_node x, struct tls_node y, int v, const char *why
 	warp_engine_set_completion(es[0], th_recv, &done);
 	warp_session_info_t si[2];
 	settle(es, ps, si);
-	const char *names[2] = { x.name, y.name };
 	for (int i = 0; i < 2; i++) {
-		cr_assert_eq(si[i].state, WARP_SESSION_FAILED, "%s: state %d (%s)", names[i],
+		cr_assert_eq(si[i].state, WARP_SESSION_FAILED, "%s: state %d (%s)", cfg[i].node_id,
 			     si[i].state, si[i].error_detail);
-		cr_assert_eq(si[i].error, WARP_EHANDSHAKE, "%s: %s", names[i], si[i].error_detail);
+		cr_assert_eq(si[i].error, WARP_EHANDSHAKE, "%s: %s", cfg[i].node_id,
+			     si[i].error_detail);
+		for (int k = 0; k < 2; k++)
+			if (want[i][k])
+				cr_assert(strstr(si[i].error_detail, want[i][k]),
+					  "%s should name \"%s\", says: %s", cfg[i].node_id,
+					  want[i][k], si[i].error_detail);
 	}
-	cr_assert(strstr(si[v].error_detail, why), "%s says: %s", names[v], si[v].error_detail);
-	if (also)
-		cr_assert(strstr(si[v].error_detail, also), "%s says: %s", names[v],
-			  si[v].error_detail);
-	char by[64];
-	snprintf(by, sizeof(by), "refused by '%s'", names[v]);
-	cr_assert(strstr(si[1 - v].error_detail, by), "%s says: %s", names[1 - v],
-		  si[1 - v].error_detail);
-	cr_assert(strstr(si[1 - v].error_detail, why), "%s is told why: %s", names[1 - v],
-		  si[1 - v].error_detail);
 	cr_assert_eq(rx.n, 0, "nothing crosses a refused session");
 	cr_assert_eq(done.n, 1);
 	cr_assert_eq(done.rx[0].status, WARP_EHANDSHAKE);
@@ -1013,27 +964,49 @@ static void refused(struct tls_node x, struct tls_node y, int v, const char *why
 	free(done.rx);
 }
 
+/* Node x (cert, trusting ca) meets node y; `v` (0: x, 1: y) verifies the
+ * other's certificate and refuses it, naming why (`why`, and `also` if not
+ * NULL); the other side fails with "refused by '<v>'" and is told why. */
+struct tls_node {
+	const char *name, *cert, *ca;
+};
+
+static void refused(struct tls_node x, struct tls_node y, int v, const char *why, const char *also)
+{
+	th_need_tls();
+	warp_config_t cfg[2] = { tls_sock_cfg(x.name, x.cert, x.ca),
+				 tls_sock_cfg(y.name, y.cert, y.ca) };
+	char by[64];
+	snprintf(by, sizeof(by), "refused by '%s'", v ? y.name : x.name);
+	const char *want[2][2];
+	want[v][0] = why;
+	want[v][1] = also;
+	want[1 - v][0] = by;
+	want[1 - v][1] = why;
+	both_refuse(cfg, want);
+}
+
 /* "a" is the TLS client (the smaller node id), "b" the server. */
-Test(uring_udp, tls_wrong_ca_at_the_server_fails_both_sides, .fini = pki_cleanup)
+Test(uring_udp, tls_wrong_ca_at_the_server_fails_both_sides, .fini = th_pki_cleanup)
 {
 	refused((struct tls_node){ "a", "a", "ca" }, (struct tls_node){ "b", "b", "other-ca" }, 1,
 		"certificate of 'a' not trusted", NULL);
 }
 
-Test(uring_udp, tls_wrong_ca_at_the_client_fails_both_sides, .fini = pki_cleanup)
+Test(uring_udp, tls_wrong_ca_at_the_client_fails_both_sides, .fini = th_pki_cleanup)
 {
 	refused((struct tls_node){ "a", "a", "other-ca" }, (struct tls_node){ "b", "b", "ca" }, 0,
 		"certificate of 'b' not trusted", NULL);
 }
 
-Test(uring_udp, tls_expired_server_certificate_fails_both_sides, .fini = pki_cleanup)
+Test(uring_udp, tls_expired_server_certificate_fails_both_sides, .fini = th_pki_cleanup)
 {
 	refused((struct tls_node){ "a", "a", "ca" },
 		(struct tls_node){ "expired", "expired", "ca" }, 0,
 		"certificate of 'expired' expired", "2020");
 }
 
-Test(uring_udp, tls_expired_client_certificate_fails_both_sides, .fini = pki_cleanup)
+Test(uring_udp, tls_expired_client_certificate_fails_both_sides, .fini = th_pki_cleanup)
 {
 	refused((struct tls_node){ "expired", "expired", "ca" },
 		(struct tls_node){ "f", "f", "ca" }, 1, "certificate of 'expired' expired",
@@ -1041,17 +1014,42 @@ Test(uring_udp, tls_expired_client_certificate_fails_both_sides, .fini = pki_cle
 }
 
 Test(uring_udp, tls_node_id_not_matching_the_client_certificate_fails_both_sides,
-     .fini = pki_cleanup)
+     .fini = th_pki_cleanup)
 {
 	refused((struct tls_node){ "a", "mismatch", "ca" }, (struct tls_node){ "b", "b", "ca" }, 1,
 		"node id 'a' does not match its certificate", "mallory");
 }
 
 Test(uring_udp, tls_node_id_not_matching_the_server_certificate_fails_both_sides,
-     .fini = pki_cleanup)
+     .fini = th_pki_cleanup)
 {
 	refused((struct tls_node){ "a", "a", "ca" }, (struct tls_node){ "b", "mismatch", "ca" }, 0,
 		"node id 'b' does not match its certificate", "mallory");
+}
+
+Test(uring_udp, no_common_capability_version_fails_both_sides_naming_it, .fini = th_pki_cleanup)
+{
+	th_need_tls();
+	warp_config_t cfg[2] = { tls_sock_cfg("a", "a", "ca"), tls_sock_cfg("b", "b", "ca") };
+	cfg[0].n_caps = cfg[1].n_caps = 1;
+	cfg[0].caps[0] = (warp_cap_config_t){ .name = "codec", .min = 1, .max = 2, .required = 1 };
+	cfg[1].caps[0] = (warp_cap_config_t){ .name = "codec", .min = 3, .max = 4 };
+	const char *want[2][2] = {
+		{ "capability 'codec': no common version (local 1..2, peer 3..4)", NULL },
+		{ "capability 'codec': no common version (local 3..4, peer 1..2)", NULL },
+	};
+	both_refuse(cfg, want);
+}
+
+Test(uring_udp, encryption_required_but_not_offered_is_refused_on_both_sides,
+     .fini = th_pki_cleanup)
+{
+	th_need_tls();
+	warp_config_t cfg[2] = { tls_sock_cfg("a", "a", "ca"), tls_sock_cfg("b", "b", "ca") };
+	cfg[1].encryption = WARP_ENCRYPTION_OFF; /* b does not offer it */
+	const char *want[2][2] = { { "capability 'encryption'", "not offered" },
+				   { "capability 'encryption'", NULL } };
+	both_refuse(cfg, want);
 }
 
 static warp_engine_t *tls_sock_engine(const char *drv, const char *name)
@@ -1067,10 +1065,10 @@ static warp_engine_t *tls_sock_engine(const char *drv, const char *name)
 
 /* The two-process suite with encryption required on both sides: every
  * message crosses encrypted, or none does. */
-Test(uring_udp, two_processes_100k_messages_byte_exact_encrypted, .fini = pki_cleanup,
+Test(uring_udp, two_processes_100k_messages_byte_exact_encrypted, .fini = th_pki_cleanup,
      .timeout = 120)
 {
-	need_tls();
-	pki_dir(); /* before the fork: both processes use the same PKI */
+	th_need_tls();
+	th_pki_dir(); /* before the fork: both processes use the same PKI */
 	two_processes_with("uring-udp", tls_sock_engine);
 }

@@ -88,10 +88,13 @@ static void two_processes_with(const char *drv, tp_engine_fn make)
 				 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	cr_assert_neq(sh, MAP_FAILED);
 	memset(sh, 0, sizeof(*sh));
+	pid_t parent = getpid();
 	pid_t pid = fork();
 	cr_assert_geq(pid, 0);
-	if (pid == 0)
+	if (pid == 0) {
+		th_child_dies_with_parent(parent);
 		receiver(drv, make, sh);
+	}
 	warp_engine_t *e = make(drv, "tx");
 	cr_assert_not_null(e, "%s", warp_errdetail());
 	warp_engine_local_addr(e, 0, sh->send_addr, sizeof(sh->send_addr));
