@@ -330,6 +330,9 @@ static int eal_start(struct rdp_ctx *c)
 		hugepage_hint(tool);
 		return -1;
 	}
+	/* --in-memory: the EAL's runtime directory stays empty and would be
+	 * left behind, one per run */
+	(void)rmdir(rte_eal_get_runtime_dir());
 	c->hz = rte_get_tsc_hz();
 	return 0;
 }

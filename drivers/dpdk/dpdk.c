@@ -274,6 +274,13 @@ static warp__cold int eal_start(const warp_dpdk_config_t *c, const struct warp_d
 		goto out;
 	}
 	g_eal_up = true;
+	/* The EAL makes /var/run/dpdk/<prefix>/ and never removes it: one empty
+	 * directory per process with warp's per-process prefix. With
+	 * --in-memory it stays empty (no shared config, no multi-process
+	 * socket), so it goes now; otherwise it holds the EAL's files and this
+	 * fails with ENOTEMPTY, leaving it as DPDK does. */
+	if (!c->file_prefix[0])
+		(void)rmdir(rte_eal_get_runtime_dir());
 out:
 	for (int i = 0; i < argc; i++)
 		free(argv[i]);
