@@ -44,6 +44,7 @@ struct opts {
 	const char *uring_setup;
 	int json;
 	int mono;
+	int one_thread; /* loop driver: both engines polled in turn by one thread */
 	int guarantee;
 	double loss; /* loop driver: injected loss rate on both directions */
 	int cpu_client, cpu_server;
@@ -75,6 +76,7 @@ struct result { /* server -> client, stream 2 */
 
 struct half {
 	warp_engine_t *e;
+	warp_engine_t *also; /* --one-thread: the server's engine, polled after e */
 	warp_stream_t *data, *ctl;
 	int is_server;
 	/* client */
@@ -211,12 +213,20 @@ static inline uint64_t now_ns(void)
 	return bench_ticks_to_ns(&clk, bench_ticks(&clk));
 }
 
+/* One poll of this half (and, with --one-thread, of the other). */
+static inline void poll_half(struct half *h)
+{
+	warp_engine_poll(h->e);
+	if (h->also)
+		warp_engine_poll(h->also);
+}
+
 /* Send, polling while the engine pushes back. */
 static void send_retry(struct half *h, warp_stream_t *s, const void *buf, size_t len)
 {
 	int rc;
 	while ((rc = warp_send(h->e, s, buf, len, NULL)) == WARP_EAGAIN)
-		warp_engine_poll(h->e);
+		poll_half(h);
 	if (rc)
 		die("send", rc);
 }
@@ -328,7 +338,7 @@ static void run_client(struct half *c)
 	uint64_t t_up = bench_mono_ns();
 	while (warp_engine_health(c->e, &hl) == 0 && hl.state != WARP_HEALTH_UP &&
 	       bench_mono_ns() - t_up < 10000000000ull)
-		warp_engine_poll(c->e);
+		poll_half(c);
 	if (o.mode == PINGPONG) {
 		for (uint32_t i = 0; i < o.inflight && c->sent < c->total; i++)
 			client_send(c);
@@ -339,7 +349,7 @@ static void run_client(struct half *c)
 		uint64_t edeadline = o.duration > 0 ? last_progress + (deadline - warp_engine_now(c->e))
 						    : UINT64_MAX;
 		while (c->recvd < c->total) {
-			warp_engine_poll(c->e);
+			poll_half(c);
 			if (c->recvd == seen && (++spins & 1023) != 0)
 				continue; /* read the clock rarely while waiting */
 			if (c->recvd != seen) {
@@ -373,7 +383,7 @@ static void run_client(struct half *c)
 			/* poll once per batch: the engine coalesces the batch into
 			 * full packets and hands them to the driver in one burst */
 			if ((c->sent & 255) == 0)
-				warp_engine_poll(c->e);
+				poll_half(c);
 		}
 		c->t_last = bench_ticks(&clk);
 	}
@@ -382,7 +392,7 @@ static void run_client(struct half *c)
 		send_retry(c, c->ctl, "done", 4);
 		uint64_t t0 = bench_mono_ns();
 		while (!c->got_result && bench_mono_ns() - t0 < 100000000ull)
-			warp_engine_poll(c->e);
+			poll_half(c);
 	}
 	atomic_store(&stop_all, 1);
 }
@@ -448,6 +458,7 @@ static void report(struct half *c)
 	       o.role != BOTH			     ? "one half of two hosts"
 	       : is_dpdk()			     ? "two processes over net_memif"
 	       : strcmp(o.driver, "loop") != 0 ? "two processes on 127.0.0.1"
+	       : o.one_thread			     ? "one process, both engines on one thread"
 					       : "one process",
 	       WARP_DEFAULT_MTU, o.cpu_client, o.cpu_server, o.uring_setup,
 	       o.guarantee == WARP_AT_MOST_ONCE ? "at-most-once"
@@ -539,10 +550,19 @@ static int run_in_process(void)
 	s.e = make_engine("server", "server:1", net);
 	link_peer(&c, "server@server:1");
 	link_peer(&s, "client@client:1");
-	pthread_t th;
-	pthread_create(&th, NULL, server_thread, &s);
-	run_client(&c);
-	pthread_join(th, NULL);
+	if (o.one_thread) {
+		/* the client's thread polls both engines in turn: a round trip
+		 * takes what both engines spend on it, with no driver or other
+		 * core in between (the engine's CPU cost per message) */
+		c.also = s.e;
+		warp_engine_set_recv(s.e, on_server, &s);
+		run_client(&c);
+	} else {
+		pthread_t th;
+		pthread_create(&th, NULL, server_thread, &s);
+		run_client(&c);
+		pthread_join(th, NULL);
+	}
 	report(&c);
 	warp_engine_destroy(c.e);
 	warp_engine_destroy(s.e);
@@ -600,6 +620,9 @@ static void usage(FILE *f)
 		"  --listen ADDR     this half's address for --role (e.g. 10.0.0.1:7000)\n"
 		"  --peer NODE@ADDR  the other half (node id server or client)\n"
 		"  --guarantee G     amo, alo (default) or eo: delivery guarantee of the data stream\n"
+		"  --one-thread      loop driver: one thread polls both engines in turn, so the RTT\n"
+		"                    is the engines' own CPU cost per round trip (no driver, no\n"
+		"                    second core)\n"
 		"  --loss P          loop driver: drop this fraction of packets each way (e.g. 0.05);\n"
 		"                    on sockets use iptables (docs/benchmarking.md)\n"
 		"  --uring-setup S   defer (default: SINGLE_ISSUER|DEFER_TASKRUN), coop, sqpoll, plain\n"
@@ -627,6 +650,7 @@ int main(int argc, char **argv)
 		{ "uring-setup", required_argument, NULL, 'u' },
 		{ "cpus", required_argument, NULL, 'c' },
 		{ "mono", no_argument, NULL, 'm' },
+		{ "one-thread", no_argument, NULL, '1' },
 		{ "guarantee", required_argument, NULL, 'g' },
 		{ "loss", required_argument, NULL, 'L' },
 		{ "json", no_argument, NULL, 'j' },
@@ -667,6 +691,7 @@ int main(int argc, char **argv)
 			if (sscanf(optarg, "%d,%d", &o.cpu_client, &o.cpu_server) != 2) goto bad;
 			break;
 		case 'm': o.mono = 1; break;
+		case '1': o.one_thread = 1; break;
 		case 'V': o.vdev = optarg; break;
 		case 'E': o.eal = optarg; break;
 		case 'P': o.port = optarg; break;
@@ -695,6 +720,10 @@ int main(int argc, char **argv)
 	if (o.mode == THROUGHPUT)
 		o.warmup = 0;
 	bench_clock_init(&clk, o.mono);
+	if (o.one_thread && strcmp(o.driver, "loop") != 0) {
+		fprintf(stderr, "warp-bench: --one-thread is for the loop driver\n");
+		return 2;
+	}
 	if (strcmp(o.driver, "loop") == 0)
 		return o.role == BOTH ? run_in_process() : (fprintf(stderr,
 			"warp-bench: the loop driver runs both halves in one process\n"), 2);
