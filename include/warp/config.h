@@ -90,7 +90,9 @@ typedef struct warp_tls_config {
 	char ciphers[64];              /* "aes-128-gcm", "chacha20-poly1305", or both separated by
 					  ':' in order of preference (default: "aes-128-gcm:chacha20-poly1305") */
 	uint32_t resumption;           /* 1 (default): a reconnect resumes the last session with its
-					  ticket (no certificates exchanged); 0: always a full handshake */
+					  ticket (no certificates exchanged); 0: always a full handshake,
+					  on either side (as initiator it offers no ticket, as responder
+					  it takes none) */
 } warp_tls_config_t;
 
 #define WARP_MAX_CAPS 8
@@ -207,8 +209,10 @@ typedef struct warp_config {
 	uint32_t failover_after_rtos;       /* consecutive retransmission timeouts that fail a peer
 					       over to its next transport */
 	uint64_t failback_probe_ns;         /* while failed over: probe the first transport this often */
-	uint64_t connect_timeout_ns;  /* stream transports: one connect attempt */
-	/* Retry policy (stream transports reconnect with it): exponential
+	uint64_t connect_timeout_ns;  /* one connect attempt of a stream transport, and one
+					 handshake attempt */
+	/* Retry policy (stream transports reconnect with it, handshakes are
+	 * retried with it after a failure): exponential
 	 * back-off from retry_initial_backoff_ns doubling to retry_max_backoff_ns,
 	 * each wait jittered to between half and all of its value; at most
 	 * retry_max_attempts consecutive failed attempts (0 = no limit). */

@@ -78,7 +78,10 @@ typedef void (*warp_recv_fn)(void *user, const warp_msg_t *msg);
 
 /**
  * Create an engine: validate cfg, allocate every pool, open the transports,
- * add cfg->peers. Nothing is allocated on the data path afterwards.
+ * add cfg->peers. Nothing is allocated on the data path afterwards (the
+ * handshake is not data path: a TLS attempt allocates inside OpenSSL and
+ * counts one in allocs_after_start, and so do key updates inside OpenSSL's
+ * HKDF; sealing and opening packets allocate nothing).
  * @param cfg configuration (copied; the caller keeps ownership).
  * @param out receives the engine; free with warp_engine_destroy().
  * @return 0; WARP_ECONFIG (bad config), WARP_ENOMEM, WARP_EDRIVER (a
@@ -219,8 +222,10 @@ typedef struct warp_health {
 
 /**
  * Health of a peer: down when it has been silent for heartbeat_miss_limit
- * heartbeat intervals (heartbeats on) or its circuit is open; degraded when
- * its circuit is half-open or messages to it are being resent; up otherwise.
+ * heartbeat intervals (heartbeats on), its circuit is open, or its last
+ * handshake failed ("handshake failed: ..."); degraded when the link of its
+ * transport is down, a handshake is in progress, its circuit is half-open
+ * or messages to it are being resent; up otherwise.
  * O(1). @return 0, WARP_EINVAL. [engine thread]
  */
 int warp_peer_health(const warp_engine_t *e, const warp_peer_t *p, warp_health_t *out);
@@ -228,8 +233,10 @@ int warp_peer_health(const warp_engine_t *e, const warp_peer_t *p, warp_health_t
 /** Session state of a peer (warp_session_info_t.state). */
 #define WARP_SESSION_HANDSHAKE 1 /* handshake in progress; sends are queued */
 #define WARP_SESSION_UP 2        /* established */
-#define WARP_SESSION_FAILED 3    /* the last attempt failed; sends fail with `error` until the
-				    next attempt (retry back-off) or warp_peer_reopen() */
+#define WARP_SESSION_FAILED 3    /* the last attempt failed, until an attempt succeeds (they
+				    are retried with back-off; warp_peer_reopen() starts one
+				    now). After a refusal (WARP_EHANDSHAKE) sends fail with
+				    it; after a timeout they stay queued for the next one */
 
 /** A peer's session (docs/security.md). */
 typedef struct warp_session_info {
@@ -243,7 +250,7 @@ typedef struct warp_session_info {
 	uint64_t peer_incarnation; /* changes when the peer process restarts */
 	int error;              /* the last failure (WARP_EHANDSHAKE, WARP_ETIMEDOUT), 0 = none */
 	char error_detail[256]; /* its words, e.g. "handshake with 'b': certificate of 'b'
-				   expired (notAfter Jan  2 00:00:00 2020 GMT)" */
+				   expired (notAfter 2020-01-02)" */
 } warp_session_info_t;
 
 /**

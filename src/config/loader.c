@@ -116,6 +116,7 @@ static const struct ekey ekeys[] = {
 	EK("tls_ca_file", "tls.ca_file", K_PATH, tls.ca_file),
 	EK("tls_verify_peer", "tls.verify_peer", K_BOOL, tls.verify_peer),
 	EK("tls_ciphers", "tls.ciphers", K_STR, tls.ciphers),
+	EK("tls_resumption", "tls.resumption", K_BOOL, tls.resumption),
 	EK("key_update_packets", "key_update_packets", K_U64, key_update_packets),
 	EK("max_handshakes", "max_handshakes", K_U32, max_handshakes),
 	/* validate names one as "caps[i]...": validate_line() finds its line */

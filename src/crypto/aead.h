@@ -21,7 +21,8 @@
  * AES-128-GCM of small payloads runs in gcm.c when the CPU has AES-NI and
  * PCLMULQDQ (OpenSSL 3.0's EVP dispatch costs several times the cipher on
  * small packets); the rest goes through one OpenSSL cipher context per
- * direction, re-keyed with a new nonce per packet. No allocation after init.
+ * direction, re-keyed with a new nonce per packet. Sealing and opening
+ * allocate nothing; init and key updates allocate inside OpenSSL (HKDF).
  * Engine thread only.
  */
 #ifndef WARP_CRYPTO_AEAD_H

@@ -132,6 +132,7 @@ int warp__sec_init(warp_engine_t *e)
 			.key_file = e->cfg.tls.key_file,
 			.ca_file = e->cfg.tls.ca_file[0] ? e->cfg.tls.ca_file : NULL,
 			.verify_peer = e->cfg.tls.verify_peer != 0,
+			.no_resumption = !e->cfg.tls.resumption,
 		};
 		if (warp__tls_ciphers_parse(e->cfg.tls.ciphers, &tc.suites, &tc.chacha_first))
 			return warp__err(WARP_ECONFIG, "tls.ciphers: '%s' is not valid",
@@ -401,6 +402,7 @@ static int keys_install(warp_engine_t *e, struct warp_peer *p, int alg,
 	}
 	p->rx_gen = 0;
 	p->rx_prev_until_ns = 0;
+	p->rx_next_missing = false;
 	p->tx_gen_pkts = 0;
 	p->tx_gen_first_pn = p->next_pkt_num;
 	(void)e;
@@ -774,7 +776,12 @@ static void on_hs_fail(warp_engine_t *e, struct warp_peer *p, const struct warp_
 				      ? (char)f->u.hs.data[i]
 				      : '?';
 	reason[n] = '\0';
-	hs_fail(e, p, WARP_EHANDSHAKE, false, "refused by '%s': %s", p->node, reason);
+	/* The peer's own timeout is a timeout here too (the queued messages
+	 * wait for the next attempt); anything else is a refusal. */
+	if (-(int)f->u.hs.code == WARP_ETIMEDOUT)
+		hs_fail(e, p, WARP_ETIMEDOUT, false, "'%s' gave up waiting: %s", p->node, reason);
+	else
+		hs_fail(e, p, WARP_EHANDSHAKE, false, "refused by '%s': %s", p->node, reason);
 }
 
 void warp__hs_rx(warp_engine_t *e, struct warp_peer *p, struct warp_pkt *pkt)
@@ -949,6 +956,20 @@ size_t warp__protect(warp_engine_t *e, struct warp_peer *p, uint8_t *b, size_t b
 	return (size_t)n;
 }
 
+/* The key of generation gen + 1 into its slot, from generation gen's.
+ * Only fails when OpenSSL does (HKDF: out of memory): the slot is then
+ * marked missing and the derivation tried again when a packet of that
+ * generation comes, instead of the slot keeping a stale key. */
+static bool rx_derive_next(struct warp_peer *p, uint32_t gen)
+{
+	struct warp__aead *next = &p->key_rx[(gen + 1) & 3];
+	const struct warp__aead *cur = &p->key_rx[gen & 3];
+	memcpy(next->secret, cur->secret, sizeof(next->secret));
+	next->generation = cur->generation;
+	p->rx_next_missing = warp__aead_update(next) != 0;
+	return !p->rx_next_missing;
+}
+
 long warp__unprotect(warp_engine_t *e, struct warp_peer *p, uint8_t *b, size_t len,
 		     const struct warp_pkt_hdr *h)
 {
@@ -964,6 +985,9 @@ long warp__unprotect(warp_engine_t *e, struct warp_peer *p, uint8_t *b, size_t l
 		return -(1 + WARP_DROP_OLD_KEY);
 	else
 		return -(1 + WARP_DROP_BAD_TAG); /* a key the sender cannot have yet */
+	if (warp__unlikely(p->rx_next_missing) && gen == p->rx_gen + 1 &&
+	    !rx_derive_next(p, p->rx_gen))
+		return -(1 + WARP_DROP_BAD_TAG); /* still no key for it (OpenSSL failed) */
 	long n = warp__aead_open(&p->key_rx[gen & 3], h->pkt_num, b, WARP_WIRE_HDR_LEN, len);
 	if (warp__unlikely(n < 0))
 		return -(1 + WARP_DROP_BAD_TAG);
@@ -972,11 +996,7 @@ long warp__unprotect(warp_engine_t *e, struct warp_peer *p, uint8_t *b, size_t l
 		 * RTOs for packets still on the way, derive the one after */
 		p->rx_gen = gen;
 		p->rx_prev_until_ns = e->now + WARP__MAX(3 * p->rto_ns, 10000000ull);
-		struct warp__aead *next = &p->key_rx[(gen + 1) & 3];
-		const struct warp__aead *cur = &p->key_rx[gen & 3];
-		memcpy(next->secret, cur->secret, sizeof(next->secret));
-		next->generation = cur->generation;
-		warp__aead_update(next);
+		rx_derive_next(p, gen);
 		warp__stat(e, key_updates_rx, 1);
 	}
 	return (long)WARP_WIRE_HDR_LEN + n;
@@ -988,6 +1008,20 @@ size_t warp__protect(warp_engine_t *e, struct warp_peer *p, uint8_t *b, size_t b
 	(void)p;
 	(void)pn;
 	return warp__pkt_seal(b, body); /* never encrypted without TLS */
+}
+
+/* The key of generation gen + 1 into its slot, from generation gen's.
+ * Only fails when OpenSSL does (HKDF: out of memory): the slot is then
+ * marked missing and the derivation tried again when a packet of that
+ * generation comes, instead of the slot keeping a stale key. */
+static bool rx_derive_next(struct warp_peer *p, uint32_t gen)
+{
+	struct warp__aead *next = &p->key_rx[(gen + 1) & 3];
+	const struct warp__aead *cur = &p->key_rx[gen & 3];
+	memcpy(next->secret, cur->secret, sizeof(next->secret));
+	next->generation = cur->generation;
+	p->rx_next_missing = warp__aead_update(next) != 0;
+	return !p->rx_next_missing;
 }
 
 long warp__unprotect(warp_engine_t *e, struct warp_peer *p, uint8_t *b, size_t len,

@@ -63,6 +63,7 @@
 struct warp__tls_ctx {
 	SSL_CTX *ssl;
 	bool verify_peer;
+	bool no_resumption;
 };
 
 /* CONFIRMING: a client whose TLS handshake is over, waiting for the
@@ -358,6 +359,8 @@ static SSL_TICKET_RETURN on_ticket(SSL *s, SSL_SESSION *ss, const unsigned char 
 	switch (status) {
 	case SSL_TICKET_SUCCESS:
 	case SSL_TICKET_SUCCESS_RENEW:
+		if (ctx->no_resumption)
+			return SSL_TICKET_RETURN_IGNORE_RENEW; /* full handshake, new ticket */
 		if (t && ctx->verify_peer) {
 			char names[NAMES_MAX];
 			if (!cert_names_peer(t, SSL_SESSION_get0_peer(ss), names, sizeof(names)))
@@ -509,6 +512,7 @@ warp__cold int warp__tls_ctx_new(const struct warp__tls_cfg *cfg, struct warp__t
 	if (!c)
 		return warp__err(WARP_ENOMEM, "tls: out of memory");
 	c->verify_peer = cfg->verify_peer;
+	c->no_resumption = cfg->no_resumption;
 	c->ssl = SSL_CTX_new(TLS_method());
 	if (!c->ssl) {
 		warp__free(c);

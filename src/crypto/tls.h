@@ -51,6 +51,8 @@ struct warp__tls_cfg {
 	bool verify_peer;      /* false: accept any certificate (tests, never production):
 				* a server asks for none, and neither side checks the
 				* CA nor the node id of one it gets */
+	bool no_resumption;    /* a server takes no ticket (full handshakes only); it still
+				* sends one, the client's sign that it was accepted */
 	unsigned suites;       /* WARP_TLS_* bits, at least one */
 	bool chacha_first;     /* prefer ChaCha20-Poly1305 (hosts without AES instructions) */
 };

@@ -183,6 +183,7 @@ struct warp_peer {
 	struct warp__aead key_rx[4]; /* by generation & 3: previous, current, next */
 	uint32_t rx_gen;
 	uint64_t rx_prev_until_ns; /* the previous generation's key is accepted until */
+	bool rx_next_missing;      /* deriving the next generation's key failed: retried */
 	uint64_t tx_gen_pkts;       /* packets sent under the current key */
 	uint64_t tx_gen_first_pn;   /* first packet number of the current key */
 	struct warp_peer_tp tp[WARP_MAX_TRANSPORTS];
@@ -470,7 +471,6 @@ void warp__hs_begin(warp_engine_t *e, struct warp_peer *p);
 void warp__hs_rx(warp_engine_t *e, struct warp_peer *p, struct warp_pkt *pkt);
 size_t warp__hs_build(warp_engine_t *e, struct warp_peer *p, uint8_t *b, size_t room);
 void warp__hs_retry_timer(struct warp_timer *t, uint64_t now);
-void warp__session_drop(warp_engine_t *e, struct warp_peer *p);
 /* Packet protection: seal the packet b[0, body) in place (header type and
  * key generation set here); returns the sealed length. */
 size_t warp__protect(warp_engine_t *e, struct warp_peer *p, uint8_t *b, size_t body, uint64_t pn);

@@ -60,7 +60,12 @@ int warp__breaker_admit(warp_engine_t *e, struct warp_peer *p)
 
 void warp__breaker_outcome(warp_engine_t *e, struct warp_peer *p, int status)
 {
-	if (!e->cfg.breaker_failure_threshold || status == WARP_ECLOSED)
+	/* Messages settled because the peer closed, or because the handshake
+	 * was refused, say nothing about the peer's health: neither success
+	 * nor failure (a refusal is a setting or certificate to fix, reported
+	 * as such, and the handshake retries with its own back-off). */
+	if (!e->cfg.breaker_failure_threshold || status == WARP_ECLOSED ||
+	    status == WARP_EHANDSHAKE)
 		return;
 	bool failed = status == WARP_ETIMEDOUT;
 	switch (p->breaker) {

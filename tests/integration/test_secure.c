@@ -349,6 +349,53 @@ Test(tls, node_id_not_matching_its_certificate_fails_both_sides, .fini = th_pki_
 	pair_free(&p);
 }
 
+/* a gives up (its connect_timeout is short, b's answers are lost) and tells
+ * b with HS_FAIL: b records a timeout, not a refusal, so the message b
+ * queued waits for the next attempt instead of failing, and arrives once
+ * the path heals. With TLS, so that b (the TLS server) is not up before a
+ * has heard from it. */
+Test(tls, the_peer_giving_up_is_a_timeout_and_keeps_the_queue, .fini = th_pki_cleanup)
+{
+	th_need_tls();
+	warp_config_t ca = secure("a"), cb = secure("b");
+	ca.connect_timeout_ns = 50000000; /* 50 ms */
+	ca.retry_initial_backoff_ns = 10000000;
+	ca.retry_max_backoff_ns = 40000000;
+	cb.connect_timeout_ns = 10000000000ull;
+	struct pair p;
+	pair_make(&p, &ca, &cb);
+	warp_loop_fault_t cut = { .loss = 1.0 }, ok = { 0 };
+	cr_assert_eq(warp_loop_set_fault(p.net, "b:1", "a:1", &cut), 0);
+	struct th_log db;
+	th_log_init(&db);
+	warp_engine_set_completion(p.b, th_recv, &db);
+	warp_stream_t *s;
+	cr_assert_eq(warp_stream_open(p.b, p.ba, 1, 16, &s), 0);
+	cr_assert_eq(th_send(p.b, s, 10, NULL), 0);
+	warp_engine_t *es[2] = { p.a, p.b };
+	/* until b hears of a's failure (a times out at 50 ms and retries
+	 * after its back-off, when b's state moves on) */
+	for (int i = 0; i < 1000 && sess(p.ba).state != WARP_SESSION_FAILED; i++)
+		th_run(es, 2, 1, 100000);
+	warp_session_info_t si = sess(p.ba);
+	cr_assert_eq(si.state, WARP_SESSION_FAILED, "state %d (%s)", si.state, si.error_detail);
+	cr_assert_eq(si.error, WARP_ETIMEDOUT, "b: %s", si.error_detail);
+	cr_assert(strstr(si.error_detail, "'a' gave up waiting"), "%s", si.error_detail);
+	cr_assert(strstr(si.error_detail, "timed out"), "b is told a's words: %s",
+		  si.error_detail);
+	cr_assert_eq(db.n, 0, "the queued message is not settled by a timeout");
+	cr_assert_eq(th_send(p.b, s, 10, NULL), 0, "sends still queue");
+	cr_assert_eq(warp_loop_set_fault(p.net, "b:1", "a:1", &ok), 0);
+	th_up2(p.a, p.ab, p.b, p.ba);
+	th_run(es, 2, 200, 100000);
+	cr_assert_eq(p.la.n, 2, "both queued messages arrive after the session comes up");
+	cr_assert_eq(db.n, 2);
+	for (int i = 0; i < 2; i++)
+		cr_assert_eq(db.rx[i].status, 0);
+	free(db.rx);
+	pair_free(&p);
+}
+
 Test(tls, encryption_required_but_not_offered_is_refused_on_both_sides, .fini = th_pki_cleanup)
 {
 	th_need_tls();
@@ -557,6 +604,35 @@ Test(tls, reconnect_resumes_with_a_ticket, .fini = th_pki_cleanup)
 	cr_assert_eq(stats(p.a).handshakes_resumed, 3);
 	cr_assert_eq(stats(p.b).handshakes_resumed, 3);
 	pair_free(&p);
+}
+
+/* tls.resumption = 0 holds on either side: an initiator offers no ticket,
+ * a responder takes none (every reconnect is a full handshake). */
+Test(tls, resumption_off_on_either_side_means_full_handshakes, .fini = th_pki_cleanup)
+{
+	th_need_tls();
+	for (int off = 0; off < 2; off++) {
+		warp_config_t ca = secure("a"), cb = secure("b");
+		(off ? &cb : &ca)->tls.resumption = 0;
+		struct pair p;
+		pair_make(&p, &ca, &cb);
+		th_up2(p.a, p.ab, p.b, p.ba);
+		run_ms(&p, 50);
+		for (int round = 0; round < 2; round++) {
+			cr_assert_eq(warp_peer_reopen(p.b, p.ba), 0);
+			run_ms(&p, 1);
+			th_up2(p.a, p.ab, p.b, p.ba);
+			run_ms(&p, 50);
+			cr_assert_eq(sess(p.ab).handshakes, (uint32_t)round + 2);
+			cr_assert_eq(sess(p.ab).resumed, 0, "%s off, round %d: resumed",
+				     off ? "b" : "a", round);
+			cr_assert_eq(sess(p.ba).resumed, 0);
+			exchange(&p, WARP_AT_LEAST_ONCE, 20, 2000, 1000);
+		}
+		cr_assert_eq(stats(p.a).handshakes_resumed, 0);
+		cr_assert_eq(stats(p.b).handshakes_resumed, 0);
+		pair_free(&p);
+	}
 }
 
 /* ---- configuration ------------------------------------------------------------ */

@@ -1245,6 +1245,7 @@ Test(config_file, secure_engine_keys_are_parsed)
 		      "max_handshakes = 4\n"			  /* 10 */
 		      "cap = app.rpc 1..3\n"			  /* 11 */
 		      "cap = trace-v_2   2..2   required\n"	  /* 12 */
+		      "tls_resumption = no\n"			  /* 13 */
 		      LOOP_TRANSPORT);
 	expect_cert_loaded(rc, tpath, 4);
 	const warp_config_t *c = &f->cfg;
@@ -1254,6 +1255,7 @@ Test(config_file, secure_engine_keys_are_parsed)
 	cr_assert_str_eq(c->tls.ca_file, "/etc/warp/ca.pem");
 	cr_assert_eq(c->tls.verify_peer, 0);
 	cr_assert_str_eq(c->tls.ciphers, "chacha20-poly1305:aes-128-gcm");
+	cr_assert_eq(c->tls.resumption, 0);
 	cr_assert_eq(c->key_update_packets, 1000000ull);
 	cr_assert_eq(c->max_handshakes, 4);
 	cr_assert_eq(c->n_caps, 2);
