@@ -265,12 +265,13 @@ static uint64_t backoff_ns(const warp_engine_t *e, uint32_t failures)
 }
 
 /* Arm the next try: the initiator's next attempt, the responder's next
- * request; none once retry_max_attempts failed in a row. */
-static void schedule_retry(warp_engine_t *e, struct warp_peer *p)
+ * request; none once retry_max_attempts failed in a row (false). */
+static bool schedule_retry(warp_engine_t *e, struct warp_peer *p)
 {
 	if (e->cfg.retry_max_attempts && p->hs_failures >= e->cfg.retry_max_attempts)
-		return;
+		return false;
 	warp__wheel_arm(&e->wheel, &p->hs_retry_timer, e->now + backoff_ns(e, p->hs_failures));
+	return true;
 }
 
 /* The attempt (or, for a responder without one, the wait for one) failed. */
@@ -295,15 +296,24 @@ static void hs_fail(warp_engine_t *e, struct warp_peer *p, int code, bool tell_p
 		want_tx(e, p);
 	}
 	hs_release(e, p);
+	bool retry = schedule_retry(e, p);
 	if (p->ss != WARP_SESSION_UP) {
 		p->ss = WARP_SESSION_FAILED;
 		/* A refusal settles what was queued for the session with its
 		 * error. A timeout does not: the peer may not be up yet, and
-		 * the next attempt may bring the session for them. */
-		if (code != WARP_ETIMEDOUT)
+		 * the next attempt may bring the session for them; unless it
+		 * was the last attempt the retry policy allows: then nothing
+		 * would ever send them, and they are settled with the timeout
+		 * (and new sends fail with it) until a new attempt starts. */
+		if (!retry && code == WARP_ETIMEDOUT) {
+			size_t l = strlen(p->hs_error);
+			snprintf(p->hs_error + l, sizeof(p->hs_error) - l,
+				 "; gave up after %u attempts (retry_max_attempts)", p->hs_failures);
+			p->hs_gave_up = true;
+		}
+		if (code != WARP_ETIMEDOUT || p->hs_gave_up)
 			warp__tx_drop_peer_queue(e, p, code);
 	}
-	schedule_retry(e, p);
 }
 
 /* Start wanting a session: the initiator opens an attempt, the responder
@@ -313,6 +323,7 @@ void warp__hs_begin(warp_engine_t *e, struct warp_peer *p)
 	if (p->closed)
 		return;
 	warp__wheel_cancel(&e->wheel, &p->hs_retry_timer);
+	p->hs_gave_up = false; /* sends queue again for this attempt */
 	/* an encrypted session stays up meanwhile; a failed one stays failed
 	 * (sends fail fast with its error) until an attempt succeeds */
 	if (p->ss != WARP_SESSION_FAILED && !(p->ss == WARP_SESSION_UP && p->encrypted))

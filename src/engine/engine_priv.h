@@ -174,6 +174,8 @@ struct warp_peer {
 	int hs_status;          /* last failure, 0 = none */
 	char hs_error[232];
 	uint32_t hs_failures;   /* consecutive failed attempts (retry back-off) */
+	bool hs_gave_up;        /* the last one timed out and was the last retry_max_attempts
+				   allows: queue settled, sends fail until a new attempt */
 	struct warp_timer hs_retry_timer;
 	uint32_t handshakes;
 	uint16_t cap_ver[WARP_MAX_CAPS + 2]; /* negotiated: "warp", "encryption", cfg caps */

@@ -119,7 +119,8 @@ int warp__tx_enqueue(warp_engine_t *e, warp_stream_t *s, uint64_t msg_id, const 
 	if (warp__unlikely(p->closed || e->shutting_down))
 		return WARP_ECLOSED;
 	/* refused (not timed out: then the message waits for the next attempt) */
-	if (warp__unlikely(p->ss == WARP_SESSION_FAILED) && p->hs_status != WARP_ETIMEDOUT)
+	if (warp__unlikely(p->ss == WARP_SESSION_FAILED) &&
+	    (p->hs_status != WARP_ETIMEDOUT || p->hs_gave_up))
 		return warp__err(p->hs_status, "handshake with '%s': %s", p->node, p->hs_error);
 	/* flow control: queue no more than the peer's window ahead */
 	if (warp__unlikely(p->queued_bytes && p->queued_bytes + len > p->peer_window))

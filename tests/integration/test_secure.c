@@ -203,6 +203,54 @@ Test(handshake, unanswered_handshake_times_out_then_recovers_when_the_peer_comes
 	warp_loop_net_destroy(net);
 }
 
+/* Once retry_max_attempts attempts timed out in a row nothing would send
+ * what is queued: it is settled with the timeout, and sends fail with it,
+ * until a new attempt starts (here: the peer appears and asks for one). */
+Test(handshake, retries_given_up_settle_the_queue_with_the_timeout)
+{
+	warp_config_t ca = plain();
+	ca.connect_timeout_ns = 20000000; /* 20 ms */
+	ca.retry_initial_backoff_ns = 10000000;
+	ca.retry_max_backoff_ns = 10000000;
+	ca.retry_max_attempts = 2;
+	warp_loop_net_t *net;
+	cr_assert_eq(warp_loop_net_create(1, 0, &net), 0);
+	warp_engine_t *a = th_engine(net, "a", &ca);
+	warp_peer_t *ab = th_peer(a, "b");
+	struct th_log done;
+	th_log_init(&done);
+	warp_engine_set_completion(a, th_recv, &done);
+	warp_stream_t *s;
+	cr_assert_eq(warp_stream_open(a, ab, 1, 16, &s), 0);
+	cr_assert_eq(th_send(a, s, 10, NULL), 0);
+	warp_engine_t *es[2] = { a, NULL };
+	th_run(es, 1, 300, 100000); /* 30 ms: one attempt timed out, a retry runs */
+	cr_assert_eq(done.n, 0, "kept while attempts remain");
+	cr_assert_eq(th_send(a, s, 10, NULL), 0);
+	th_run(es, 1, 1000, 100000); /* 100 ms: the second timed out too, no more */
+	warp_session_info_t si = sess(ab);
+	cr_assert_eq(si.state, WARP_SESSION_FAILED);
+	cr_assert_eq(si.error, WARP_ETIMEDOUT);
+	cr_assert(strstr(si.error_detail, "gave up after 2 attempts (retry_max_attempts)"), "%s",
+		  si.error_detail);
+	cr_assert_eq(stats(a).handshake_timeouts, 2);
+	cr_assert_eq(done.n, 2, "both queued messages are settled");
+	for (uint32_t i = 0; i < done.n; i++)
+		cr_assert_eq(done.rx[i].status, WARP_ETIMEDOUT);
+	cr_assert_eq(th_send(a, s, 10, NULL), WARP_ETIMEDOUT, "sends fail with the timeout");
+	cr_assert(strstr(warp_errdetail(), "gave up after 2 attempts"), "%s", warp_errdetail());
+	/* b appears and asks for a session: a new attempt, sends queue again */
+	warp_config_t cb = plain();
+	warp_engine_t *b = th_engine(net, "b", &cb);
+	warp_peer_t *ba = th_peer(b, "a");
+	th_up2(a, ab, b, ba);
+	cr_assert_eq(th_send(a, s, 10, NULL), 0);
+	free(done.rx);
+	warp_engine_destroy(a);
+	warp_engine_destroy(b);
+	warp_loop_net_destroy(net);
+}
+
 Test(handshake, completes_under_heavy_loss_and_duplication)
 {
 	warp_config_t c = plain();
