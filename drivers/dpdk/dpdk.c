@@ -68,9 +68,9 @@ struct neigh {
 	uint32_t ip; /* network order */
 	uint8_t state;
 	uint8_t nhold;
-	uint16_t tries;
+	uint16_t tries; /* requests unanswered (resolving, or confirming a reachable one) */
 	struct rte_ether_addr mac;
-	uint64_t next_req_ns;
+	uint64_t next_req_ns; /* incomplete: next request; reachable: next confirmation */
 	struct rte_mbuf *hold[WARP_DPDK_NEIGH_HOLD];
 };
 
@@ -120,6 +120,7 @@ struct dpdk {
 	uint64_t link_down_ns;  /* when the link was seen down (0 = up) */
 	uint64_t arp_next_ns;   /* earliest next_req_ns of a pending neighbour */
 	uint64_t arp_retry_ns;
+	uint64_t arp_reachable_ns;
 	uint32_t n_incomplete;
 
 	struct neigh *neigh;
@@ -612,8 +613,10 @@ static void arp_request(struct dpdk *d, struct neigh *n)
 	send_ctl(d, m);
 }
 
-/* A neighbour's MAC is known: send what waited for it. */
-static void neigh_resolved(struct dpdk *d, struct neigh *n, const struct rte_ether_addr *mac)
+/* A neighbour's MAC is known (or confirmed, or changed): send what waited
+ * for it, and ask again after arp_reachable. */
+static void neigh_resolved(struct dpdk *d, struct neigh *n, const struct rte_ether_addr *mac,
+			   uint64_t now)
 {
 	if (n->state == N_STATIC)
 		return;
@@ -622,6 +625,9 @@ static void neigh_resolved(struct dpdk *d, struct neigh *n, const struct rte_eth
 	n->mac = *mac;
 	n->state = N_REACHABLE;
 	n->tries = 0;
+	n->next_req_ns = now + d->arp_reachable_ns;
+	if (n->next_req_ns < d->arp_next_ns)
+		d->arp_next_ns = n->next_req_ns;
 	if (!n->nhold)
 		return;
 	for (uint8_t i = 0; i < n->nhold; i++) {
@@ -645,15 +651,33 @@ static void neigh_drop_held(struct dpdk *d, struct neigh *n)
 	n->nhold = 0;
 }
 
-/* Send ARP requests for pending neighbours when due: a request every
- * arp_retry for the first four, then ten times slower; packets held for a
- * neighbour are dropped when its fourth request goes unanswered. Runs only
+/* Send ARP requests when due. A pending neighbour: a request every
+ * arp_retry for the first four, then ten times slower; packets held for it
+ * are dropped when its fourth request goes unanswered. A reachable one,
+ * arp_reachable after it last answered: a request every arp_retry while its
+ * old MAC stays in use; four unanswered make it pending again (a neighbour
+ * whose MAC changed without a gratuitous ARP is found this way). Runs only
  * when the earliest one is due (arp_next_ns). */
 static warp__cold void arp_timers(struct dpdk *d, uint64_t now)
 {
 	uint64_t next = UINT64_MAX;
 	for (uint32_t i = 0; i < d->n_neigh; i++) {
 		struct neigh *n = &d->neigh[i];
+		if (n->state == N_REACHABLE && n->next_req_ns <= now) {
+			if (n->tries >= 4) {
+				n->state = N_INCOMPLETE; /* gone, or moved: resolve anew */
+				d->n_incomplete++;
+			} else {
+				n->tries++;
+				n->next_req_ns = now + d->arp_retry_ns;
+				arp_request(d, n);
+			}
+		}
+		if (n->state == N_REACHABLE) {
+			if (n->next_req_ns < next)
+				next = n->next_req_ns;
+			continue;
+		}
 		if (n->state != N_INCOMPLETE)
 			continue;
 		if (n->next_req_ns <= now) {
@@ -673,7 +697,7 @@ static warp__cold void arp_timers(struct dpdk *d, uint64_t now)
 /* An ARP frame: answer requests for our address in place (the mbuf goes back
  * out as the reply) and learn the sender when it is a neighbour we need.
  * Returns true when the mbuf was consumed. */
-static bool on_arp(struct dpdk *d, struct rte_mbuf *m)
+static bool on_arp(struct dpdk *d, struct rte_mbuf *m, uint64_t now)
 {
 	struct rte_ether_hdr *eh = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
 	if (m->data_len < RTE_ETHER_HDR_LEN + sizeof(struct rte_arp_hdr)) {
@@ -691,7 +715,7 @@ static bool on_arp(struct dpdk *d, struct rte_mbuf *m)
 	uint32_t sip = ah->arp_data.arp_sip, tip = ah->arp_data.arp_tip;
 	int ni = neigh_find(d, sip);
 	if (ni >= 0 && sip != 0 && !rte_is_zero_ether_addr(&ah->arp_data.arp_sha))
-		neigh_resolved(d, &d->neigh[ni], &ah->arp_data.arp_sha);
+		neigh_resolved(d, &d->neigh[ni], &ah->arp_data.arp_sha, now);
 	if (tip != d->ip || ah->arp_opcode != rte_cpu_to_be_16(RTE_ARP_OP_REQUEST))
 		return false;
 	/* the reply, written over the request */
@@ -759,7 +783,7 @@ static warp__cold void slow_work(struct dpdk *d, uint64_t now)
 			pthread_mutex_unlock(&g_lock);
 		}
 	}
-	if (d->n_incomplete && now >= d->arp_next_ns)
+	if (now >= d->arp_next_ns)
 		arp_timers(d, now);
 }
 
@@ -770,7 +794,7 @@ static uint16_t dpdk_rx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uin
 		rte_pktmbuf_free_bulk(d->to_free, d->n_to_free);
 		d->n_to_free = 0;
 	}
-	if (warp__unlikely(now >= d->link_next_ns || (d->n_incomplete && now >= d->arp_next_ns) ||
+	if (warp__unlikely(now >= d->link_next_ns || now >= d->arp_next_ns ||
 			   !d->registered))
 		slow_work(d, now);
 	if (n > MAX_BURST)
@@ -790,7 +814,7 @@ static uint16_t dpdk_rx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uin
 		}
 		if (eh->ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4)) {
 			if (eh->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP)) {
-				if (on_arp(d, m))
+				if (on_arp(d, m, now))
 					continue;
 			} else {
 				warp__cnt_add(d->cnt->drv_rx_other_proto, 1);
@@ -1073,6 +1097,8 @@ static warp__cold int dpdk_open(const struct warp_driver_open_args *a, void **ct
 	d->udp_cksum = c->udp_checksum;
 	d->link_every_ns = c->link_check_ns ? c->link_check_ns : WARP_DPDK_DEFAULT_LINK_CHECK_NS;
 	d->arp_retry_ns = c->arp_retry_ns ? c->arp_retry_ns : WARP_DPDK_DEFAULT_ARP_RETRY_NS;
+	d->arp_reachable_ns =
+		c->arp_reachable_ns ? c->arp_reachable_ns : WARP_DPDK_DEFAULT_ARP_REACHABLE_NS;
 	d->queue = c->queue;
 	d->max_neigh = a->max_peers + WARP_DPDK_MAX_NEIGH + 1;
 	d->neigh = calloc(d->max_neigh, sizeof(*d->neigh));

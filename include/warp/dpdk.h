@@ -42,6 +42,7 @@ extern "C" {
 #define WARP_DPDK_DEFAULT_TX_DESC 1024u
 #define WARP_DPDK_DEFAULT_LINK_CHECK_NS 100000000ull /* read the link state every 100 ms */
 #define WARP_DPDK_DEFAULT_ARP_RETRY_NS 100000000ull  /* resend an unanswered ARP request */
+#define WARP_DPDK_DEFAULT_ARP_REACHABLE_NS 30000000000ull /* re-resolve a neighbour (30 s) */
 #define WARP_DPDK_NEIGH_HOLD 8 /* packets held per unresolved neighbour */
 
 /** A static neighbour: IPv4 address and its MAC address. */
@@ -80,8 +81,10 @@ typedef struct warp_dpdk_config {
 	bool udp_checksum;  /* compute UDP checksums on send (default yes; in hardware when offered) */
 	uint64_t link_check_ns; /* 0 = WARP_DPDK_DEFAULT_LINK_CHECK_NS */
 	uint64_t arp_retry_ns;  /* 0 = WARP_DPDK_DEFAULT_ARP_RETRY_NS */
+	uint64_t arp_reachable_ns; /* 0 = WARP_DPDK_DEFAULT_ARP_REACHABLE_NS: a resolved neighbour
+				      is asked again after this (its MAC may have changed) */
 
-	uint64_t reserved[8]; /* zero */
+	uint64_t reserved[7]; /* zero */
 } warp_dpdk_config_t;
 
 /** Fill *c with the defaults above (in_memory and udp_checksum on). Any thread. */

@@ -156,6 +156,7 @@ enum {
 	TK_UDP_CHECKSUM,
 	TK_LINK_CHECK,
 	TK_ARP_RETRY,
+	TK_ARP_REACHABLE,
 	N_TKEYS
 };
 static const char *const tkeys[N_TKEYS] = {
@@ -185,6 +186,7 @@ static const char *const tkeys[N_TKEYS] = {
 	[TK_UDP_CHECKSUM] = "udp_checksum",
 	[TK_LINK_CHECK] = "link_check",
 	[TK_ARP_RETRY] = "arp_retry",
+	[TK_ARP_REACHABLE] = "arp_reachable",
 };
 
 /* Keys that append to a list: each line adds one entry. */
@@ -954,9 +956,12 @@ static int dpdk_key(struct ld *st, uint32_t i, int k, const char *name, const ch
 		return dpdk_neighbor(st, d, val);
 	case TK_LINK_CHECK:
 	case TK_ARP_RETRY:
+	case TK_ARP_REACHABLE:
 		if (parse_unsigned(st, name, val, K_DUR, UINT64_MAX, &v))
 			return 0;
-		*(k == TK_LINK_CHECK ? &d->link_check_ns : &d->arp_retry_ns) = v;
+		*(k == TK_LINK_CHECK ? &d->link_check_ns
+		  : k == TK_ARP_RETRY ? &d->arp_retry_ns
+				      : &d->arp_reachable_ns) = v;
 		return 1;
 	}
 	return fail(st, line, "%s: internal error: unhandled key", name);

@@ -78,6 +78,20 @@ static struct warp_reasm *reasm_alloc(warp_engine_t *e, uint32_t len)
 	return r;
 }
 
+/* Whether a reassembly slot may be taken. The last max_reassembly / 16
+ * slots (at least one) are kept for the message each ordered stream waits
+ * for next (head): without that, messages after it (held out of order, or
+ * partly received) can take every slot after a loss burst, the head's
+ * fragments then find none, and the stream stalls until the sender gives
+ * the head up at ack_timeout. A refused fragment is not acknowledged and
+ * comes again. */
+static inline bool reasm_room(const warp_engine_t *e, bool head)
+{
+	uint32_t n = e->cfg.max_reassembly;
+	uint32_t reserve = n < 2 ? 0 : (n / 16 ? n / 16 : 1);
+	return e->reasm_free.nfree > (head ? 0 : reserve);
+}
+
 void warp__reasm_release(warp_engine_t *e, struct warp_reasm *r)
 {
 	warp__wheel_cancel(&e->wheel, &r->timer);
@@ -364,7 +378,7 @@ static void complete_msg(warp_engine_t *e, struct warp_peer *p, struct warp_rxst
 	}
 	/* out of order: keep it until the gap before it fills */
 	if (!held) {
-		held = reasm_alloc(e, len);
+		held = reasm_room(e, false) ? reasm_alloc(e, len) : NULL;
 		if (!held) {
 			warp__drop(e, WARP_DROP_REASSEMBLY_FULL);
 			e->rx_refuse = true; /* not acknowledged: it will be resent */
@@ -428,7 +442,7 @@ static void on_stream_frame(warp_engine_t *e, struct warp_peer *p, const struct 
 	}
 	struct warp_reasm *r;
 	if (i < 0) {
-		if (e->reasm_free.nfree == 0) {
+		if (!reasm_room(e, rs && mid == rs->next)) {
 			warp__drop(e, WARP_DROP_REASSEMBLY_FULL);
 			e->rx_refuse |= rs != NULL;
 			return;

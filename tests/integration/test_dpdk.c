@@ -492,6 +492,8 @@ static void enter_ns(const char *name)
 static warp_dpdk_config_t afp_cfg;
 static const char *interop_pmd = "net_af_packet0"; /* or net_af_xdp0, net_tap0 */
 static char tap_if[16];
+/* the DPDK node confirms its neighbour every 200 ms (arp_reachable) */
+static bool interop_confirm;
 
 static bool tap_mode(void)
 {
@@ -515,6 +517,8 @@ static warp_engine_t *afpacket_engine(const char *name, int cpu)
 	afp_cfg.n_vdevs = 1;
 	snprintf(afp_cfg.port, sizeof(afp_cfg.port), "%s", interop_pmd);
 	afp_cfg.prefix_len = 24;
+	if (interop_confirm)
+		afp_cfg.arp_reachable_ns = 200000000;
 	warp_engine_t *e = dpdk_engine(name, "10.77.0.1:7000", &afp_cfg, 256u << 10);
 	if (!e)
 		fprintf(stderr, "dpdk %s: %s\n", name, warp_errdetail());
@@ -641,6 +645,15 @@ Test(dpdk_interop, af_xdp_node_and_kernel_node_exchange_both_ways_with_arp,
 static void interop(void)
 {
 	ns_setup();
+	if (interop_confirm) {
+		/* the kernel node never asks for the DPDK node's MAC: every ARP
+		 * the DPDK node receives answers one of its requests */
+		const uint8_t *m = ns.mac_a.ether_addr_octet;
+		cr_assert_eq(th_sh("ip -n %s neigh replace 10.77.0.1 lladdr "
+				   "%02x:%02x:%02x:%02x:%02x:%02x dev %s nud permanent",
+				   ns.b, m[0], m[1], m[2], m[3], m[4], m[5], ns.vb),
+			     0);
+	}
 	struct interop *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
 				  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	cr_assert_neq(sh, MAP_FAILED);
@@ -669,6 +682,8 @@ static void interop(void)
 	while ((atomic_load(&sh->got[0]) < INTEROP_MSGS || atomic_load(&sh->got[1]) < INTEROP_MSGS) &&
 	       atomic_load(&sh->ready) < 100 && th_mono_ns() - t0 < 60000000000ull)
 		usleep(1000);
+	if (interop_confirm)
+		usleep(1000000); /* five arp_reachable periods more */
 	atomic_store(&sh->done, 1);
 	int st[2];
 	for (int i = 0; i < 2; i++)
@@ -690,7 +705,26 @@ static void interop(void)
 	cr_assert_geq(sh->st_dpdk.drv_arp_rx, 1, "ARP received %llu",
 		      (unsigned long long)sh->st_dpdk.drv_arp_rx);
 	cr_assert_eq(sh->st_dpdk.drv_rx_bad_header, 0);
+	if (interop_confirm) {
+		/* the first resolution, then a confirmation every 200 ms for
+		 * over a second, each answered (the reply refreshes the MAC) */
+		cr_assert_geq(sh->st_dpdk.drv_arp_tx, 5, "ARP sent %llu",
+			      (unsigned long long)sh->st_dpdk.drv_arp_tx);
+		cr_assert_geq(sh->st_dpdk.drv_arp_rx, 5, "ARP received %llu",
+			      (unsigned long long)sh->st_dpdk.drv_arp_rx);
+	}
 	munmap(sh, sizeof(*sh));
+}
+
+/* A resolved neighbour is asked again every arp_reachable while its old MAC
+ * stays in use: a neighbour whose MAC changed without a gratuitous ARP is
+ * found that way. */
+Test(dpdk_interop, a_resolved_neighbour_is_confirmed_every_arp_reachable, .fini = ns_cleanup,
+     .timeout = 120)
+{
+	interop_pmd = "net_af_packet0";
+	interop_confirm = true;
+	interop();
 }
 
 /* ---- frames that are not ours ------------------------------------------------------ */

@@ -558,3 +558,72 @@ Test(flow, per_stream_credit_bounds_what_the_receiver_holds)
 	th_env_down(&env);
 	free(rx.rx);
 }
+
+/* The reassembly slots are not all for messages behind a lost one: with a
+ * stream window larger than max_reassembly, what follows a lost multi-
+ * fragment message used to take every slot, its resent fragments then found
+ * none, and the stream stalled until ack_timeout gave it up. The last slots
+ * are kept for the message each stream waits for. */
+struct drop_m0 {
+	int dropped, limit;
+};
+static bool drop_first_m0_packets(void *arg, const char *from, const char *to, const uint8_t *pkt,
+				  uint32_t len)
+{
+	struct drop_m0 *d = arg;
+	(void)to;
+	if (d->dropped >= d->limit || strcmp(from, "a:1") != 0)
+		return true;
+	struct warp_pkt_hdr h;
+	if (warp__pkt_validate(pkt, len, 9000, UINT32_MAX, &h))
+		return true;
+	size_t off = WARP_WIRE_HDR_LEN;
+	struct warp_frame f;
+	while (warp__frame_next(pkt, len - WARP_WIRE_CRC_LEN, &off, &f))
+		if (f.type == WARP_FRAME_STREAM && f.u.stream.stream_id == 1 && f.u.stream.msg_id == 0) {
+			d->dropped++;
+			return false;
+		}
+	return true;
+}
+
+Test(flow, messages_behind_a_lost_one_leave_it_a_reassembly_slot)
+{
+	struct th_env env;
+	th_env_up(&env, "loop", 92);
+	warp_config_t cfg;
+	warp_config_init(&cfg);
+	cfg.max_reassembly = 16;
+	cfg.stream_window_msgs = 64;
+	cfg.ack_timeout_ns = 2000000000ull;
+	warp_engine_t *a = th_make(&env, "a", &cfg);
+	warp_engine_t *b = th_make(&env, "b", &cfg);
+	warp_peer_t *ab = th_link(a, b);
+	th_link(b, a);
+	struct th_log rx;
+	th_log_init(&rx);
+	warp_engine_set_recv(b, th_recv, &rx);
+	warp_stream_t *s1;
+	cr_assert_eq(warp_stream_open(a, ab, 1, 16, &s1), 0);
+	/* message 0 is six fragments; every packet of its first sending is lost */
+	struct drop_m0 d = { .limit = 6 };
+	warp_loop_set_filter(env.net, drop_first_m0_packets, &d);
+	warp_engine_t *es[2] = { a, b };
+	cr_assert_eq(th_send(a, s1, 8000, NULL), 0);
+	for (int i = 0; i < 40; i++)
+		cr_assert_eq(th_send(a, s1, 100, NULL), 0);
+	th_run(es, 2, 20000, 10000); /* 200 ms */
+	cr_assert_eq(d.dropped, 6);
+	warp_stats_t sa, sb;
+	warp_engine_stats(a, &sa);
+	warp_engine_stats(b, &sb);
+	cr_assert_gt(sb.drop[WARP_DROP_REASSEMBLY_FULL], 0, "b ran out of slots for the later ones");
+	cr_assert_eq(sa.msgs_timed_out, 0, "the lost message was given up");
+	cr_assert_eq(rx.n, 41, "delivered %zu of 41", (size_t)rx.n);
+	for (size_t i = 0; i < rx.n; i++)
+		cr_assert_eq(rx.rx[i].msg_id, i);
+	warp_engine_destroy(a);
+	warp_engine_destroy(b);
+	th_env_down(&env);
+	free(rx.rx);
+}

@@ -821,6 +821,7 @@ Test(config_file, dpdk_transport_every_key_is_parsed)
 		      "udp_checksum = no\n"
 		      "link_check = 250ms\n"
 		      "arp_retry = 50ms\n"
+		      "arp_reachable = 5s\n"
 		      "[transport]\n"
 		      "driver = uring-udp\n"
 		      "listen = 127.0.0.1:7000\n"
@@ -860,6 +861,7 @@ Test(config_file, dpdk_transport_every_key_is_parsed)
 	cr_assert(!d->udp_checksum);
 	cr_assert_eq(d->link_check_ns, 250000000ull);
 	cr_assert_eq(d->arp_retry_ns, 50000000ull);
+	cr_assert_eq(d->arp_reachable_ns, 5000000000ull);
 	for (size_t j = 0; j < WARP__ARRAY_LEN(d->reserved); j++)
 		cr_assert_eq(d->reserved[j], 0);
 	/* the uring-udp transport: no driver_arg, its dpdk slot all zero */
