@@ -1021,20 +1021,6 @@ size_t warp__protect(warp_engine_t *e, struct warp_peer *p, uint8_t *b, size_t b
 	return warp__pkt_seal(b, body); /* never encrypted without TLS */
 }
 
-/* The key of generation gen + 1 into its slot, from generation gen's.
- * Only fails when OpenSSL does (HKDF: out of memory): the slot is then
- * marked missing and the derivation tried again when a packet of that
- * generation comes, instead of the slot keeping a stale key. */
-static bool rx_derive_next(struct warp_peer *p, uint32_t gen)
-{
-	struct warp__aead *next = &p->key_rx[(gen + 1) & 3];
-	const struct warp__aead *cur = &p->key_rx[gen & 3];
-	memcpy(next->secret, cur->secret, sizeof(next->secret));
-	next->generation = cur->generation;
-	p->rx_next_missing = warp__aead_update(next) != 0;
-	return !p->rx_next_missing;
-}
-
 long warp__unprotect(warp_engine_t *e, struct warp_peer *p, uint8_t *b, size_t len,
 		     const struct warp_pkt_hdr *h)
 {

@@ -98,6 +98,7 @@ static volatile uint8_t sink;
 
 /* ---- the test PKI ---------------------------------------------------------- */
 
+#ifdef WARP_HAVE_TLS
 static void pki_remove(void)
 {
 	char cmd[128];
@@ -138,6 +139,7 @@ static bool pki_make(void)
 	}
 	return true;
 }
+#endif
 
 /* ---- engines ----------------------------------------------------------------- */
 
