@@ -126,6 +126,42 @@ Test(breaker, opens_after_consecutive_failures_and_closes_after_trials)
 	two_down(&t);
 }
 
+/* Messages settled because the handshake was refused say nothing about the
+ * peer's health: in a half-open circuit they are neither the successes
+ * that would close it nor failures. */
+Test(breaker, a_refused_handshake_neither_closes_nor_opens_it)
+{
+	warp_config_t c = breaker_cfg();
+	c.breaker_failure_threshold = 1;
+	struct two t;
+	two_up(&t, &c);
+	cr_assert_eq(warp_loop_partition(t.env.net, "a:1", "b:1", true), 0);
+	cr_assert_eq(th_send(t.a, t.s, 10, NULL), 0);
+	run_ms(&t, 30);
+	cr_assert_eq(warp_peer_breaker(t.ab), WARP_BREAKER_OPEN);
+	cr_assert_eq(warp_loop_partition(t.env.net, "a:1", "b:1", false), 0);
+	run_ms(&t, 60);
+	cr_assert_eq(warp_peer_breaker(t.ab), WARP_BREAKER_HALF_OPEN);
+	/* b comes back as a node a cannot agree with: a required capability
+	 * with no common version; a's two trial sends are refused with it */
+	warp_engine_destroy(t.b);
+	warp_config_t cb = breaker_cfg();
+	cb.n_caps = 1;
+	cb.caps[0] = (warp_cap_config_t){ .name = "codec", .min = 1, .max = 1, .required = 1 };
+	t.b = th_make(&t.env, "b", &cb);
+	th_link(t.b, t.a);
+	cr_assert_eq(th_send(t.a, t.s, 10, NULL), 0);
+	cr_assert_eq(th_send(t.a, t.s, 10, NULL), 0);
+	size_t before = t.done.n;
+	run_ms(&t, 20);
+	cr_assert_eq(t.done.n, before + 2, "both trials settled");
+	for (size_t i = before; i < t.done.n; i++)
+		cr_assert_eq(t.done.rx[i].status, WARP_EHANDSHAKE, "status %d", t.done.rx[i].status);
+	cr_assert_eq(warp_peer_breaker(t.ab), WARP_BREAKER_HALF_OPEN,
+		     "refusals are not successes (state %d)", warp_peer_breaker(t.ab));
+	two_down(&t);
+}
+
 Test(breaker, a_failed_trial_opens_it_again)
 {
 	warp_config_t c = breaker_cfg();
