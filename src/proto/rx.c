@@ -536,15 +536,16 @@ static void on_nack(warp_engine_t *e, struct warp_peer *p, const struct warp_fra
 
 /* ---- packets --------------------------------------------------------------- */
 
-/* Returns 0 for a new packet number, else a drop reason + 1. The window is a
- * ring of 64-bit words indexed by pn / 64 (RFC 6479): advancing clears the
- * words of the blocks skipped; numbers more than (words - 1) * 64 below the
- * largest are refused as old. */
-/* The same question without changing the window: is pn new? */
+/* The packet-number window: a ring of 64-bit words indexed by pn / 64 (RFC
+ * 6479); numbers more than (words - 1) * 64 below the largest are refused
+ * as old. Asking (peek) and recording (mark) are apart, so that a protected
+ * packet moves the window only once it authenticated. */
+
+/* 0 when pn is new, else a drop reason + 1. */
 static int rx_window_peek(const struct warp_peer *p, uint64_t pn)
 {
 	if (pn == 0)
-		return 1 + WARP_DROP_OLD_PACKET;
+		return 1 + WARP_DROP_OLD_PACKET; /* numbering starts at 1 */
 	if (pn > p->rx_largest)
 		return 0;
 	if (p->rx_largest - pn >= (WARP_RX_WINDOW_WORDS - 1) * 64)
@@ -554,10 +555,10 @@ static int rx_window_peek(const struct warp_peer *p, uint64_t pn)
 	return 0;
 }
 
-static int rx_window_check(struct warp_peer *p, uint64_t pn)
+/* Record pn, which rx_window_peek found new: advancing clears the words of
+ * the blocks skipped. */
+static void rx_window_mark(struct warp_peer *p, uint64_t pn)
 {
-	if (pn == 0)
-		return 1 + WARP_DROP_OLD_PACKET; /* numbering starts at 1 */
 	if (pn > p->rx_largest) {
 		uint64_t cur = p->rx_largest / 64, nb = pn / 64;
 		if (nb - cur >= WARP_RX_WINDOW_WORDS)
@@ -568,15 +569,8 @@ static int rx_window_check(struct warp_peer *p, uint64_t pn)
 		if (pn != p->rx_largest + 1)
 			p->rx_run_ok = false; /* a gap below the new largest */
 		p->rx_largest = pn;
-	} else if (p->rx_largest - pn >= (WARP_RX_WINDOW_WORDS - 1) * 64) {
-		return 1 + WARP_DROP_OLD_PACKET;
 	}
-	uint64_t *w = &p->rx_window[(pn / 64) % WARP_RX_WINDOW_WORDS];
-	uint64_t bit = 1ull << (pn & 63);
-	if (*w & bit)
-		return 1 + WARP_DROP_DUP_PACKET;
-	*w |= bit;
-	return 0;
+	p->rx_window[(pn / 64) % WARP_RX_WINDOW_WORDS] |= 1ull << (pn & 63);
 }
 
 void warp__rx_packet(warp_engine_t *e, struct warp_pkt *pkt)
@@ -644,13 +638,14 @@ void warp__rx_packet(warp_engine_t *e, struct warp_pkt *pkt)
 			warp__drop(e, p->encrypted ? WARP_DROP_PLAINTEXT : WARP_DROP_NO_SESSION);
 			return;
 		}
+		rc = rx_window_peek(p, h.pkt_num);
+		if (rc) {
+			warp__drop(e, rc - 1);
+			return;
+		}
 		body = pkt->len - WARP_WIRE_CRC_LEN;
 	}
-	rc = rx_window_check(p, h.pkt_num);
-	if (rc) {
-		warp__drop(e, rc - 1);
-		return;
-	}
+	rx_window_mark(p, h.pkt_num);
 	p->last_rx_ns = e->now;
 	if (h.pkt_num == p->rx_largest)
 		p->ack_largest_rx_ns = e->now;

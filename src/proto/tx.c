@@ -241,6 +241,7 @@ enum build_mode {
 	BUILD_ALL,   /* everything due, on the active transport */
 	BUILD_REPLY, /* only the ACK and heartbeat reply (on the transport data came over) */
 	BUILD_PROBE, /* only a heartbeat request (on the first transport, while failed over) */
+	BUILD_HANDSHAKE, /* the handshake's frames (crypto/handshake.c), on the active transport */
 };
 
 /* Build one packet for p into pkt. Returns its length (0: nothing to send). */
@@ -456,34 +457,15 @@ static int queue_packet(warp_engine_t *e, struct warp_peer *p, uint32_t tpi, enu
 	struct warp_pkt *pkt = warp__pkt_get(&e->pkts);
 	if (!pkt)
 		return -1;
-	uint32_t len = build_packet(e, p, pkt, mode);
+	uint32_t len = mode == BUILD_HANDSHAKE
+			       ? (uint32_t)warp__hs_build(e, p, pkt->data,
+							  e->cfg.mtu - WARP_WIRE_TAG_RESERVE)
+			       : build_packet(e, p, pkt, mode);
 	if (!len) {
 		warp__pkt_put(&e->pkts, pkt);
 		return 0;
 	}
 	pkt->len = len;
-	pkt->addr = ptp->addr;
-	pkt->transport = ptp->transport;
-	t->txq[t->ntxq++] = pkt;
-	return 1;
-}
-
-/* One handshake packet for p on its active transport: as queue_packet. */
-static int queue_hs_packet(warp_engine_t *e, struct warp_peer *p)
-{
-	struct warp_peer_tp *ptp = &p->tp[p->active_tp];
-	struct warp_transport *t = &e->tp[ptp->transport];
-	if (t->ntxq >= e->tx_cap)
-		return -1;
-	struct warp_pkt *pkt = warp__pkt_get(&e->pkts);
-	if (!pkt)
-		return -1;
-	size_t len = warp__hs_build(e, p, pkt->data, e->cfg.mtu - WARP_WIRE_TAG_RESERVE);
-	if (!len) {
-		warp__pkt_put(&e->pkts, pkt);
-		return 0;
-	}
-	pkt->len = (uint32_t)len;
 	pkt->addr = ptp->addr;
 	pkt->transport = ptp->transport;
 	t->txq[t->ntxq++] = pkt;
@@ -498,7 +480,7 @@ unsigned warp__tx_build(warp_engine_t *e)
 		struct warp_peer *p = e->tx_active;
 		int r = 0;
 		if (warp__unlikely(p->hs_tx)) {
-			r = queue_hs_packet(e, p);
+			r = queue_packet(e, p, p->active_tp, BUILD_HANDSHAKE);
 			if (r < 0)
 				break;
 			built += (unsigned)r;

@@ -118,23 +118,24 @@ struct tls_shm {
 	char err[2][256];
 };
 
-struct tls_side {
-	struct tls_shm *sh;
-	int me;
+/* A receiving node's counts (in the test's shared memory): messages, and
+ * those with wrong bytes or out of order. */
+struct side {
+	_Atomic uint64_t *got, *bad, *order;
 	uint64_t next;
 };
 
-static void tls_recv(void *user, const warp_msg_t *m)
+static void side_recv(void *user, const warp_msg_t *m)
 {
-	struct tls_side *s = user;
+	struct side *s = user;
 	if (m->status)
 		return;
 	if (!th_check(m->data, m->len, th_seed(m->stream_id, m->msg_id, m->len)))
-		atomic_fetch_add(&s->sh->bad[s->me], 1);
+		atomic_fetch_add(s->bad, 1);
 	if (m->msg_id != s->next)
-		atomic_fetch_add(&s->sh->order[s->me], 1);
+		atomic_fetch_add(s->order, 1);
 	s->next = m->msg_id + 1;
-	atomic_fetch_add(&s->sh->got[s->me], 1);
+	atomic_fetch_add(s->got, 1);
 }
 
 /* What each node of a memif TLS test is: node id, certificate, CA it
@@ -216,8 +217,8 @@ static void tls_node(struct tls_shm *sh, int me, const struct tls_setup *ts)
 		snprintf(sh->err[me], sizeof(sh->err[me]), "peer: %s", warp_errdetail());
 		_exit(3);
 	}
-	struct tls_side side = { .sh = sh, .me = me };
-	warp_engine_set_recv(e, tls_recv, &side);
+	struct side side = { .got = &sh->got[me], .bad = &sh->bad[me], .order = &sh->order[me] };
+	warp_engine_set_recv(e, side_recv, &side);
 	/* up, or refused by the handshake itself (a timeout is retried) */
 	warp_session_info_t si;
 	t0 = th_mono_ns();
@@ -536,28 +537,9 @@ struct interop {
 	char err[2][256];
 };
 
-struct side {
-	struct interop *sh;
-	int me;
-	uint64_t next;
-};
-
 static size_t interop_len(uint64_t i)
 {
 	return (size_t)((i * 2654435761u) % (i % 50 == 0 ? (200u << 10) : 1400u));
-}
-
-static void interop_recv(void *user, const warp_msg_t *m)
-{
-	struct side *s = user;
-	if (m->status)
-		return;
-	if (!th_check(m->data, m->len, th_seed(m->stream_id, m->msg_id, m->len)))
-		atomic_fetch_add(&s->sh->bad[s->me], 1);
-	if (m->msg_id != s->next)
-		atomic_fetch_add(&s->sh->order[s->me], 1);
-	s->next = m->msg_id + 1;
-	atomic_fetch_add(&s->sh->got[s->me], 1);
 }
 
 /* One node: send INTEROP_MSGS to the other while receiving its messages. */
@@ -590,8 +572,8 @@ static void interop_node(struct interop *sh, int me)
 		snprintf(sh->err[me], sizeof(sh->err[me]), "%s", warp_errdetail());
 		_exit(2);
 	}
-	struct side side = { .sh = sh, .me = me };
-	warp_engine_set_recv(e, interop_recv, &side);
+	struct side side = { .got = &sh->got[me], .bad = &sh->bad[me], .order = &sh->order[me] };
+	warp_engine_set_recv(e, side_recv, &side);
 	atomic_fetch_add(&sh->ready, 1);
 	while (atomic_load(&sh->ready) < 2)
 		warp_engine_poll(e);

@@ -484,14 +484,14 @@ Test(acks, ack_ranges_match_the_receive_window)
  * (stream_window_msgs) instead of filling the receiver, and stream 2 is not
  * held back by stream 1's window. */
 struct drop_first {
-	int dropped;
+	int dropped, limit; /* the first `limit` packets from a carrying it */
 };
 static bool drop_s1_m0(void *arg, const char *from, const char *to, const uint8_t *pkt,
 		       uint32_t len)
 {
 	struct drop_first *d = arg;
 	(void)to;
-	if (d->dropped || strcmp(from, "a:1") != 0)
+	if (d->dropped >= d->limit || strcmp(from, "a:1") != 0)
 		return true;
 	struct warp_pkt_hdr h;
 	if (warp__pkt_validate(pkt, len, 9000, UINT32_MAX, &h))
@@ -500,7 +500,7 @@ static bool drop_s1_m0(void *arg, const char *from, const char *to, const uint8_
 	struct warp_frame f;
 	while (warp__frame_next(pkt, len - WARP_WIRE_CRC_LEN, &off, &f))
 		if (f.type == WARP_FRAME_STREAM && f.u.stream.stream_id == 1 && f.u.stream.msg_id == 0) {
-			d->dropped = 1;
+			d->dropped++;
 			return false;
 		}
 	return true;
@@ -523,7 +523,7 @@ Test(flow, per_stream_credit_bounds_what_the_receiver_holds)
 	warp_stream_t *s1, *s2;
 	cr_assert_eq(warp_stream_open(a, ab, 1, 16, &s1), 0);
 	cr_assert_eq(warp_stream_open(a, ab, 2, 16, &s2), 0);
-	struct drop_first d = { 0 };
+	struct drop_first d = { .limit = 1 };
 	warp_loop_set_filter(env.net, drop_s1_m0, &d);
 	warp_engine_t *es[2] = { a, b };
 	for (int i = 0; i < 100; i++)
@@ -564,29 +564,6 @@ Test(flow, per_stream_credit_bounds_what_the_receiver_holds)
  * fragment message used to take every slot, its resent fragments then found
  * none, and the stream stalled until ack_timeout gave it up. The last slots
  * are kept for the message each stream waits for. */
-struct drop_m0 {
-	int dropped, limit;
-};
-static bool drop_first_m0_packets(void *arg, const char *from, const char *to, const uint8_t *pkt,
-				  uint32_t len)
-{
-	struct drop_m0 *d = arg;
-	(void)to;
-	if (d->dropped >= d->limit || strcmp(from, "a:1") != 0)
-		return true;
-	struct warp_pkt_hdr h;
-	if (warp__pkt_validate(pkt, len, 9000, UINT32_MAX, &h))
-		return true;
-	size_t off = WARP_WIRE_HDR_LEN;
-	struct warp_frame f;
-	while (warp__frame_next(pkt, len - WARP_WIRE_CRC_LEN, &off, &f))
-		if (f.type == WARP_FRAME_STREAM && f.u.stream.stream_id == 1 && f.u.stream.msg_id == 0) {
-			d->dropped++;
-			return false;
-		}
-	return true;
-}
-
 Test(flow, messages_behind_a_lost_one_leave_it_a_reassembly_slot)
 {
 	struct th_env env;
@@ -606,8 +583,8 @@ Test(flow, messages_behind_a_lost_one_leave_it_a_reassembly_slot)
 	warp_stream_t *s1;
 	cr_assert_eq(warp_stream_open(a, ab, 1, 16, &s1), 0);
 	/* message 0 is six fragments; every packet of its first sending is lost */
-	struct drop_m0 d = { .limit = 6 };
-	warp_loop_set_filter(env.net, drop_first_m0_packets, &d);
+	struct drop_first d = { .limit = 6 };
+	warp_loop_set_filter(env.net, drop_s1_m0, &d);
 	warp_engine_t *es[2] = { a, b };
 	cr_assert_eq(th_send(a, s1, 8000, NULL), 0);
 	for (int i = 0; i < 40; i++)
