@@ -13,6 +13,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <linux/tcp.h>
+
 #include "../helpers.h"
 
 #include "two_processes.h"
@@ -196,6 +198,16 @@ Test(uring_udp, peer_not_listening_does_not_break_the_engine)
 	warp_engine_destroy(e);
 }
 
+/* The 20 bytes an outbound uring-tcp connection starts with (drivers/uring/tcp.c). */
+static void tcp_hello(int fd, uint16_t listen_port, uint8_t version)
+{
+	uint8_t h[20] = { 0, 0, 'W', 'T', 'C', 'P', version, 0, (uint8_t)(listen_port >> 8),
+			  (uint8_t)listen_port };
+	for (int k = 0; k < 8; k++)
+		h[12 + k] = (uint8_t)(0x1122334455667788ull >> (56 - 8 * k));
+	cr_assert_eq(write(fd, h, sizeof(h)), (ssize_t)sizeof(h));
+}
+
 Test(uring_tcp, reset_mid_message_and_garbage_are_survived)
 {
 	warp_engine_t *e = sock_engine("uring-tcp", "a");
@@ -213,6 +225,7 @@ Test(uring_tcp, reset_mid_message_and_garbage_are_survived)
 	/* 1: half a packet, then a reset */
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	tcp_hello(fd, 1, 1);
 	uint8_t half[52] = { 0, 100 }; /* announces 100 bytes, carries 50 */
 	cr_assert_eq(write(fd, half, sizeof(half)), (ssize_t)sizeof(half));
 	for (int k = 0; k < 2000; k++)
@@ -231,6 +244,7 @@ Test(uring_tcp, reset_mid_message_and_garbage_are_survived)
 	/* 2: a length prefix no warp stream can carry */
 	fd = socket(AF_INET, SOCK_STREAM, 0);
 	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	tcp_hello(fd, 1, 1);
 	uint8_t bad[4] = { 0xff, 0xff, 1, 2 };
 	cr_assert_eq(write(fd, bad, sizeof(bad)), 4);
 	for (int k = 0; k < 200000 && st.drv_rx_errors < 1; k++) {
@@ -245,6 +259,7 @@ Test(uring_tcp, reset_mid_message_and_garbage_are_survived)
 	/* 3: a well-framed packet of garbage is dropped by the parser */
 	fd = socket(AF_INET, SOCK_STREAM, 0);
 	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	tcp_hello(fd, 1, 1);
 	uint8_t junk[2 + 40] = { 0, 40 };
 	memset(junk + 2, 0xab, 40);
 	cr_assert_eq(write(fd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
@@ -257,6 +272,176 @@ Test(uring_tcp, reset_mid_message_and_garbage_are_survived)
 	close(fd);
 	warp_engine_destroy(e);
 	free(log.rx);
+}
+
+/* A connection that does not start with the hello is closed and named:
+ * something that is not warp (an HTTP client), or a hello of another version. */
+static void bad_start(const void *first, size_t len, const char *want)
+{
+	warp_engine_t *e = sock_engine("uring-tcp", "a");
+	cr_assert_not_null(e);
+	char addr[160];
+	warp_engine_local_addr(e, 0, addr, sizeof(addr));
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	sa.sin_port = htons((uint16_t)atoi(strchr(addr, ':') + 1));
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	if (first)
+		cr_assert_eq(write(fd, first, len), (ssize_t)len);
+	else
+		tcp_hello(fd, 7000, 9);
+	warp_stats_t st = { 0 };
+	for (int k = 0; k < 200000 && st.drv_rx_errors < 1; k++) {
+		warp_engine_poll(e);
+		warp_engine_stats(e, &st);
+	}
+	cr_assert_eq(st.drv_rx_errors, 1);
+	char err[160];
+	warp_engine_transport_error(e, 0, err, sizeof(err));
+	cr_assert(strstr(err, want), "%s", err);
+	cr_assert(strstr(err, "connection from 127.0.0.1:"), "names the connection: %s", err);
+	char b;
+	for (int k = 0; k < 1000; k++)
+		warp_engine_poll(e);
+	cr_assert_eq(read(fd, &b, 1), 0, "the engine closed the connection");
+	close(fd);
+	warp_engine_destroy(e);
+}
+
+Test(uring_tcp, a_connection_without_the_hello_is_closed_and_named)
+{
+	const char get[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+	bad_start(get, sizeof(get) - 1, "did not start with warp's TCP hello");
+}
+
+Test(uring_tcp, a_hello_of_another_version_is_closed_and_named)
+{
+	bad_start(NULL, 0, "TCP hello version 9, this build speaks 1");
+}
+
+/* Connected TCP sockets of this process (both engines' ends): bytes each
+ * sent (acknowledged) and received. */
+struct tcp_end {
+	uint64_t sent, received;
+};
+
+static size_t tcp_ends(struct tcp_end *out, size_t cap)
+{
+	size_t n = 0;
+	for (int fd = 0; fd < 1024 && n < cap; fd++) {
+		int type = 0, listening = 0;
+		socklen_t l = sizeof(type);
+		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) || type != SOCK_STREAM)
+			continue;
+		l = sizeof(listening);
+		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &l) || listening)
+			continue;
+		struct tcp_info ti;
+		l = sizeof(ti);
+		memset(&ti, 0, sizeof(ti));
+		if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &l) || ti.tcpi_state != 1 /* TCP_ESTABLISHED */)
+			continue;
+		out[n].sent = ti.tcpi_bytes_acked;
+		out[n].received = ti.tcpi_bytes_received;
+		n++;
+	}
+	return n;
+}
+
+/* a and b exchange `rounds` x 100 messages of 1000 bytes each way, after
+ * the first message(s) went out as the test arranged. Then every TCP end
+ * that carried the bulk must have carried it both ways: one connection in
+ * both directions (with one per direction, each end is one-way). Returns
+ * the number of established TCP ends. */
+static size_t one_connection_both_ways(warp_engine_t *a, warp_engine_t *b, warp_stream_t *sa,
+				       warp_stream_t *sb, struct th_log *la, struct th_log *lb)
+{
+	warp_engine_t *es[2] = { a, b };
+	for (int r = 0; r < 3; r++) {
+		size_t want_a = la->n + 100, want_b = lb->n + 100;
+		for (int k = 0; k < 100; k++) {
+			cr_assert_eq(th_send(a, sa, 1000, NULL), 0);
+			cr_assert_eq(th_send(b, sb, 1000, NULL), 0);
+		}
+		cr_assert(th_pump(es, 2, &lb->n, want_b, 2000000));
+		cr_assert(th_pump(es, 2, &la->n, want_a, 2000000));
+	}
+	cr_assert_eq(la->bad + lb->bad, 0);
+	struct tcp_end ends[16];
+	size_t n = tcp_ends(ends, 16), busy = 0;
+	for (size_t i = 0; i < n; i++) {
+		bool out = ends[i].sent >= 200000, in = ends[i].received >= 200000;
+		cr_assert_eq(out, in, "a TCP end sent %llu bytes and received %llu: the pair uses "
+				      "one connection per direction",
+			     (unsigned long long)ends[i].sent, (unsigned long long)ends[i].received);
+		busy += out;
+	}
+	cr_assert_eq(busy, 2, "both ends of one connection carry the traffic (%zu did)", busy);
+	return n;
+}
+
+Test(uring_tcp, a_peer_answers_on_the_connection_it_was_reached_by)
+{
+	warp_engine_t *a = sock_engine("uring-tcp", "a"), *b = sock_engine("uring-tcp", "b");
+	cr_assert(a && b);
+	struct th_log la, lb;
+	th_log_init(&la);
+	th_log_init(&lb);
+	warp_engine_set_recv(a, th_recv, &la);
+	warp_engine_set_recv(b, th_recv, &lb);
+	warp_stream_t *sa, *sb;
+	cr_assert_eq(warp_stream_open(a, th_link(a, b), 1, 16, &sa), 0);
+	/* a connects first; b learns of a only once that connection is up, so
+	 * b never needs a connection of its own */
+	warp_engine_t *es[2] = { a, b };
+	cr_assert_eq(th_send(a, sa, 10, NULL), 0);
+	warp_stats_t st[2] = { 0 };
+	for (int k = 0; k < 2000000 && st[1].rx_packets == 0; k++) {
+		th_run(es, 2, 1, 0);
+		warp_engine_stats(b, &st[1]);
+	}
+	cr_assert_gt(st[1].rx_packets, 0, "a's handshake reached b");
+	cr_assert_eq(warp_stream_open(b, th_link(b, a), 1, 16, &sb), 0);
+	cr_assert(th_pump(es, 2, &lb.n, 1, 2000000));
+	size_t n = one_connection_both_ways(a, b, sa, sb, &la, &lb);
+	cr_assert_eq(n, 2, "one connection: %zu established TCP ends", n);
+	warp_engine_stats(a, &st[0]);
+	warp_engine_stats(b, &st[1]);
+	cr_assert_eq(st[0].drv_connects + st[1].drv_connects, 2, "a connected, b accepted");
+	warp_engine_destroy(a);
+	warp_engine_destroy(b);
+	free(la.rx);
+	free(lb.rx);
+}
+
+Test(uring_tcp, engines_that_connect_at_once_settle_on_one_connection)
+{
+	warp_engine_t *a = sock_engine("uring-tcp", "a"), *b = sock_engine("uring-tcp", "b");
+	cr_assert(a && b);
+	struct th_log la, lb;
+	th_log_init(&la);
+	th_log_init(&lb);
+	warp_engine_set_recv(a, th_recv, &la);
+	warp_engine_set_recv(b, th_recv, &lb);
+	warp_stream_t *sa, *sb;
+	cr_assert_eq(warp_stream_open(a, th_link(a, b), 1, 16, &sa), 0);
+	cr_assert_eq(warp_stream_open(b, th_link(b, a), 1, 16, &sb), 0);
+	/* both send before either polls: each opens a connection to the other
+	 * (as when both start at once: each side's handshake goes out at once) */
+	cr_assert_eq(th_send(a, sa, 10, NULL), 0);
+	cr_assert_eq(th_send(b, sb, 10, NULL), 0);
+	warp_engine_poll(a);
+	warp_engine_poll(b);
+	warp_engine_t *es[2] = { a, b };
+	cr_assert(th_pump(es, 2, &lb.n, 1, 2000000));
+	cr_assert(th_pump(es, 2, &la.n, 1, 2000000));
+	size_t n = one_connection_both_ways(a, b, sa, sb, &la, &lb);
+	cr_assert_eq(n, 4, "two connections were opened (%zu established TCP ends)", n);
+	warp_engine_destroy(a);
+	warp_engine_destroy(b);
+	free(la.rx);
+	free(lb.rx);
 }
 
 Test(uring_tcp, reconnects_after_the_peer_restarts)
