@@ -74,6 +74,7 @@ struct conn {
 	uint32_t failed_attempts; /* consecutive */
 	struct __kernel_timespec ts;
 	bool ready; /* in the parse list */
+	bool rearm; /* in the re-arm list */
 };
 
 struct uring_tcp {
@@ -95,6 +96,8 @@ struct uring_tcp {
 	uint8_t *mem;    /* every connection's buffers, allocated at open */
 	uint32_t *ready; /* conns with unparsed bytes */
 	uint32_t nready;
+	uint32_t *rearm; /* conns whose receive is to be armed again */
+	uint32_t nrearm;
 	char last_error[160];
 };
 
@@ -141,6 +144,26 @@ static void arm_recv(struct uring_tcp *t, uint32_t i)
 	io_uring_sqe_set_data64(sqe, ud(i, c->gen, OP_RECV));
 	c->rx_inflight = true;
 	t->r.need_submit = true;
+}
+
+/* A receive that completed is armed again after this poll's sends are
+ * queued: the kernel tries a receive at once when it is submitted (and
+ * finds nothing), which would otherwise delay the reply behind it. */
+static void rearm_later(struct uring_tcp *t, uint32_t i)
+{
+	if (!t->c[i].rearm) {
+		t->c[i].rearm = true;
+		t->rearm[t->nrearm++] = i;
+	}
+}
+
+static void rearm_now(struct uring_tcp *t)
+{
+	for (uint32_t r = 0; r < t->nrearm; r++) {
+		t->c[t->rearm[r]].rearm = false;
+		arm_recv(t, t->rearm[r]);
+	}
+	t->nrearm = 0;
 }
 
 static void arm_send(struct uring_tcp *t, uint32_t i)
@@ -277,9 +300,10 @@ static int tcp_open(const struct warp_driver_open_args *a, void **ctx)
 	t->c = warp__calloc(t->nconns, sizeof(*t->c));
 	/* a closed connection's stale entry may sit beside its successor's */
 	t->ready = warp__calloc(2 * (size_t)t->nconns, sizeof(*t->ready));
+	t->rearm = warp__calloc(t->nconns, sizeof(*t->rearm));
 	/* not touched until used: the kernel backs pages on first write */
 	t->mem = warp__aligned_alloc(4096, (size_t)t->nconns * (RXCAP + TXCAP));
-	if (!t->c || !t->ready || !t->mem) {
+	if (!t->c || !t->ready || !t->rearm || !t->mem) {
 		tcp_close(t);
 		return WARP_ENOMEM;
 	}
@@ -354,6 +378,7 @@ static void tcp_close(void *ctx)
 		close(t->lfd);
 	warp__free(t->c);
 	warp__free(t->ready);
+	warp__free(t->rearm);
 	warp__free(t);
 }
 
@@ -536,7 +561,7 @@ static bool parse(struct uring_tcp *t, uint32_t i, struct warp_pkt **pkts, uint1
 	if (!c->outbound && !c->hello_seen) {
 		if (c->rx_len < TCP_HELLO_LEN) {
 			c->ready = false;
-			arm_recv(t, i);
+			rearm_later(t, i);
 			return true;
 		}
 		if (!take_hello(t, c)) {
@@ -582,7 +607,7 @@ static bool parse(struct uring_tcp *t, uint32_t i, struct warp_pkt **pkts, uint1
 	}
 	if (more) {
 		c->ready = false;
-		arm_recv(t, i);
+		rearm_later(t, i);
 	}
 	return more;
 }
@@ -592,6 +617,7 @@ static uint16_t tcp_rx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uint
 	struct uring_tcp *t = ctx;
 	if (warp__uring_enable(&t->r) || !t->accept_armed)
 		arm_accept(t);
+	rearm_now(t); /* nothing was sent last poll */
 	warp__uring_pump(&t->r);
 	struct io_uring_cqe *cqe;
 	unsigned head, seen = 0;
@@ -701,6 +727,7 @@ static uint16_t tcp_tx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uint
 		warp__pkt_put(t->pool, pkt);
 		arm_send(t, (uint32_t)ci);
 	}
+	rearm_now(t);
 	if (t->r.need_submit)
 		warp__uring_submit(&t->r);
 	return i;
