@@ -25,8 +25,9 @@
  * plaintext one has nothing to lose and restarts at once.
  *
  * Handshakes run in a pool of max_handshakes slots (memory fixed at engine
- * create; TLS allocates in OpenSSL while a handshake runs); a peer that
- * finds no slot waits for one.
+ * create; TLS allocates in OpenSSL while a handshake runs); an initiator
+ * that finds no slot waits for one, first come first served, for at most
+ * connect_timeout: then the attempt fails as a timeout and is retried.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -213,14 +214,16 @@ static void hs_release(warp_engine_t *e, struct warp_peer *p)
 	hs->peer = NULL;
 	p->hs = NULL;
 	e->hs_used--;
-	/* the slot goes to a peer waiting for one */
+	/* the slot goes to the peer that has waited longest */
+	struct warp_peer *next = NULL;
 	for (uint32_t i = 0; i < e->n_peers; i++) {
 		struct warp_peer *q = &e->peers[i];
-		if (q->hs_waiting && !q->closed) {
-			q->hs_waiting = false;
-			warp__hs_begin(e, q);
-			break;
-		}
+		if (q->hs_waiting && !q->closed && (!next || q->hs_wait_seq < next->hs_wait_seq))
+			next = q;
+	}
+	if (next) {
+		next->hs_waiting = false;
+		warp__hs_begin(e, next);
 	}
 }
 
@@ -342,6 +345,8 @@ void warp__hs_begin(warp_engine_t *e, struct warp_peer *p)
 		hs_release(e, p);
 	if (!hs_take(e, p, p->attempt + 1)) {
 		p->hs_waiting = true;
+		p->hs_wait_seq = ++e->hs_wait_seq;
+		warp__wheel_arm(&e->wheel, &p->hs_retry_timer, e->now + e->cfg.connect_timeout_ns);
 		return;
 	}
 	p->attempt++;
@@ -355,8 +360,16 @@ void warp__hs_retry_timer(struct warp_timer *t, uint64_t now)
 	if (p->closed || p->hs)
 		return;
 	if (initiator(e, p)) {
-		if (p->ss != WARP_SESSION_UP)
+		if (p->hs_waiting) { /* connect_timeout passed without a free slot */
+			p->hs_waiting = false;
+			hs_fail(e, p, WARP_ETIMEDOUT, false,
+				"timed out after %llu ms waiting for a handshake slot (all %u "
+				"max_handshakes busy)",
+				(unsigned long long)(e->cfg.connect_timeout_ns / 1000000),
+				e->cfg.max_handshakes);
+		} else if (p->ss != WARP_SESSION_UP) {
 			warp__hs_begin(e, p);
+		}
 		return;
 	}
 	if (p->ss == WARP_SESSION_UP)

@@ -7,8 +7,9 @@
  *    with the server's own binding (client_hello callback; refused with a
  *    handshake_failure alert: "HELLO exchange altered in transit");
  *  - both: the peer's chain against the CA (OpenSSL), then, at depth 0,
- *    that the certificate names the expected node id (verify callback, so
- *    a mismatch sends a bad_certificate alert and the peer learns why);
+ *    that the certificate names the expected node id (verify callback;
+ *    OpenSSL queues a bad_certificate alert, but the handshake slot is
+ *    released before it is sent, so the peer learns why from HS_FAIL);
  *  - both, on completion: the same node id check on the certificate the
  *    session carries, for resumed handshakes that exchanged none. A server
  *    also refuses, before that, a ticket whose certificate does not name

@@ -159,7 +159,8 @@ struct warp_peer {
 	bool hs_ack_pending;
 	bool hs_fail_pending;
 	bool hs_request;        /* responder: an HS_HELLO(0) request to send */
-	bool hs_waiting;        /* wants a handshake slot */
+	bool hs_waiting;        /* wants a handshake slot (hs_retry_timer: until connect_timeout) */
+	uint64_t hs_wait_seq;   /* when it began to wait: slots go first come, first served */
 	bool hello_rx;          /* the peer's HELLO of the current attempt arrived */
 	struct warp__hs *hs;
 	uint32_t attempt;       /* the current attempt (numbered by the initiator) */
@@ -354,6 +355,7 @@ struct warp_engine {
 	void *tls_ctx;        /* struct warp__tls_ctx *, NULL: no TLS configured */
 	struct warp__hs *hs;  /* max_handshakes slots */
 	uint32_t hs_used;
+	uint64_t hs_wait_seq;
 	uint64_t conn_id; /* this node's connection id (v1: FNV-1a of node id) */
 	uint64_t now;
 	_Atomic uint64_t now_pub; /* `now` for other threads */

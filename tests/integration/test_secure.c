@@ -299,6 +299,46 @@ Test(handshake, slots_are_bounded_and_every_peer_gets_its_turn)
 	warp_loop_net_destroy(net);
 }
 
+/* With every slot busy, initiators wait in the order they began to (not in
+ * peer order), and a wait ends at connect_timeout as a timeout. None of the
+ * peers exists, so each attempt holds the one slot for connect_timeout. */
+Test(handshake, slots_go_first_come_and_a_wait_ends_at_connect_timeout)
+{
+	warp_loop_net_t *net;
+	cr_assert_eq(warp_loop_net_create(1, 0, &net), 0);
+	warp_config_t c = plain();
+	c.max_handshakes = 1;
+	c.connect_timeout_ns = 50000000;       /* 50 ms */
+	c.retry_initial_backoff_ns = 10000000; /* retried 5-10 ms after a failure */
+	c.retry_max_backoff_ns = 10000000;
+	warp_engine_t *a = th_engine(net, "a", &c);
+	warp_engine_t *es[1] = { a };
+	warp_peer_t *pb = th_peer(a, "b"); /* takes the slot at 0 */
+	th_run(es, 1, 5, 1000000);
+	warp_peer_t *pc = th_peer(a, "c"); /* waits from 5 ms */
+	th_run(es, 1, 47, 1000000);
+	/* 52 ms: b's attempt timed out at 50, c has the slot, b retries at 55-60 */
+	cr_assert_not_null(pc->hs, "c waited and got the freed slot");
+	cr_assert_null(pb->hs);
+	warp_peer_t *pd = th_peer(a, "d"); /* waits from 52 ms, before b's retry */
+	th_run(es, 1, 51, 1000000);
+	/* 103 ms: c's attempt ended at 100; d has waited longer than b */
+	cr_assert_not_null(pd->hs, "the slot goes to the peer that waited longest");
+	cr_assert(pb->hs_waiting && !pb->hs, "b, the first peer, waits on");
+	th_run(es, 1, 15, 1000000);
+	/* 118 ms: b's wait (from 55-60 ms) ended at connect_timeout */
+	warp_session_info_t si = sess(pb);
+	cr_assert_eq(si.state, WARP_SESSION_FAILED);
+	cr_assert_eq(si.error, WARP_ETIMEDOUT);
+	cr_assert(strstr(si.error_detail,
+			 "timed out after 50 ms waiting for a handshake slot (all 1 max_handshakes busy)"),
+		  "%s", si.error_detail);
+	cr_assert(!pb->hs_waiting);
+	cr_assert_not_null(pd->hs, "d's attempt runs on");
+	warp_engine_destroy(a);
+	warp_loop_net_destroy(net);
+}
+
 /* ---- TLS 1.3 ---------------------------------------------------------------- */
 
 /* Which packet types crossed a -> b after the handshake. */
