@@ -98,7 +98,7 @@ struct uring_tcp {
 	uint32_t nready;
 	uint32_t *rearm; /* conns whose receive is to be armed again */
 	uint32_t nrearm;
-	char last_error[160];
+	char last_error[256];
 };
 
 static inline uint64_t ud(uint32_t idx, uint32_t gen, unsigned op)
