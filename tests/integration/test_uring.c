@@ -208,6 +208,34 @@ static void tcp_hello(int fd, uint16_t listen_port, uint8_t version)
 	cr_assert_eq(write(fd, h, sizeof(h)), (ssize_t)sizeof(h));
 }
 
+/* A plain TCP socket connected to e's uring-tcp port. */
+static int raw_connect(warp_engine_t *e)
+{
+	char addr[160];
+	cr_assert_eq(warp_engine_local_addr(e, 0, addr, sizeof(addr)), 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	sa.sin_port = htons((uint16_t)atoi(strchr(addr, ':') + 1));
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+/* Poll e until its drv_rx_errors reaches n; then it is n and the transport's
+ * last error says `want`. */
+static void rx_errors_reach(warp_engine_t *e, uint64_t n, const char *want)
+{
+	warp_stats_t st = { 0 };
+	for (int k = 0; k < 200000 && st.drv_rx_errors < n; k++) {
+		warp_engine_poll(e);
+		warp_engine_stats(e, &st);
+	}
+	cr_assert_eq(st.drv_rx_errors, n);
+	char err[256];
+	warp_engine_transport_error(e, 0, err, sizeof(err));
+	cr_assert(strstr(err, want), "%s", err);
+}
+
 Test(uring_tcp, reset_mid_message_and_garbage_are_survived)
 {
 	warp_engine_t *e = sock_engine("uring-tcp", "a");
@@ -216,15 +244,9 @@ Test(uring_tcp, reset_mid_message_and_garbage_are_survived)
 	th_log_init(&log);
 	warp_engine_set_recv(e, th_recv, &log);
 	cr_assert_eq(warp_peer_add(e, "b@127.0.0.1:1", NULL), 0);
-	char addr[160];
-	warp_engine_local_addr(e, 0, addr, sizeof(addr));
-	struct sockaddr_in sa = { .sin_family = AF_INET };
-	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-	sa.sin_port = htons((uint16_t)atoi(strchr(addr, ':') + 1));
 
 	/* 1: half a packet, then a reset */
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	int fd = raw_connect(e);
 	tcp_hello(fd, 1, 1);
 	uint8_t half[52] = { 0, 100 }; /* announces 100 bytes, carries 50 */
 	cr_assert_eq(write(fd, half, sizeof(half)), (ssize_t)sizeof(half));
@@ -242,23 +264,14 @@ Test(uring_tcp, reset_mid_message_and_garbage_are_survived)
 	cr_assert_eq(st.drv_rx_truncated, 1, "the cut packet is counted");
 
 	/* 2: a length prefix no warp stream can carry */
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	fd = raw_connect(e);
 	tcp_hello(fd, 1, 1);
 	uint8_t bad[4] = { 0xff, 0xff, 1, 2 };
 	cr_assert_eq(write(fd, bad, sizeof(bad)), 4);
-	for (int k = 0; k < 200000 && st.drv_rx_errors < 1; k++) {
-		warp_engine_poll(e);
-		warp_engine_stats(e, &st);
-	}
-	cr_assert_eq(st.drv_rx_errors, 1);
-	char err[160];
-	warp_engine_transport_error(e, 0, err, sizeof(err));
-	cr_assert(strstr(err, "bad length prefix 65535"), "%s", err);
+	rx_errors_reach(e, 1, "bad length prefix 65535");
 	close(fd);
 	/* 3: a well-framed packet of garbage is dropped by the parser */
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	fd = raw_connect(e);
 	tcp_hello(fd, 1, 1);
 	uint8_t junk[2 + 40] = { 0, 40 };
 	memset(junk + 2, 0xab, 40);
@@ -280,27 +293,13 @@ static void bad_start(const void *first, size_t len, const char *want)
 {
 	warp_engine_t *e = sock_engine("uring-tcp", "a");
 	cr_assert_not_null(e);
-	char addr[160];
-	warp_engine_local_addr(e, 0, addr, sizeof(addr));
-	struct sockaddr_in sa = { .sin_family = AF_INET };
-	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-	sa.sin_port = htons((uint16_t)atoi(strchr(addr, ':') + 1));
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	int fd = raw_connect(e);
 	if (first)
 		cr_assert_eq(write(fd, first, len), (ssize_t)len);
 	else
 		tcp_hello(fd, 7000, 9);
-	warp_stats_t st = { 0 };
-	for (int k = 0; k < 200000 && st.drv_rx_errors < 1; k++) {
-		warp_engine_poll(e);
-		warp_engine_stats(e, &st);
-	}
-	cr_assert_eq(st.drv_rx_errors, 1);
-	char err[160];
-	warp_engine_transport_error(e, 0, err, sizeof(err));
-	cr_assert(strstr(err, want), "%s", err);
-	cr_assert(strstr(err, "connection from 127.0.0.1:"), "names the connection: %s", err);
+	rx_errors_reach(e, 1, want);
+	rx_errors_reach(e, 1, "connection from 127.0.0.1:"); /* names the connection */
 	char b;
 	for (int k = 0; k < 1000; k++)
 		warp_engine_poll(e);
@@ -349,25 +348,56 @@ static size_t tcp_ends(struct tcp_end *out, size_t cap)
 	return n;
 }
 
-/* a and b exchange `rounds` x 100 messages of 1000 bytes each way, after
- * the first message(s) went out as the test arranged. Then every TCP end
- * that carried the bulk must have carried it both ways: one connection in
- * both directions (with one per direction, each end is one-way). Returns
- * the number of established TCP ends. */
-static size_t one_connection_both_ways(warp_engine_t *a, warp_engine_t *b, warp_stream_t *sa,
-				       warp_stream_t *sb, struct th_log *la, struct th_log *lb)
+/* Two uring-tcp engines on loopback that log what they receive; a has b
+ * as a peer, b gets a with tcp_pair_link_b (when the test says). */
+struct tcp_pair {
+	warp_engine_t *a, *b;
+	struct th_log la, lb;
+	warp_stream_t *sa, *sb;
+};
+
+static void tcp_pair_up(struct tcp_pair *p)
 {
-	warp_engine_t *es[2] = { a, b };
+	p->a = sock_engine("uring-tcp", "a");
+	p->b = sock_engine("uring-tcp", "b");
+	cr_assert(p->a && p->b);
+	th_log_init(&p->la);
+	th_log_init(&p->lb);
+	warp_engine_set_recv(p->a, th_recv, &p->la);
+	warp_engine_set_recv(p->b, th_recv, &p->lb);
+	cr_assert_eq(warp_stream_open(p->a, th_link(p->a, p->b), 1, 16, &p->sa), 0);
+}
+
+static void tcp_pair_link_b(struct tcp_pair *p)
+{
+	cr_assert_eq(warp_stream_open(p->b, th_link(p->b, p->a), 1, 16, &p->sb), 0);
+}
+
+static void tcp_pair_down(struct tcp_pair *p)
+{
+	warp_engine_destroy(p->a);
+	warp_engine_destroy(p->b);
+	free(p->la.rx);
+	free(p->lb.rx);
+}
+
+/* a and b exchange 3 x 100 messages of 1000 bytes each way. Then every TCP
+ * end that carried the bulk must have carried it both ways: one connection
+ * in both directions (with one per direction, each end is one-way). Returns
+ * the number of established TCP ends. */
+static size_t one_connection_both_ways(struct tcp_pair *p)
+{
+	warp_engine_t *es[2] = { p->a, p->b };
 	for (int r = 0; r < 3; r++) {
-		size_t want_a = la->n + 100, want_b = lb->n + 100;
+		size_t want_a = p->la.n + 100, want_b = p->lb.n + 100;
 		for (int k = 0; k < 100; k++) {
-			cr_assert_eq(th_send(a, sa, 1000, NULL), 0);
-			cr_assert_eq(th_send(b, sb, 1000, NULL), 0);
+			cr_assert_eq(th_send(p->a, p->sa, 1000, NULL), 0);
+			cr_assert_eq(th_send(p->b, p->sb, 1000, NULL), 0);
 		}
-		cr_assert(th_pump(es, 2, &lb->n, want_b, 2000000));
-		cr_assert(th_pump(es, 2, &la->n, want_a, 2000000));
+		cr_assert(th_pump(es, 2, &p->lb.n, want_b, 2000000));
+		cr_assert(th_pump(es, 2, &p->la.n, want_a, 2000000));
 	}
-	cr_assert_eq(la->bad + lb->bad, 0);
+	cr_assert_eq(p->la.bad + p->lb.bad, 0);
 	struct tcp_end ends[16];
 	size_t n = tcp_ends(ends, 16), busy = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -383,65 +413,45 @@ static size_t one_connection_both_ways(warp_engine_t *a, warp_engine_t *b, warp_
 
 Test(uring_tcp, a_peer_answers_on_the_connection_it_was_reached_by)
 {
-	warp_engine_t *a = sock_engine("uring-tcp", "a"), *b = sock_engine("uring-tcp", "b");
-	cr_assert(a && b);
-	struct th_log la, lb;
-	th_log_init(&la);
-	th_log_init(&lb);
-	warp_engine_set_recv(a, th_recv, &la);
-	warp_engine_set_recv(b, th_recv, &lb);
-	warp_stream_t *sa, *sb;
-	cr_assert_eq(warp_stream_open(a, th_link(a, b), 1, 16, &sa), 0);
+	struct tcp_pair p;
+	tcp_pair_up(&p);
 	/* a connects first; b learns of a only once that connection is up, so
 	 * b never needs a connection of its own */
-	warp_engine_t *es[2] = { a, b };
-	cr_assert_eq(th_send(a, sa, 10, NULL), 0);
+	warp_engine_t *es[2] = { p.a, p.b };
+	cr_assert_eq(th_send(p.a, p.sa, 10, NULL), 0);
 	warp_stats_t st[2] = { 0 };
 	for (int k = 0; k < 2000000 && st[1].rx_packets == 0; k++) {
 		th_run(es, 2, 1, 0);
-		warp_engine_stats(b, &st[1]);
+		warp_engine_stats(p.b, &st[1]);
 	}
 	cr_assert_gt(st[1].rx_packets, 0, "a's handshake reached b");
-	cr_assert_eq(warp_stream_open(b, th_link(b, a), 1, 16, &sb), 0);
-	cr_assert(th_pump(es, 2, &lb.n, 1, 2000000));
-	size_t n = one_connection_both_ways(a, b, sa, sb, &la, &lb);
+	tcp_pair_link_b(&p);
+	cr_assert(th_pump(es, 2, &p.lb.n, 1, 2000000));
+	size_t n = one_connection_both_ways(&p);
 	cr_assert_eq(n, 2, "one connection: %zu established TCP ends", n);
-	warp_engine_stats(a, &st[0]);
-	warp_engine_stats(b, &st[1]);
+	warp_engine_stats(p.a, &st[0]);
+	warp_engine_stats(p.b, &st[1]);
 	cr_assert_eq(st[0].drv_connects + st[1].drv_connects, 2, "a connected, b accepted");
-	warp_engine_destroy(a);
-	warp_engine_destroy(b);
-	free(la.rx);
-	free(lb.rx);
+	tcp_pair_down(&p);
 }
 
 Test(uring_tcp, engines_that_connect_at_once_settle_on_one_connection)
 {
-	warp_engine_t *a = sock_engine("uring-tcp", "a"), *b = sock_engine("uring-tcp", "b");
-	cr_assert(a && b);
-	struct th_log la, lb;
-	th_log_init(&la);
-	th_log_init(&lb);
-	warp_engine_set_recv(a, th_recv, &la);
-	warp_engine_set_recv(b, th_recv, &lb);
-	warp_stream_t *sa, *sb;
-	cr_assert_eq(warp_stream_open(a, th_link(a, b), 1, 16, &sa), 0);
-	cr_assert_eq(warp_stream_open(b, th_link(b, a), 1, 16, &sb), 0);
+	struct tcp_pair p;
+	tcp_pair_up(&p);
+	tcp_pair_link_b(&p);
 	/* both send before either polls: each opens a connection to the other
 	 * (as when both start at once: each side's handshake goes out at once) */
-	cr_assert_eq(th_send(a, sa, 10, NULL), 0);
-	cr_assert_eq(th_send(b, sb, 10, NULL), 0);
-	warp_engine_poll(a);
-	warp_engine_poll(b);
-	warp_engine_t *es[2] = { a, b };
-	cr_assert(th_pump(es, 2, &lb.n, 1, 2000000));
-	cr_assert(th_pump(es, 2, &la.n, 1, 2000000));
-	size_t n = one_connection_both_ways(a, b, sa, sb, &la, &lb);
+	cr_assert_eq(th_send(p.a, p.sa, 10, NULL), 0);
+	cr_assert_eq(th_send(p.b, p.sb, 10, NULL), 0);
+	warp_engine_poll(p.a);
+	warp_engine_poll(p.b);
+	warp_engine_t *es[2] = { p.a, p.b };
+	cr_assert(th_pump(es, 2, &p.lb.n, 1, 2000000));
+	cr_assert(th_pump(es, 2, &p.la.n, 1, 2000000));
+	size_t n = one_connection_both_ways(&p);
 	cr_assert_eq(n, 4, "two connections were opened (%zu established TCP ends)", n);
-	warp_engine_destroy(a);
-	warp_engine_destroy(b);
-	free(la.rx);
-	free(lb.rx);
+	tcp_pair_down(&p);
 }
 
 Test(uring_tcp, reconnects_after_the_peer_restarts)
