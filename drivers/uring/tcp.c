@@ -220,10 +220,7 @@ static void conn_down(struct uring_tcp *t, uint32_t i, bool lost)
 		}
 		c->state = C_BACKOFF;
 	} else {
-		c->state = C_FREE;
-		c->tx_head = c->tx_tail = 0;
-		c->hello_seen = false;
-		memset(&c->addr, 0, sizeof(c->addr));
+		c->state = C_FREE; /* conn_alloc resets the rest when it is reused */
 	}
 }
 
