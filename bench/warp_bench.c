@@ -84,6 +84,11 @@ struct half {
 	uint64_t *t_send; /* by msg id & mask */
 	uint64_t mask;
 	uint64_t t_first, t_last, t_last_rx;
+	/* the client engine's counters where measuring starts and ends: the
+	 * packets and polls per measured message (reported after the table;
+	 * warmup and the final result exchange are left out) */
+	warp_stats_t st0, st1;
+	uint64_t st_ns0, st_ns1;
 	warp_hist_t *h;
 	uint8_t *buf;
 	int got_result;
@@ -238,6 +243,12 @@ static void client_send(struct half *c)
 	c->sent++;
 }
 
+static void snap(struct half *c, warp_stats_t *st, uint64_t *ns)
+{
+	warp_engine_stats(c->e, st);
+	*ns = bench_mono_ns();
+}
+
 static void on_client(void *user, const warp_msg_t *m)
 {
 	struct half *c = user;
@@ -258,8 +269,10 @@ static void on_client(void *user, const warp_msg_t *m)
 	if (m->msg_id + o.inflight < c->sent)
 		return;
 	c->t_last_rx = t;
-	if (c->recvd == o.warmup)
+	if (c->recvd == o.warmup) {
 		c->t_first = t;
+		snap(c, &c->st0, &c->st_ns0);
+	}
 	if (c->recvd >= o.warmup)
 		warp_hist_record(c->h, bench_ticks_to_ns(&clk, t - c->t_send[m->msg_id & c->mask]));
 	c->recvd++;
@@ -376,6 +389,7 @@ static void run_client(struct half *c)
 		}
 	} else {
 		c->t_first = bench_ticks(&clk);
+		snap(c, &c->st0, &c->st_ns0);
 		while (c->sent < c->total &&
 		       ((c->sent & 255) != 0 || bench_mono_ns() < deadline)) {
 			send_retry(c, c->data, c->buf, o.size);
@@ -387,6 +401,7 @@ static void run_client(struct half *c)
 		}
 		c->t_last = bench_ticks(&clk);
 	}
+	snap(c, &c->st1, &c->st_ns1);
 	/* ask for the server's result; repeat if it is lost */
 	for (int tries = 0; tries < 50 && !c->got_result; tries++) {
 		send_retry(c, c->ctl, "done", 4);
@@ -395,6 +410,17 @@ static void run_client(struct half *c)
 			poll_half(c);
 	}
 	atomic_store(&stop_all, 1);
+}
+
+/* What run_client allocated. */
+static void client_free(struct half *c)
+{
+	warp_hist_destroy(c->h);
+	free(c->t_send);
+	free(c->buf);
+	c->h = NULL;
+	c->t_send = NULL;
+	c->buf = NULL;
 }
 
 static void report(struct half *c)
@@ -428,6 +454,15 @@ static void report(struct half *c)
 			printf("\"sent_msgs_per_s\":%.0f,\"msgs_per_s\":%.0f,\"gbit_per_s\":%.3f,",
 			       rate, rx_rate, gbit);
 		printf("\"encryption\":\"%s\",", o.tls ? (o.cipher ? o.cipher : "aes-128-gcm") : "none");
+		double jm = (double)(c->st1.msgs_sent - c->st0.msgs_sent);
+		uint64_t jp = c->st1.polls - c->st0.polls;
+		if (jm > 0 && jp > 0)
+			printf("\"client_engine\":{\"tx_packets_per_msg\":%.3f,"
+			       "\"rx_packets_per_msg\":%.3f,\"polls_per_msg\":%.4g,"
+			       "\"ns_between_polls\":%.1f},",
+			       (double)(c->st1.tx_packets - c->st0.tx_packets) / jm,
+			       (double)(c->st1.rx_packets - c->st0.rx_packets) / jm, (double)jp / jm,
+			       (double)(c->st_ns1 - c->st_ns0) / (double)jp);
 		printf("\"lost\":%llu,\"clock\":\"%s\",\"clock_overhead_ns\":%.1f,\"cpus\":[%d,%d],"
 		       "\"idle\":\"spin\",\"uring_setup\":\"%s\",\"guarantee\":%d,\"injected_loss\":%.3f}\n",
 		       (unsigned long long)lost, clk.tsc ? "tsc" : "monotonic", clk.overhead_ns,
@@ -466,6 +501,14 @@ static void report(struct half *c)
 	       o.tls ? (o.cipher ? o.cipher : "aes-128-gcm") : "off");
 	printf("clock: %s, %.1f ns per reading (two readings per measured message)\n", clk.name,
 	       clk.overhead_ns);
+	double msgs = (double)(c->st1.msgs_sent - c->st0.msgs_sent);
+	uint64_t polls = c->st1.polls - c->st0.polls;
+	if (msgs > 0 && polls > 0)
+		printf("client engine, per message sent: %.2f packets sent, %.2f received, "
+		       "%.3g polls (one every %.0f ns)\n",
+		       (double)(c->st1.tx_packets - c->st0.tx_packets) / msgs,
+		       (double)(c->st1.rx_packets - c->st0.rx_packets) / msgs, (double)polls / msgs,
+		       (double)(c->st_ns1 - c->st_ns0) / (double)polls);
 }
 
 /* ---- process plumbing ------------------------------------------------------ */
@@ -532,6 +575,7 @@ static int run_both_processes(void)
 	int st;
 	waitpid(pid, &st, 0);
 	report(&c);
+	client_free(&c);
 	warp_engine_destroy(c.e);
 	return c.got_result ? 0 : 1;
 }
@@ -564,6 +608,7 @@ static int run_in_process(void)
 		pthread_join(th, NULL);
 	}
 	report(&c);
+	client_free(&c);
 	warp_engine_destroy(c.e);
 	warp_engine_destroy(s.e);
 	warp_loop_net_destroy(net);
@@ -596,6 +641,7 @@ static int run_one_half(void)
 	} else {
 		run_client(&h);
 		report(&h);
+		client_free(&h);
 	}
 	warp_engine_destroy(h.e);
 	return 0;
