@@ -44,6 +44,7 @@ struct opts {
 	const char *uring_setup;
 	int json;
 	int mono;
+	int no_gso; /* uring-udp: WARP_TRANSPORT_NO_UDP_GSO */
 	int one_thread; /* loop driver: both engines polled in turn by one thread */
 	int guarantee;
 	double loss; /* loop driver: injected loss rate on both directions */
@@ -121,13 +122,14 @@ static void pin(int cpu)
 
 static uint32_t uring_flags(void)
 {
+	uint32_t f = o.no_gso ? WARP_TRANSPORT_NO_UDP_GSO : 0;
 	if (strcmp(o.uring_setup, "coop") == 0)
-		return WARP_TRANSPORT_URING_COOP;
+		return f | WARP_TRANSPORT_URING_COOP;
 	if (strcmp(o.uring_setup, "sqpoll") == 0)
-		return WARP_TRANSPORT_URING_SQPOLL;
+		return f | WARP_TRANSPORT_URING_SQPOLL;
 	if (strcmp(o.uring_setup, "plain") == 0)
-		return WARP_TRANSPORT_URING_PLAIN;
-	return 0;
+		return f | WARP_TRANSPORT_URING_PLAIN;
+	return f;
 }
 
 static bool is_dpdk(void)
@@ -464,9 +466,11 @@ static void report(struct half *c)
 			       (double)(c->st1.rx_packets - c->st0.rx_packets) / jm, (double)jp / jm,
 			       (double)(c->st_ns1 - c->st_ns0) / (double)jp);
 		printf("\"lost\":%llu,\"clock\":\"%s\",\"clock_overhead_ns\":%.1f,\"cpus\":[%d,%d],"
-		       "\"idle\":\"spin\",\"uring_setup\":\"%s\",\"guarantee\":%d,\"injected_loss\":%.3f}\n",
+		       "\"idle\":\"spin\",\"uring_setup\":\"%s\",\"udp_gso\":%s,\"guarantee\":%d,"
+		       "\"injected_loss\":%.3f}\n",
 		       (unsigned long long)lost, clk.tsc ? "tsc" : "monotonic", clk.overhead_ns,
-		       o.cpu_client, o.cpu_server, o.uring_setup, o.guarantee, o.loss);
+		       o.cpu_client, o.cpu_server, o.uring_setup, o.no_gso ? "false" : "true",
+		       o.guarantee, o.loss);
 		return;
 	}
 	if (o.mode == PINGPONG) {
@@ -489,13 +493,14 @@ static void report(struct half *c)
 		       (unsigned long long)c->res.received, rx_rate, gbit, (unsigned long long)lost);
 	}
 	printf("\nsettings: %s, mtu %u, idle spin (busy-poll), client cpu %d, server cpu %d, "
-	       "uring setup %s, guarantee %s, encryption %s\n",
+	       "uring setup %s%s, guarantee %s, encryption %s\n",
 	       o.role != BOTH			     ? "one half of two hosts"
 	       : is_dpdk()			     ? "two processes over net_memif"
 	       : strcmp(o.driver, "loop") != 0 ? "two processes on 127.0.0.1"
 	       : o.one_thread			     ? "one process, both engines on one thread"
 					       : "one process",
 	       WARP_DEFAULT_MTU, o.cpu_client, o.cpu_server, o.uring_setup,
+	       o.no_gso ? ", no udp gso" : "",
 	       o.guarantee == WARP_AT_MOST_ONCE ? "at-most-once"
 	       : o.guarantee == WARP_EXACTLY_ONCE ? "exactly-once" : "at-least-once",
 	       o.tls ? (o.cipher ? o.cipher : "aes-128-gcm") : "off");
@@ -674,6 +679,7 @@ static void usage(FILE *f)
 		"  --uring-setup S   defer (default: SINGLE_ISSUER|DEFER_TASKRUN), coop, sqpoll, plain\n"
 		"  --cpus C,S        client and server CPUs (default 0,1; -1 = no pinning)\n"
 		"  --mono            time with CLOCK_MONOTONIC instead of the TSC\n"
+		"  --no-udp-gso      uring-udp: one datagram per send (udp_gso = no)\n"
 		"  --tls DIR         encryption required: mutual TLS 1.3 with DIR/ca.pem and\n"
 		"                    DIR/{client,server}.{pem,key} (tools/mkcerts DIR client server)\n"
 		"  --cipher C        with --tls: aes-128-gcm (default) or chacha20-poly1305\n"
@@ -696,6 +702,7 @@ int main(int argc, char **argv)
 		{ "uring-setup", required_argument, NULL, 'u' },
 		{ "cpus", required_argument, NULL, 'c' },
 		{ "mono", no_argument, NULL, 'm' },
+		{ "no-udp-gso", no_argument, NULL, 'G' },
 		{ "one-thread", no_argument, NULL, '1' },
 		{ "guarantee", required_argument, NULL, 'g' },
 		{ "loss", required_argument, NULL, 'L' },
@@ -737,6 +744,7 @@ int main(int argc, char **argv)
 			if (sscanf(optarg, "%d,%d", &o.cpu_client, &o.cpu_server) != 2) goto bad;
 			break;
 		case 'm': o.mono = 1; break;
+		case 'G': o.no_gso = 1; break;
 		case '1': o.one_thread = 1; break;
 		case 'V': o.vdev = optarg; break;
 		case 'E': o.eal = optarg; break;

@@ -5,9 +5,18 @@
  * Receive: one multishot RECVMSG on the socket, filling buffers from a
  * provided buffer ring; every completion is one datagram, copied into an
  * engine packet buffer and its ring buffer handed straight back.
- * Send: one SENDMSG SQE per packet, a burst submitted with one
- * io_uring_enter; the packet returns to the pool when its completion is
- * reaped (the kernel copies UDP payloads during the send).
+ * Send: a burst submitted with one io_uring_enter. Consecutive packets to
+ * one peer that UDP generic segmentation offload can carry (all the same
+ * length but the last, which may be shorter) go as one SENDMSG with a
+ * UDP_SEGMENT cmsg: one pass through the kernel's UDP/IP stack for up to
+ * GSO_MAX datagrams, cut into datagrams by the NIC or the kernel. Others
+ * go one SENDMSG each. Packets return to the pool when the completion is
+ * reaped (the kernel copies UDP payloads during the send). Should the
+ * kernel refuse a segmented send (a device without checksum offload: EIO;
+ * a path MTU below the packet: EINVAL), segmentation is turned off for
+ * the socket, last_error names why, and that send's packets go again one
+ * datagram each: none is lost to the fallback. WARP_TRANSPORT_NO_UDP_GSO
+ * (udp_gso = no) turns it off.
  *
  * Ring setup: see WARP_TRANSPORT_URING_* in warp/config.h. With the default
  * COOP_TASKRUN | TASKRUN_FLAG, the receive side only enters the kernel when
@@ -17,6 +26,7 @@
 #include <errno.h>
 #include <liburing.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -30,6 +40,8 @@
 
 #define RX_BUFS 1024u  /* provided buffers (power of two) */
 #define TX_SLOTS 512u  /* sends in flight */
+#define GSO_MAX 32u    /* datagrams per segmented send (the kernel takes 64) */
+#define GSO_MAX_BYTES 65000u /* and their bytes: one IP datagram's worth */
 #define RING_SQ 1024u
 #define RING_CQ 8192u
 #define BGID 7
@@ -37,9 +49,16 @@
 
 struct tx_slot {
 	struct msghdr msg;
-	struct iovec iov;
 	struct sockaddr_storage to;
-	struct warp_pkt *pkt;
+	uint16_t n;       /* packets in this send */
+	uint16_t next;    /* resending: the packet in flight alone */
+	bool resending;   /* the segmented send was refused: one by one */
+	union {
+		char buf[CMSG_SPACE(sizeof(uint16_t))];
+		struct cmsghdr align;
+	} cm;
+	struct warp_pkt *pkt[GSO_MAX]; /* NULL once back in the pool */
+	struct iovec iov[GSO_MAX];
 };
 
 struct uring_udp {
@@ -59,6 +78,10 @@ struct uring_udp {
 	struct tx_slot *tx;
 	uint32_t *tx_free;
 	uint32_t ntx_free;
+	bool gso;             /* UDP_SEGMENT sends (until the kernel refuses one) */
+	uint32_t *resend;     /* FIFO of slots with a packet to send again */
+	uint32_t resend_head, resend_n;
+	char last_error[200];
 };
 
 static void udp_close(void *ctx);
@@ -112,6 +135,10 @@ static int udp_open(const struct warp_driver_open_args *a, void **ctx)
 		setsockopt(u->fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
 	if (setsockopt(u->fd, SOL_SOCKET, SO_SNDBUFFORCE, &buf, sizeof(buf)))
 		setsockopt(u->fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
+	/* a kernel without UDP GSO (before 4.18) refuses the option */
+	int no_seg = 0;
+	u->gso = !(a->flags & WARP_TRANSPORT_NO_UDP_GSO) &&
+		 setsockopt(u->fd, IPPROTO_UDP, UDP_SEGMENT, &no_seg, sizeof(no_seg)) == 0;
 	if (bind(u->fd, (struct sockaddr *)&ss, sl)) {
 		int e = errno;
 		udp_close(u);
@@ -140,7 +167,8 @@ static int udp_open(const struct warp_driver_open_args *a, void **ctx)
 	u->rx_mem = warp__aligned_alloc(4096, (size_t)RX_BUFS * u->rx_buf_size);
 	u->tx = warp__calloc(TX_SLOTS, sizeof(*u->tx));
 	u->tx_free = warp__calloc(TX_SLOTS, sizeof(*u->tx_free));
-	if (!u->rx_mem || !u->tx || !u->tx_free) {
+	u->resend = warp__calloc(TX_SLOTS, sizeof(*u->resend));
+	if (!u->rx_mem || !u->tx || !u->tx_free || !u->resend) {
 		udp_close(u);
 		return WARP_ENOMEM;
 	}
@@ -176,13 +204,15 @@ static void udp_close(void *ctx)
 	warp__uring_exit(&u->r);
 	if (u->tx)
 		for (uint32_t i = 0; i < TX_SLOTS; i++)
-			if (u->tx[i].pkt)
-				warp__pkt_put(u->pool, u->tx[i].pkt);
+			for (uint32_t k = 0; k < u->tx[i].n; k++)
+				if (u->tx[i].pkt[k])
+					warp__pkt_put(u->pool, u->tx[i].pkt[k]);
 	if (u->br)
 		munmap(u->br, u->br_bytes);
 	warp__free(u->rx_mem);
 	warp__free(u->tx);
 	warp__free(u->tx_free);
+	warp__free(u->resend);
 	if (u->fd >= 0)
 		close(u->fd);
 	warp__free(u);
@@ -211,6 +241,92 @@ static inline void ring_enable(struct uring_udp *u)
 		arm_rx(u);
 }
 
+static void set_error(struct uring_udp *u, const struct tx_slot *t, const char *what, int err)
+{
+	char to[64];
+	warp__sockaddr_str((const struct sockaddr *)&t->to, to, sizeof(to));
+	snprintf(u->last_error, sizeof(u->last_error), "%s to %s: %s", what, to, strerror(err));
+}
+
+static void slot_free(struct uring_udp *u, uint32_t si)
+{
+	struct tx_slot *t = &u->tx[si];
+	t->n = 0;
+	t->resending = false;
+	u->tx_free[u->ntx_free++] = si;
+}
+
+static void resend_push(struct uring_udp *u, uint32_t si)
+{
+	u->resend[(u->resend_head + u->resend_n++) % TX_SLOTS] = si;
+}
+
+/* Slots whose segmented send was refused send their packets one datagram
+ * at a time, the next when the previous completes. */
+static void resend_drain(struct uring_udp *u)
+{
+	while (u->resend_n) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&u->r.ring);
+		if (!sqe)
+			return; /* SQ full: next poll */
+		uint32_t si = u->resend[u->resend_head];
+		u->resend_head = (u->resend_head + 1) % TX_SLOTS;
+		u->resend_n--;
+		struct tx_slot *t = &u->tx[si];
+		t->msg.msg_iov = &t->iov[t->next];
+		t->msg.msg_iovlen = 1;
+		t->msg.msg_control = NULL;
+		t->msg.msg_controllen = 0;
+		io_uring_prep_sendmsg(sqe, u->fd, &t->msg, 0);
+		io_uring_sqe_set_data64(sqe, si);
+		u->r.need_submit = true;
+	}
+}
+
+/* A send finished: its packets go back to the pool, or, when the kernel
+ * refused to segment it, again one by one. */
+static void tx_done(struct uring_udp *u, uint32_t si, int res)
+{
+	struct tx_slot *t = &u->tx[si];
+	if (t->resending) {
+		if (res < 0) {
+			warp__cnt_add(u->cnt->drv_tx_errors, 1);
+			set_error(u, t, "send", -res);
+		}
+		warp__pkt_put(u->pool, t->pkt[t->next]);
+		t->pkt[t->next++] = NULL;
+		if (t->next < t->n)
+			resend_push(u, si);
+		else
+			slot_free(u, si);
+		return;
+	}
+	if (res < 0 && t->n > 1 &&
+	    (res == -EIO || res == -EINVAL || res == -EMSGSIZE || res == -EOPNOTSUPP)) {
+		/* no UDP segmentation on this path: off for good, and these
+		 * packets go again unsegmented */
+		u->gso = false;
+		warp__cnt_add(u->cnt->drv_tx_errors, 1);
+		set_error(u, t, "UDP segmentation offload refused (now sending one datagram per packet); send",
+			  -res);
+		t->resending = true;
+		t->next = 0;
+		resend_push(u, si);
+		return;
+	}
+	if (res < 0) {
+		warp__cnt_add(u->cnt->drv_tx_errors, 1);
+		set_error(u, t, "send", -res);
+	} else if (t->n > 1) {
+		warp__cnt_add(u->cnt->drv_tx_segmented, 1);
+	}
+	for (uint32_t k = 0; k < t->n; k++) {
+		warp__pkt_put(u->pool, t->pkt[k]);
+		t->pkt[k] = NULL;
+	}
+	slot_free(u, si);
+}
+
 static uint16_t udp_rx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uint64_t now)
 {
 	struct uring_udp *u = ctx;
@@ -228,12 +344,7 @@ static uint16_t udp_rx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uint
 	{
 		uint64_t tag = io_uring_cqe_get_data64(cqe);
 		if (tag != TAG_RX) { /* a send finished */
-			struct tx_slot *t = &u->tx[tag];
-			if (cqe->res < 0)
-				warp__cnt_add(u->cnt->drv_tx_errors, 1);
-			warp__pkt_put(u->pool, t->pkt);
-			t->pkt = NULL;
-			u->tx_free[u->ntx_free++] = (uint32_t)tag;
+			tx_done(u, (uint32_t)tag, cqe->res);
 			seen++;
 			continue;
 		}
@@ -292,6 +403,25 @@ static uint16_t udp_rx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uint
 		io_uring_buf_ring_advance(u->br, (int)returned);
 	if (!u->rx_armed)
 		arm_rx(u); /* submitted with the next pump or send */
+	if (warp__unlikely(u->resend_n))
+		resend_drain(u);
+	return k;
+}
+
+/* How many of pkts[0..n) one segmented send can carry: the same peer, the
+ * same length but the last (which may be shorter), within the limits. */
+static uint16_t gso_run(struct warp_pkt *const *pkts, uint16_t n)
+{
+	const struct warp_pkt *p0 = pkts[0];
+	uint32_t seg = p0->len, bytes = seg;
+	uint16_t k = 1;
+	while (k < n && k < GSO_MAX && pkts[k - 1]->len == seg && pkts[k]->len <= seg &&
+	       pkts[k]->len && bytes + pkts[k]->len <= GSO_MAX_BYTES &&
+	       pkts[k]->addr.len == p0->addr.len &&
+	       memcmp(pkts[k]->addr.b, p0->addr.b, p0->addr.len) == 0) {
+		bytes += pkts[k]->len;
+		k++;
+	}
 	return k;
 }
 
@@ -300,23 +430,43 @@ static uint16_t udp_tx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uint
 	struct uring_udp *u = ctx;
 	(void)now;
 	ring_enable(u);
-	uint16_t i;
-	for (i = 0; i < n && u->ntx_free; i++) {
+	if (warp__unlikely(u->resend_n))
+		resend_drain(u);
+	uint16_t i = 0;
+	while (i < n && u->ntx_free) {
 		struct io_uring_sqe *sqe = io_uring_get_sqe(&u->r.ring);
 		if (!sqe)
 			break;
+		uint16_t k = u->gso && n - i > 1 ? gso_run(pkts + i, (uint16_t)(n - i)) : 1;
 		uint32_t si = u->tx_free[--u->ntx_free];
 		struct tx_slot *t = &u->tx[si];
-		struct warp_pkt *pkt = pkts[i];
-		t->pkt = pkt;
-		t->iov.iov_base = pkt->data;
-		t->iov.iov_len = pkt->len;
+		t->n = k;
+		t->resending = false;
+		for (uint16_t j = 0; j < k; j++) {
+			struct warp_pkt *pkt = pkts[i + j];
+			t->pkt[j] = pkt;
+			t->iov[j].iov_base = pkt->data;
+			t->iov[j].iov_len = pkt->len;
+		}
 		t->msg.msg_name = &t->to;
-		t->msg.msg_namelen = warp__sockaddr_unpack(&pkt->addr, &t->to);
-		t->msg.msg_iov = &t->iov;
-		t->msg.msg_iovlen = 1;
+		t->msg.msg_namelen = warp__sockaddr_unpack(&pkts[i]->addr, &t->to);
+		t->msg.msg_iov = t->iov;
+		t->msg.msg_iovlen = k;
+		t->msg.msg_control = NULL;
+		t->msg.msg_controllen = 0;
+		if (k > 1) {
+			t->msg.msg_control = t->cm.buf;
+			t->msg.msg_controllen = sizeof(t->cm.buf);
+			struct cmsghdr *c = CMSG_FIRSTHDR(&t->msg);
+			c->cmsg_level = IPPROTO_UDP;
+			c->cmsg_type = UDP_SEGMENT;
+			c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+			uint16_t seg = (uint16_t)pkts[i]->len;
+			memcpy(CMSG_DATA(c), &seg, sizeof(seg));
+		}
 		io_uring_prep_sendmsg(sqe, u->fd, &t->msg, 0);
 		io_uring_sqe_set_data64(sqe, si);
+		i = (uint16_t)(i + k);
 	}
 	if (i || u->r.need_submit)
 		warp__uring_submit(&u->r);
@@ -343,6 +493,13 @@ static int udp_local_addr(void *ctx, char *buf, size_t cap)
 	return 0;
 }
 
+static int udp_last_error(void *ctx, char *buf, size_t cap)
+{
+	struct uring_udp *u = ctx;
+	snprintf(buf, cap, "%s", u->last_error);
+	return 0;
+}
+
 static bool udp_single_issuer(void *ctx)
 {
 	struct uring_udp *u = ctx;
@@ -358,6 +515,7 @@ const struct warp_driver_ops warp__uring_udp_driver = {
 	.rx_burst = udp_rx_burst,
 	.tx_burst = udp_tx_burst,
 	.wait = udp_wait,
+	.last_error = udp_last_error,
 	.local_addr = udp_local_addr,
 	.single_issuer = udp_single_issuer,
 };

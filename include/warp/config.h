@@ -146,6 +146,12 @@ typedef struct warp_transport_config {
 					    thread may poll */
 #define WARP_TRANSPORT_URING_SQPOLL 0x4u /* a kernel thread polls submissions (costs a core) */
 #define WARP_TRANSPORT_URING_PLAIN 0x8u  /* no setup flags (for measurement only) */
+/* uring-udp: no UDP segmentation offload. By default consecutive packets of
+ * one length to one peer leave in one UDP_SEGMENT send (one pass through the
+ * kernel's stack; the NIC or the kernel cuts the datagrams). Set this when a
+ * DPDK node reads the other end of a veth on this host with af_packet or
+ * af_xdp: such a reader gets the unsegmented frame and cannot take it. */
+#define WARP_TRANSPORT_NO_UDP_GSO 0x10u
 #define WARP_DEFAULT_SOCK_BUF_BYTES (4u << 20)
 
 /** A peer known at start-up. */

@@ -5,6 +5,7 @@
  * use, unresolvable host, connection reset mid-message, reconnect).
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <pthread.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -734,6 +735,119 @@ Test(uring_udp, exactly_once_holds_under_iptables_loss, .fini = iptables_cleanup
 	warp_engine_destroy(e[1]);
 	free(rx.rx);
 	free(done.rx);
+}
+
+/* ---- UDP segmentation offload ---------------------------------------- */
+
+/* a and b over uring-udp, at-most-once (no resend can hide a loss), the
+ * session up, b logging what it receives; *s is a's stream 1 to b. */
+struct udp_pair {
+	warp_engine_t *e[2];
+	warp_peer_t *ab, *ba;
+	warp_stream_t *s;
+	struct th_log rx;
+};
+
+static void udp_pair_up(struct udp_pair *p)
+{
+	warp_config_t cfg;
+	warp_config_init(&cfg);
+	cfg.default_guarantee = WARP_AT_MOST_ONCE;
+	struct th_env env;
+	th_env_up(&env, "uring-udp", 1);
+	p->e[0] = th_make(&env, "a", &cfg);
+	p->e[1] = th_make(&env, "b", &cfg);
+	p->ab = th_link(p->e[0], p->e[1]);
+	p->ba = th_link(p->e[1], p->e[0]);
+	th_up2(p->e[0], p->ab, p->e[1], p->ba);
+	th_log_init(&p->rx);
+	warp_engine_set_recv(p->e[1], th_recv, &p->rx);
+	cr_assert_eq(warp_stream_open(p->e[0], p->ab, 1, 16, &p->s), 0);
+}
+
+static void udp_pair_down(struct udp_pair *p)
+{
+	warp_engine_destroy(p->e[0]);
+	warp_engine_destroy(p->e[1]);
+	free(p->rx.rx);
+}
+
+/* Queue n messages of 1000 bytes (one per packet, all packets the same
+ * length) before a polls, then poll both until b has `total`. */
+static void udp_burst(struct udp_pair *p, int n, size_t total)
+{
+	for (int i = 0; i < n; i++)
+		cr_assert_eq(th_send(p->e[0], p->s, 1000, NULL), 0);
+	cr_assert(th_pump(p->e, 2, &p->rx.n, total, 2000000), "b received %zu of %zu", p->rx.n,
+		  total);
+	cr_assert_eq(p->rx.n, total, "each message once");
+	cr_assert_eq(p->rx.bad, 0, "byte-exact");
+}
+
+/* The engine's UDP socket bound to `port` in this process. */
+static int udp_fd_of(int port)
+{
+	for (int fd = 0; fd < 1024; fd++) {
+		int type = 0;
+		socklen_t l = sizeof(type);
+		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) || type != SOCK_DGRAM)
+			continue;
+		struct sockaddr_in sin;
+		l = sizeof(sin);
+		if (getsockname(fd, (struct sockaddr *)&sin, &l) == 0 && sin.sin_family == AF_INET &&
+		    ntohs(sin.sin_port) == port)
+			return fd;
+	}
+	return -1;
+}
+
+Test(uring_udp, equal_packets_to_one_peer_leave_in_segmented_sends, .timeout = 60)
+{
+	struct udp_pair p;
+	udp_pair_up(&p);
+	warp_stats_t a0, a1, b0, b1;
+	warp_engine_stats(p.e[0], &a0);
+	warp_engine_stats(p.e[1], &b0);
+	udp_burst(&p, 64, 64);
+	warp_engine_stats(p.e[0], &a1);
+	warp_engine_stats(p.e[1], &b1);
+	uint64_t pkts = a1.tx_packets - a0.tx_packets, sends = a1.drv_tx_segmented - a0.drv_tx_segmented;
+	cr_assert_gt(sends, 0, "no segmented send for %llu packets", (unsigned long long)pkts);
+	cr_assert_lt(sends, pkts, "a segmented send carries several packets");
+	cr_assert_eq(a1.drv_tx_errors, 0);
+	/* the kernel cut them back into one datagram per packet */
+	cr_assert_geq(b1.rx_packets - b0.rx_packets, 64);
+	cr_assert_eq(b1.drv_rx_truncated + b1.drv_rx_errors, 0);
+	udp_pair_down(&p);
+}
+
+Test(uring_udp, a_refused_segmented_send_goes_again_one_datagram_each, .timeout = 60)
+{
+	struct udp_pair p;
+	udp_pair_up(&p);
+	/* without UDP checksums the kernel refuses segmentation (EINVAL), as
+	 * it does on a device without checksum offload (EIO) */
+	int fd = udp_fd_of(port_of(p.e[0]));
+	cr_assert_geq(fd, 0, "a's socket");
+	int one = 1;
+	cr_assert_eq(setsockopt(fd, SOL_SOCKET, SO_NO_CHECK, &one, sizeof(one)), 0);
+	warp_stats_t a0, a1, a2;
+	warp_engine_stats(p.e[0], &a0);
+	udp_burst(&p, 64, 64);
+	warp_engine_stats(p.e[0], &a1);
+	cr_assert_geq(a1.drv_tx_errors - a0.drv_tx_errors, 1, "the refusal is counted");
+	cr_assert_eq(a1.drv_tx_segmented, a0.drv_tx_segmented);
+	char err[256];
+	cr_assert_eq(warp_engine_transport_error(p.e[0], 0, err, sizeof(err)), 0);
+	cr_assert(strstr(err, "UDP segmentation offload refused") && strstr(err, "127.0.0.1:") &&
+			  strstr(err, strerror(EINVAL)),
+		  "named: '%s'", err);
+	/* segmentation stays off: nothing more is refused */
+	udp_burst(&p, 64, 128);
+	warp_engine_stats(p.e[0], &a2);
+	cr_assert_eq(a2.drv_tx_errors, a1.drv_tx_errors);
+	cr_assert_eq(a2.drv_tx_segmented, a0.drv_tx_segmented);
+	udp_pair_down(&p);
 }
 
 static bool iptables_block(int slot, int port)
