@@ -53,10 +53,9 @@ struct tx_slot {
 	uint16_t n;       /* packets in this send */
 	uint16_t next;    /* resending: the packet in flight alone */
 	bool resending;   /* the segmented send was refused: one by one */
-	union {
-		char buf[CMSG_SPACE(sizeof(uint16_t))];
-		struct cmsghdr align;
-	} cm;
+	/* the UDP_SEGMENT cmsg (struct cmsghdr ends in a flexible array, so
+	 * it cannot share a union here) */
+	_Alignas(struct cmsghdr) char cm[CMSG_SPACE(sizeof(uint16_t))];
 	struct warp_pkt *pkt[GSO_MAX]; /* NULL once back in the pool */
 	struct iovec iov[GSO_MAX];
 };
@@ -455,8 +454,8 @@ static uint16_t udp_tx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uint
 		t->msg.msg_control = NULL;
 		t->msg.msg_controllen = 0;
 		if (k > 1) {
-			t->msg.msg_control = t->cm.buf;
-			t->msg.msg_controllen = sizeof(t->cm.buf);
+			t->msg.msg_control = t->cm;
+			t->msg.msg_controllen = sizeof(t->cm);
 			struct cmsghdr *c = CMSG_FIRSTHDR(&t->msg);
 			c->cmsg_level = IPPROTO_UDP;
 			c->cmsg_type = UDP_SEGMENT;
