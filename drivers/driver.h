@@ -9,7 +9,9 @@
  * engine's packet pool (args->pool) and the engine puts them back after
  * processing; tx_burst takes the first k packets it accepts (returns k) and
  * puts them back into the pool when it is done with them; the rest stay
- * with the engine, which retries them on the next poll.
+ * with the engine, which retries them on the next poll. A driver may
+ * reorder pkts[] before returning (uring-udp gathers one peer's packets
+ * for a segmented send) as long as each peer's packets keep their order.
  */
 #ifndef WARP_DRIVER_H
 #define WARP_DRIVER_H

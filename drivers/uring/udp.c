@@ -5,7 +5,7 @@
  * Receive: one multishot RECVMSG on the socket, filling buffers from a
  * provided buffer ring; every completion is one datagram, copied into an
  * engine packet buffer and its ring buffer handed straight back.
- * Send: a burst submitted with one io_uring_enter. Consecutive packets to
+ * Send: a burst submitted with one io_uring_enter. Packets of a burst to
  * one peer that UDP generic segmentation offload can carry (all the same
  * length but the last, which may be shorter) go as one SENDMSG with a
  * UDP_SEGMENT cmsg: one pass through the kernel's UDP/IP stack for up to
@@ -40,7 +40,7 @@
 
 #define RX_BUFS 1024u  /* provided buffers (power of two) */
 #define TX_SLOTS 512u  /* sends in flight */
-#define GSO_MAX 32u    /* datagrams per segmented send (the kernel takes 64) */
+#define GSO_MAX 32u    /* datagrams per segmented send (the kernel takes at least 64) */
 #define GSO_MAX_BYTES 65000u /* and their bytes: one IP datagram's worth */
 #define RING_SQ 1024u
 #define RING_CQ 8192u
@@ -53,6 +53,7 @@ struct tx_slot {
 	uint16_t n;       /* packets in this send */
 	uint16_t next;    /* resending: the packet in flight alone */
 	bool resending;   /* the segmented send was refused: one by one */
+	bool probing;     /* and its first packet tells whether segmentation was why */
 	/* the UDP_SEGMENT cmsg (struct cmsghdr ends in a flexible array, so
 	 * it cannot share a union here) */
 	_Alignas(struct cmsghdr) char cm[CMSG_SPACE(sizeof(uint16_t))];
@@ -78,6 +79,7 @@ struct uring_udp {
 	uint32_t *tx_free;
 	uint32_t ntx_free;
 	bool gso;             /* UDP_SEGMENT sends (until the kernel refuses one) */
+	bool gso_ok;          /* the kernel has UDP_SEGMENT and the config allows it */
 	uint32_t *resend;     /* FIFO of slots with a packet to send again */
 	uint32_t resend_head, resend_n;
 	char last_error[200];
@@ -136,8 +138,9 @@ static int udp_open(const struct warp_driver_open_args *a, void **ctx)
 		setsockopt(u->fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
 	/* a kernel without UDP GSO (before 4.18) refuses the option */
 	int no_seg = 0;
-	u->gso = !(a->flags & WARP_TRANSPORT_NO_UDP_GSO) &&
-		 setsockopt(u->fd, IPPROTO_UDP, UDP_SEGMENT, &no_seg, sizeof(no_seg)) == 0;
+	u->gso_ok = !(a->flags & WARP_TRANSPORT_NO_UDP_GSO) &&
+		    setsockopt(u->fd, IPPROTO_UDP, UDP_SEGMENT, &no_seg, sizeof(no_seg)) == 0;
+	u->gso = u->gso_ok;
 	if (bind(u->fd, (struct sockaddr *)&ss, sl)) {
 		int e = errno;
 		udp_close(u);
@@ -251,7 +254,7 @@ static void slot_free(struct uring_udp *u, uint32_t si)
 {
 	struct tx_slot *t = &u->tx[si];
 	t->n = 0;
-	t->resending = false;
+	t->resending = t->probing = false;
 	u->tx_free[u->ntx_free++] = si;
 }
 
@@ -261,13 +264,15 @@ static void resend_push(struct uring_udp *u, uint32_t si)
 }
 
 /* Slots whose segmented send was refused send their packets one datagram
- * at a time, the next when the previous completes. */
-static void resend_drain(struct uring_udp *u)
+ * at a time, the next when the previous completes. Returns how many it
+ * prepared. */
+static unsigned resend_drain(struct uring_udp *u)
 {
+	unsigned prepared = 0;
 	while (u->resend_n) {
 		struct io_uring_sqe *sqe = io_uring_get_sqe(&u->r.ring);
 		if (!sqe)
-			return; /* SQ full: next poll */
+			break; /* SQ full: next poll */
 		uint32_t si = u->resend[u->resend_head];
 		u->resend_head = (u->resend_head + 1) % TX_SLOTS;
 		u->resend_n--;
@@ -279,7 +284,9 @@ static void resend_drain(struct uring_udp *u)
 		io_uring_prep_sendmsg(sqe, u->fd, &t->msg, 0);
 		io_uring_sqe_set_data64(sqe, si);
 		u->r.need_submit = true;
+		prepared++;
 	}
+	return prepared;
 }
 
 /* A send finished: its packets go back to the pool, or, when the kernel
@@ -288,6 +295,14 @@ static void tx_done(struct uring_udp *u, uint32_t si, int res)
 {
 	struct tx_slot *t = &u->tx[si];
 	if (t->resending) {
+		if (t->probing) {
+			/* the first packet alone: if it fails as well, the refusal
+			 * was not about segmentation (say, a bad destination) and
+			 * segmentation goes back on */
+			t->probing = false;
+			if (res < 0)
+				u->gso = u->gso_ok;
+		}
 		if (res < 0) {
 			warp__cnt_add(u->cnt->drv_tx_errors, 1);
 			set_error(u, t, "send", -res);
@@ -308,7 +323,7 @@ static void tx_done(struct uring_udp *u, uint32_t si, int res)
 		warp__cnt_add(u->cnt->drv_tx_errors, 1);
 		set_error(u, t, "UDP segmentation offload refused (now sending one datagram per packet); send",
 			  -res);
-		t->resending = true;
+		t->resending = t->probing = true;
 		t->next = 0;
 		resend_push(u, si);
 		return;
@@ -402,24 +417,35 @@ static uint16_t udp_rx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uint
 		io_uring_buf_ring_advance(u->br, (int)returned);
 	if (!u->rx_armed)
 		arm_rx(u); /* submitted with the next pump or send */
-	if (warp__unlikely(u->resend_n))
-		resend_drain(u);
+	/* resends go out now: tx_burst runs only when the engine has
+	 * something to send */
+	if (warp__unlikely(u->resend_n) && resend_drain(u))
+		warp__uring_submit(&u->r);
 	return k;
 }
 
-/* How many of pkts[0..n) one segmented send can carry: the same peer, the
- * same length but the last (which may be shorter), within the limits. */
-static uint16_t gso_run(struct warp_pkt *const *pkts, uint16_t n)
+/* Gather into pkts[0..k) what one segmented send can carry: pkts[0] and
+ * the packets after it to the same peer, of its length (the last may be
+ * shorter), within the limits. The engine interleaves peers in a burst,
+ * so other peers' packets are passed over; they move back behind the
+ * group in their order, and one peer's packets keep theirs (gathering
+ * stops at that peer's first packet that does not fit). Returns k. */
+static uint16_t gso_gather(struct warp_pkt **pkts, uint16_t n)
 {
 	const struct warp_pkt *p0 = pkts[0];
 	uint32_t seg = p0->len, bytes = seg;
 	uint16_t k = 1;
-	while (k < n && k < GSO_MAX && pkts[k - 1]->len == seg && pkts[k]->len <= seg &&
-	       pkts[k]->len && bytes + pkts[k]->len <= GSO_MAX_BYTES &&
-	       pkts[k]->addr.len == p0->addr.len &&
-	       memcmp(pkts[k]->addr.b, p0->addr.b, p0->addr.len) == 0) {
-		bytes += pkts[k]->len;
-		k++;
+	bool shorter = false; /* the group ends in a shorter packet */
+	for (uint16_t j = 1; j < n && k < GSO_MAX && !shorter; j++) {
+		struct warp_pkt *q = pkts[j];
+		if (q->addr.len != p0->addr.len || memcmp(q->addr.b, p0->addr.b, p0->addr.len) != 0)
+			continue; /* another peer's */
+		if (!q->len || q->len > seg || bytes + q->len > GSO_MAX_BYTES)
+			break;
+		shorter = q->len < seg;
+		bytes += q->len;
+		memmove(&pkts[k + 1], &pkts[k], (size_t)(j - k) * sizeof(*pkts));
+		pkts[k++] = q;
 	}
 	return k;
 }
@@ -436,11 +462,11 @@ static uint16_t udp_tx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uint
 		struct io_uring_sqe *sqe = io_uring_get_sqe(&u->r.ring);
 		if (!sqe)
 			break;
-		uint16_t k = u->gso && n - i > 1 ? gso_run(pkts + i, (uint16_t)(n - i)) : 1;
+		uint16_t k = u->gso && n - i > 1 ? gso_gather(pkts + i, (uint16_t)(n - i)) : 1;
 		uint32_t si = u->tx_free[--u->ntx_free];
 		struct tx_slot *t = &u->tx[si];
 		t->n = k;
-		t->resending = false;
+		t->resending = t->probing = false;
 		for (uint16_t j = 0; j < k; j++) {
 			struct warp_pkt *pkt = pkts[i + j];
 			t->pkt[j] = pkt;

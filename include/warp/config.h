@@ -146,7 +146,7 @@ typedef struct warp_transport_config {
 					    thread may poll */
 #define WARP_TRANSPORT_URING_SQPOLL 0x4u /* a kernel thread polls submissions (costs a core) */
 #define WARP_TRANSPORT_URING_PLAIN 0x8u  /* no setup flags (for measurement only) */
-/* uring-udp: no UDP segmentation offload. By default consecutive packets of
+/* uring-udp: no UDP segmentation offload. By default a burst's packets of
  * one length to one peer leave in one UDP_SEGMENT send (one pass through the
  * kernel's stack; the NIC or the kernel cuts the datagrams). Set this when a
  * DPDK node reads the other end of a veth on this host with af_packet or
