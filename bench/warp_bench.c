@@ -425,6 +425,24 @@ static void client_free(struct half *c)
 	c->buf = NULL;
 }
 
+/* The client engine per measured message, from the snapshots. */
+struct engine_counts {
+	double tx, rx, polls, ns_per_poll;
+};
+
+static bool engine_counts(const struct half *c, struct engine_counts *ec)
+{
+	double msgs = (double)(c->st1.msgs_sent - c->st0.msgs_sent);
+	uint64_t polls = c->st1.polls - c->st0.polls;
+	if (msgs <= 0 || !polls)
+		return false;
+	ec->tx = (double)(c->st1.tx_packets - c->st0.tx_packets) / msgs;
+	ec->rx = (double)(c->st1.rx_packets - c->st0.rx_packets) / msgs;
+	ec->polls = (double)polls / msgs;
+	ec->ns_per_poll = (double)(c->st_ns1 - c->st_ns0) / (double)polls;
+	return true;
+}
+
 static void report(struct half *c)
 {
 	const double pct[] = { 50, 90, 99, 99.9, 99.99 };
@@ -438,6 +456,8 @@ static void report(struct half *c)
 	double srv_secs = (double)(c->res.last_ns - c->res.first_ns) / 1e9;
 	double rx_rate = srv_secs > 0 ? (double)c->res.received / srv_secs : 0;
 	double gbit = srv_secs > 0 ? (double)c->res.bytes * 8 / srv_secs / 1e9 : 0;
+	struct engine_counts ec;
+	bool have_ec = engine_counts(c, &ec);
 	uint64_t lost = o.mode == PINGPONG ? c->lost
 					   : (c->got_result ? c->sent - c->res.received : 0);
 	if (o.json) {
@@ -456,15 +476,11 @@ static void report(struct half *c)
 			printf("\"sent_msgs_per_s\":%.0f,\"msgs_per_s\":%.0f,\"gbit_per_s\":%.3f,",
 			       rate, rx_rate, gbit);
 		printf("\"encryption\":\"%s\",", o.tls ? (o.cipher ? o.cipher : "aes-128-gcm") : "none");
-		double jm = (double)(c->st1.msgs_sent - c->st0.msgs_sent);
-		uint64_t jp = c->st1.polls - c->st0.polls;
-		if (jm > 0 && jp > 0)
+		if (have_ec)
 			printf("\"client_engine\":{\"tx_packets_per_msg\":%.3f,"
 			       "\"rx_packets_per_msg\":%.3f,\"polls_per_msg\":%.4g,"
 			       "\"ns_between_polls\":%.1f},",
-			       (double)(c->st1.tx_packets - c->st0.tx_packets) / jm,
-			       (double)(c->st1.rx_packets - c->st0.rx_packets) / jm, (double)jp / jm,
-			       (double)(c->st_ns1 - c->st_ns0) / (double)jp);
+			       ec.tx, ec.rx, ec.polls, ec.ns_per_poll);
 		printf("\"lost\":%llu,\"clock\":\"%s\",\"clock_overhead_ns\":%.1f,\"cpus\":[%d,%d],"
 		       "\"idle\":\"spin\",\"uring_setup\":\"%s\",\"udp_gso\":%s,\"guarantee\":%d,"
 		       "\"injected_loss\":%.3f}\n",
@@ -506,14 +522,10 @@ static void report(struct half *c)
 	       o.tls ? (o.cipher ? o.cipher : "aes-128-gcm") : "off");
 	printf("clock: %s, %.1f ns per reading (two readings per measured message)\n", clk.name,
 	       clk.overhead_ns);
-	double msgs = (double)(c->st1.msgs_sent - c->st0.msgs_sent);
-	uint64_t polls = c->st1.polls - c->st0.polls;
-	if (msgs > 0 && polls > 0)
+	if (have_ec)
 		printf("client engine, per message sent: %.2f packets sent, %.2f received, "
 		       "%.3g polls (one every %.0f ns)\n",
-		       (double)(c->st1.tx_packets - c->st0.tx_packets) / msgs,
-		       (double)(c->st1.rx_packets - c->st0.rx_packets) / msgs, (double)polls / msgs,
-		       (double)(c->st_ns1 - c->st_ns0) / (double)polls);
+		       ec.tx, ec.rx, ec.polls, ec.ns_per_poll);
 }
 
 /* ---- process plumbing ------------------------------------------------------ */

@@ -650,8 +650,7 @@ static int pick_conn(struct uring_tcp *t, const warp__addr_t *a)
 	int out = -1, in = -1;
 	for (uint32_t i = 0; i < t->nconns; i++) {
 		struct conn *c = &t->c[i];
-		if (c->state == C_FREE || c->addr.len != a->len ||
-		    memcmp(c->addr.b, a->b, a->len) != 0)
+		if (c->state == C_FREE || !warp__addr_eq(&c->addr, a))
 			continue;
 		if (c->outbound)
 			out = (int)i;
@@ -681,8 +680,7 @@ static uint16_t tcp_tx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uint
 	int last = -1;
 	for (i = 0; i < n; i++) {
 		struct warp_pkt *pkt = pkts[i];
-		int ci = (last >= 0 && t->c[last].addr.len == pkt->addr.len &&
-			  memcmp(t->c[last].addr.b, pkt->addr.b, pkt->addr.len) == 0)
+		int ci = last >= 0 && warp__addr_eq(&t->c[last].addr, &pkt->addr)
 				 ? last
 				 : pick_conn(t, &pkt->addr);
 		if (ci < 0) {

@@ -438,7 +438,7 @@ static uint16_t gso_gather(struct warp_pkt **pkts, uint16_t n)
 	bool shorter = false; /* the group ends in a shorter packet */
 	for (uint16_t j = 1; j < n && k < GSO_MAX && !shorter; j++) {
 		struct warp_pkt *q = pkts[j];
-		if (q->addr.len != p0->addr.len || memcmp(q->addr.b, p0->addr.b, p0->addr.len) != 0)
+		if (!warp__addr_eq(&q->addr, &p0->addr))
 			continue; /* another peer's */
 		if (!q->len || q->len > seg || bytes + q->len > GSO_MAX_BYTES)
 			break;

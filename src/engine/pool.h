@@ -12,7 +12,9 @@
 #define WARP_ENGINE_POOL_H
 
 #include <stdint.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "common.h"
 
@@ -20,6 +22,11 @@ typedef struct warp__addr {
 	uint8_t len; /* bytes of b in use; 0 = none */
 	uint8_t b[39];
 } warp__addr_t;
+
+static inline bool warp__addr_eq(const warp__addr_t *a, const warp__addr_t *b)
+{
+	return a->len == b->len && memcmp(a->b, b->b, a->len) == 0;
+}
 
 /* Bytes past the MTU in every packet buffer. */
 #define WARP_PKT_SLACK 128u

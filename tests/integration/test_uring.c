@@ -749,15 +749,21 @@ struct udp_pair {
 	struct th_log rx;
 };
 
-static void udp_pair_up(struct udp_pair *p)
+/* A uring-udp engine named `name`, at-most-once. */
+static warp_engine_t *amo_udp_engine(const char *name)
 {
 	warp_config_t cfg;
 	warp_config_init(&cfg);
 	cfg.default_guarantee = WARP_AT_MOST_ONCE;
 	struct th_env env;
 	th_env_up(&env, "uring-udp", 1);
-	p->e[0] = th_make(&env, "a", &cfg);
-	p->e[1] = th_make(&env, "b", &cfg);
+	return th_make(&env, name, &cfg);
+}
+
+static void udp_pair_up(struct udp_pair *p)
+{
+	p->e[0] = amo_udp_engine("a");
+	p->e[1] = amo_udp_engine("b");
 	p->ab = th_link(p->e[0], p->e[1]);
 	p->ba = th_link(p->e[1], p->e[0]);
 	th_up2(p->e[0], p->ab, p->e[1], p->ba);
@@ -773,12 +779,12 @@ static void udp_pair_down(struct udp_pair *p)
 	free(p->rx.rx);
 }
 
-/* Poll both engines a while: the last sends' completions are reaped
+/* Poll the engines a while: the last sends' completions are reaped
  * (drv_tx_segmented counts a send when its completion comes back). */
-static void udp_settle(warp_engine_t **e)
+static void udp_settle(warp_engine_t **e, size_t n)
 {
 	size_t never = 0;
-	th_pump(e, 2, &never, 1, 2000);
+	th_pump(e, n, &never, 1, 2000);
 }
 
 /* Queue n messages of 1000 bytes (one per packet, all packets the same
@@ -791,17 +797,18 @@ static void udp_burst(struct udp_pair *p, int n, size_t total)
 		  total);
 	cr_assert_eq(p->rx.n, total, "each message once");
 	cr_assert_eq(p->rx.bad, 0, "byte-exact");
-	udp_settle(p->e);
+	udp_settle(p->e, 2);
 }
 
-/* Whether this kernel takes UDP_SEGMENT (4.18 and later). */
-static bool have_udp_gso(void)
+/* Skip unless this kernel takes UDP_SEGMENT (4.18 and later). */
+static void need_udp_gso(void)
 {
 	int fd = socket(AF_INET, SOCK_DGRAM, 0), zero = 0;
 	bool ok = fd >= 0 && setsockopt(fd, IPPROTO_UDP, UDP_SEGMENT, &zero, sizeof(zero)) == 0;
 	if (fd >= 0)
 		close(fd);
-	return ok;
+	if (!ok)
+		cr_skip_test("the kernel has no UDP_SEGMENT (needs 4.18)");
 }
 
 /* The engine's UDP socket bound to `port` in this process. */
@@ -823,10 +830,7 @@ static int udp_fd_of(int port)
 
 Test(uring_udp, equal_packets_to_one_peer_leave_in_segmented_sends, .timeout = 60)
 {
-	if (!have_udp_gso()) {
-		cr_skip_test("the kernel has no UDP_SEGMENT (needs 4.18)");
-		return;
-	}
+	need_udp_gso();
 	struct udp_pair p;
 	udp_pair_up(&p);
 	warp_stats_t a0, a1, b0, b1;
@@ -850,17 +854,8 @@ Test(uring_udp, equal_packets_to_one_peer_leave_in_segmented_sends, .timeout = 6
 
 Test(uring_udp, a_burst_to_two_peers_is_gathered_per_peer_into_segmented_sends, .timeout = 60)
 {
-	if (!have_udp_gso()) {
-		cr_skip_test("the kernel has no UDP_SEGMENT (needs 4.18)");
-		return;
-	}
-	warp_config_t cfg;
-	warp_config_init(&cfg);
-	cfg.default_guarantee = WARP_AT_MOST_ONCE;
-	struct th_env env;
-	th_env_up(&env, "uring-udp", 1);
-	warp_engine_t *e[3] = { th_make(&env, "a", &cfg), th_make(&env, "b", &cfg),
-				th_make(&env, "c", &cfg) };
+	need_udp_gso();
+	warp_engine_t *e[3] = { amo_udp_engine("a"), amo_udp_engine("b"), amo_udp_engine("c") };
 	warp_peer_t *ps[4] = { th_link(e[0], e[1]), th_link(e[1], e[0]), th_link(e[0], e[2]),
 			       th_link(e[2], e[0]) };
 	th_up(e, 3, ps, 4);
@@ -884,8 +879,7 @@ Test(uring_udp, a_burst_to_two_peers_is_gathered_per_peer_into_segmented_sends, 
 			warp_engine_poll(e[i]);
 		got = rx[0].n + rx[1].n;
 	}
-	size_t never = 0;
-	th_pump(e, 3, &never, 1, 2000);
+	udp_settle(e, 3);
 	for (int k = 0; k < 2; k++) {
 		cr_assert_eq(rx[k].n, 31, "peer %d received %zu of 31", k, rx[k].n);
 		cr_assert_eq(rx[k].bad, 0, "byte-exact");
@@ -906,10 +900,7 @@ Test(uring_udp, a_burst_to_two_peers_is_gathered_per_peer_into_segmented_sends, 
 
 Test(uring_udp, a_refused_segmented_send_goes_again_one_datagram_each, .timeout = 60)
 {
-	if (!have_udp_gso()) {
-		cr_skip_test("the kernel has no UDP_SEGMENT (needs 4.18)");
-		return;
-	}
+	need_udp_gso();
 	struct udp_pair p;
 	udp_pair_up(&p);
 	/* without UDP checksums the kernel refuses segmentation (EINVAL), as
