@@ -37,9 +37,7 @@ static inline void list_del(struct warp_timer *t)
 
 static inline uint64_t tick_of(const struct warp_wheel *w, uint64_t ns)
 {
-	if (warp__likely(w->tick_shift < 64))
-		return ns >> w->tick_shift;
-	return ns / w->tick_ns;
+	return warp__wheel_tick_of(w, ns);
 }
 
 void warp__timer_init(struct warp_timer *t, warp_timer_fn fn)
@@ -65,6 +63,7 @@ int warp__wheel_init(struct warp_wheel *w, uint32_t nslots, uint64_t tick_ns, ui
 	w->now_ns = now_ns;
 	w->mask = nslots - 1;
 	w->tick_shift = (tick_ns & (tick_ns - 1)) == 0 ? (uint32_t)__builtin_ctzll(tick_ns) : 64;
+	w->tick_recip = UINT64_MAX / tick_ns;
 	w->count = 0;
 	w->firing = 0;
 	return 0;

@@ -59,9 +59,29 @@ struct warp_wheel {
 	uint64_t now_ns;	  /* now_ns of the last advance (or of init) */
 	uint32_t mask;		  /* nslots - 1 */
 	uint32_t tick_shift;	  /* log2(tick_ns) when a power of two, else 64 */
+	uint64_t tick_recip;	  /* floor((2^64 - 1) / tick_ns): tick_of() multiplies */
 	unsigned count;		  /* armed timers, due list included */
 	int firing;		  /* inside advance(): guards against recursion */
 };
+
+/**
+ * The tick of ns: ns / tick_ns. Every poll and every arm asks, and a 64-bit
+ * division costs tens of cycles, so a tick that is not a power of two (the
+ * default is 100 us) is divided by multiplying with its reciprocal
+ * r = floor((2^64 - 1) / tick_ns): the high half of ns * r is never above
+ * the quotient and, as r falls short of 2^64 / tick_ns by less than 1, at
+ * most one below it for ns < 2^63 (two at worst); the loop adds the rest.
+ * Any thread (reads only tick_ns, tick_shift and tick_recip).
+ */
+static inline uint64_t warp__wheel_tick_of(const struct warp_wheel *w, uint64_t ns)
+{
+	if (w->tick_shift < 64)
+		return ns >> w->tick_shift;
+	uint64_t q = (uint64_t)(((unsigned __int128)ns * w->tick_recip) >> 64);
+	while (ns - q * w->tick_ns >= w->tick_ns)
+		q++;
+	return q;
+}
 
 /**
  * Initialise a timer (not armed). Call once before first use; the timer

@@ -21,6 +21,9 @@ static void init_table(void)
 }
 
 #if defined(__x86_64__)
+/* Eight bytes per instruction, then the tail in at most three (4, 2, 1):
+ * the instructions form one dependency chain, so each one saved is ~3
+ * cycles off a packet's checksum. */
 __attribute__((target("sse4.2"))) static uint32_t crc_hw(uint32_t c, const uint8_t *p, size_t n)
 {
 	uint64_t c64 = c;
@@ -32,8 +35,20 @@ __attribute__((target("sse4.2"))) static uint32_t crc_hw(uint32_t c, const uint8
 		n -= 8;
 	}
 	c = (uint32_t)c64;
-	while (n--)
-		c = __builtin_ia32_crc32qi(c, *p++);
+	if (n & 4) {
+		uint32_t v;
+		memcpy(&v, p, 4);
+		c = __builtin_ia32_crc32si(c, v);
+		p += 4;
+	}
+	if (n & 2) {
+		uint16_t v;
+		memcpy(&v, p, 2);
+		c = __builtin_ia32_crc32hi(c, v);
+		p += 2;
+	}
+	if (n & 1)
+		c = __builtin_ia32_crc32qi(c, *p);
 	return c;
 }
 #endif

@@ -573,9 +573,61 @@ static void rx_window_mark(struct warp_peer *p, uint64_t pn)
 	p->rx_window[(pn / 64) % WARP_RX_WINDOW_WORDS] |= 1ull << (pn & 63);
 }
 
+/* Act on one frame of a validated packet from p. */
+static inline void rx_frame(warp_engine_t *e, struct warp_peer *p, const struct warp_frame *f,
+			    uint8_t transport, bool *eliciting, bool *saw_hb_reply)
+{
+	if (f->type != WARP_FRAME_ACK && f->type != WARP_FRAME_CREDIT)
+		*eliciting = true;
+	switch (f->type) {
+	case WARP_FRAME_STREAM:
+		if (!p->closed)
+			on_stream_frame(e, p, f, transport);
+		break;
+	case WARP_FRAME_ACK:
+		warp__stat(e, acks_rx, 1);
+		warp__on_ack(e, p, f);
+		break;
+	case WARP_FRAME_NACK:
+		on_nack(e, p, f);
+		break;
+	case WARP_FRAME_STREAM_LOW:
+		on_stream_low(e, p, f);
+		break;
+	case WARP_FRAME_STREAM_CREDIT:
+		on_stream_credit(e, p, f);
+		break;
+	case WARP_FRAME_CREDIT:
+		p->peer_window = f->u.credit.window;
+		warp__tx_activate_peer(e, p);
+		break;
+	case WARP_FRAME_HEARTBEAT:
+		warp__stat(e, heartbeats_rx, 1);
+		if (f->u.heartbeat.flags & WARP_HEARTBEAT_REPLY)
+			*saw_hb_reply = true;
+		if (!(f->u.heartbeat.flags & WARP_HEARTBEAT_REPLY)) {
+			p->hb_reply_pending = true;
+			p->hb_reply_seq = f->u.heartbeat.seq;
+			p->hb_reply_ts = f->u.heartbeat.timestamp_ns;
+			warp__tx_activate_peer(e, p);
+		}
+		break;
+	case WARP_FRAME_CLOSE:
+		warp__stat(e, closes_rx, 1);
+		if (!p->closed) {
+			warp__tx_drop_peer_queue(e, p, WARP_ECLOSED);
+			p->closed = true;
+		}
+		break;
+	default:
+		break;
+	}
+}
+
 void warp__rx_packet(warp_engine_t *e, struct warp_pkt *pkt)
 {
 	struct warp_pkt_hdr h;
+	struct warp_frames fr;
 	warp__stat(e, rx_packets, 1);
 	warp__stat(e, rx_bytes, pkt->len);
 	/* Plaintext packets are checked whole (CRC, every frame) before their
@@ -583,7 +635,7 @@ void warp__rx_packet(warp_engine_t *e, struct warp_pkt *pkt)
 	int rc = pkt->len > WARP_WIRE_HDR_LEN && pkt->data[5] == WARP_PKT_PROTECTED
 			 ? warp__hdr_decode(pkt->data, pkt->len, e->cfg.mtu, &h)
 			 : warp__pkt_validate(pkt->data, pkt->len, e->cfg.mtu,
-					      e->cfg.max_payload_bytes, &h);
+					      e->cfg.max_payload_bytes, &h, &fr);
 	if (warp__unlikely(rc < 0)) {
 		warp__drop(e, -rc - 1);
 		return;
@@ -625,7 +677,7 @@ void warp__rx_packet(warp_engine_t *e, struct warp_pkt *pkt)
 		}
 		body = (size_t)n;
 		rc = warp__frames_validate(pkt->data, body, WARP_PKT_PROTECTED,
-					   e->cfg.max_payload_bytes);
+					   e->cfg.max_payload_bytes, &fr);
 		if (warp__unlikely(rc < 0)) {
 			warp__drop(e, -rc - 1);
 			return;
@@ -650,57 +702,15 @@ void warp__rx_packet(warp_engine_t *e, struct warp_pkt *pkt)
 	if (h.pkt_num == p->rx_largest)
 		p->ack_largest_rx_ns = e->now;
 
-	struct warp_frame f;
-	size_t off = WARP_WIRE_HDR_LEN;
+	size_t off = fr.rest_off;
 	bool eliciting = false, saw_hb_reply = false;
 	e->rx_refuse = false;
-	while (warp__frame_next(pkt->data, body, &off, &f)) {
-		if (f.type != WARP_FRAME_ACK && f.type != WARP_FRAME_CREDIT)
-			eliciting = true;
-		switch (f.type) {
-		case WARP_FRAME_STREAM:
-			if (!p->closed)
-				on_stream_frame(e, p, &f, pkt->transport);
-			break;
-		case WARP_FRAME_ACK:
-			warp__stat(e, acks_rx, 1);
-			warp__on_ack(e, p, &f);
-			break;
-		case WARP_FRAME_NACK:
-			on_nack(e, p, &f);
-			break;
-		case WARP_FRAME_STREAM_LOW:
-			on_stream_low(e, p, &f);
-			break;
-		case WARP_FRAME_STREAM_CREDIT:
-			on_stream_credit(e, p, &f);
-			break;
-		case WARP_FRAME_CREDIT:
-			p->peer_window = f.u.credit.window;
-			warp__tx_activate_peer(e, p);
-			break;
-		case WARP_FRAME_HEARTBEAT:
-			warp__stat(e, heartbeats_rx, 1);
-			if (f.u.heartbeat.flags & WARP_HEARTBEAT_REPLY)
-				saw_hb_reply = true;
-			if (!(f.u.heartbeat.flags & WARP_HEARTBEAT_REPLY)) {
-				p->hb_reply_pending = true;
-				p->hb_reply_seq = f.u.heartbeat.seq;
-				p->hb_reply_ts = f.u.heartbeat.timestamp_ns;
-				warp__tx_activate_peer(e, p);
-			}
-			break;
-		case WARP_FRAME_CLOSE:
-			warp__stat(e, closes_rx, 1);
-			if (!p->closed) {
-				warp__tx_drop_peer_queue(e, p, WARP_ECLOSED);
-				p->closed = true;
-			}
-			break;
-		default:
-			break;
-		}
-	}
+	/* the frames validation kept, then (a packet of many frames) the rest */
+	for (uint32_t i = 0; i < fr.n; i++)
+		rx_frame(e, p, &fr.f[i], pkt->transport, &eliciting, &saw_hb_reply);
+	struct warp_frame f;
+	while (warp__frame_next(pkt->data, body, &off, &f))
+		rx_frame(e, p, &f, pkt->transport, &eliciting, &saw_hb_reply);
 	/* which of the peer's transports it came over */
 	uint32_t via = p->active_tp;
 	for (uint32_t i = 0; i < p->n_tp; i++)

@@ -394,24 +394,36 @@ int warp__hdr_decode(const uint8_t *p, size_t len, size_t mtu, struct warp_pkt_h
 	return rc ? rc : hdr_type(len, h);
 }
 
-int warp__frames_validate(const uint8_t *p, size_t body, uint8_t type, uint64_t max_msg_len)
+int warp__frames_validate(const uint8_t *p, size_t body, uint8_t type, uint64_t max_msg_len,
+			  struct warp_frames *kept)
 {
-	struct warp_frame f;
+	struct warp_frame scratch;
 	size_t off = WARP_WIRE_HDR_LEN;
 	bool hs = type == WARP_PKT_HANDSHAKE;
+	uint32_t n_kept = 0;
+	size_t rest = body;
 	while (off < body) {
-		long n = frame_decode(p, body, off, max_msg_len, hs, &f);
+		struct warp_frame *f = kept && n_kept < WARP_FRAMES_KEPT ? &kept->f[n_kept] : &scratch;
+		long n = frame_decode(p, body, off, max_msg_len, hs, f);
 		if (n < 0)
 			return (int)n;
 		if (n == 0)
 			break; /* padding to the end */
+		if (f != &scratch)
+			n_kept++;
+		else if (rest == body)
+			rest = off; /* the first frame not kept */
 		off += (size_t)n;
+	}
+	if (kept) {
+		kept->n = n_kept;
+		kept->rest_off = rest;
 	}
 	return 0;
 }
 
 int warp__pkt_validate(const uint8_t *p, size_t len, size_t mtu, uint64_t max_msg_len,
-		       struct warp_pkt_hdr *h)
+		       struct warp_pkt_hdr *h, struct warp_frames *kept)
 {
 	int rc = hdr_basic(p, len, mtu, h);
 	if (rc)
@@ -425,7 +437,7 @@ int warp__pkt_validate(const uint8_t *p, size_t len, size_t mtu, uint64_t max_ms
 		return rc;
 	if (h->type == WARP_PKT_PROTECTED)
 		return DROP(BAD_TYPE);
-	return warp__frames_validate(p, len, h->type, max_msg_len);
+	return warp__frames_validate(p, len, h->type, max_msg_len, kept);
 }
 
 int warp__frame_next(const uint8_t *p, size_t len, size_t *off, struct warp_frame *f)

@@ -6,7 +6,10 @@
  *
  * Parsing is two-pass: warp__pkt_validate() checks every field of a packet
  * against the bounds below without acting on it, so a bad packet is dropped
- * whole; afterwards warp__frame_next() walks the (now trusted) frames.
+ * whole; afterwards the receiver acts on the (now trusted) frames. The
+ * validating pass keeps what it decoded (struct warp_frames), so the second
+ * pass decodes nothing again for a packet of up to WARP_FRAMES_KEPT frames;
+ * warp__frame_next() walks the rest of a longer one.
  */
 #ifndef WARP_PROTO_WIRE_H
 #define WARP_PROTO_WIRE_H
@@ -270,11 +273,24 @@ size_t warp__frame_hs_fail_encode(uint8_t *p, size_t room, uint32_t attempt, uin
  * warp_drop_reason). */
 int warp__hdr_decode(const uint8_t *p, size_t len, size_t mtu, struct warp_pkt_hdr *h);
 
+/* What validation decoded: the first WARP_FRAMES_KEPT frames of a packet
+ * (a 64-byte ping-pong packet has three: ACK, CREDIT, STREAM; a full
+ * packet of coalesced 64-byte messages ~17). When the packet has more,
+ * rest_off is where warp__frame_next() goes on; otherwise it is the body's
+ * end. */
+#define WARP_FRAMES_KEPT 24
+struct warp_frames {
+	uint32_t n;
+	size_t rest_off;
+	struct warp_frame f[WARP_FRAMES_KEPT];
+};
+
 /* The frames of a packet of type `type`, p[WARP_WIRE_HDR_LEN, body): each
  * against the end and max_msg_len; data frames only in FRAMES and
  * PROTECTED packets, handshake frames only in HANDSHAKE packets. 0 or
- * -(1 + reason). */
-int warp__frames_validate(const uint8_t *p, size_t body, uint8_t type, uint64_t max_msg_len);
+ * -(1 + reason). With kept (may be NULL), what was decoded is kept there. */
+int warp__frames_validate(const uint8_t *p, size_t body, uint8_t type, uint64_t max_msg_len,
+			  struct warp_frames *kept);
 
 /* Validate a whole plaintext packet (FRAMES or HANDSHAKE): header, CRC32C
  * trailer, then every frame. Returns 0 and fills *h, or -(1 + enum
@@ -282,7 +298,7 @@ int warp__frames_validate(const uint8_t *p, size_t body, uint8_t type, uint64_t 
  * refused here (BAD_TYPE): it is checked frame by frame only once
  * decrypted (warp__hdr_decode, then warp__frames_validate). */
 int warp__pkt_validate(const uint8_t *p, size_t len, size_t mtu, uint64_t max_msg_len,
-		       struct warp_pkt_hdr *h);
+		       struct warp_pkt_hdr *h, struct warp_frames *kept);
 
 /* Walk frames of a validated packet: *off starts at WARP_WIRE_HDR_LEN and
  * len is the packet length without the CRC trailer (or tag).

@@ -513,7 +513,7 @@ static bool capture_filter(void *arg, const char *from, const char *to, const ui
 	struct capture *cap = arg;
 	struct warp_pkt_hdr h;
 	if (cap->len || strcmp(from, cap->from) != 0 || strcmp(to, "b:1") != 0 ||
-	    warp__pkt_validate(pkt, len, WARP_WIRE_MAX_MTU, 1, &h) || h.type != WARP_PKT_HANDSHAKE)
+	    warp__pkt_validate(pkt, len, WARP_WIRE_MAX_MTU, 1, &h, NULL) || h.type != WARP_PKT_HANDSHAKE)
 		return true;
 	size_t off = WARP_WIRE_HDR_LEN, prev = off;
 	struct warp_frame f;

@@ -92,7 +92,7 @@ static bool holdup_filter(void *arg, const char *from, const char *to, const uin
 	if (h->dropped)
 		return true;
 	struct warp_pkt_hdr hdr;
-	if (warp__pkt_validate(pkt, len, 9000, UINT32_MAX, &hdr))
+	if (warp__pkt_validate(pkt, len, 9000, UINT32_MAX, &hdr, NULL))
 		return true;
 	size_t off = WARP_WIRE_HDR_LEN;
 	struct warp_frame f;

@@ -494,7 +494,7 @@ static bool drop_s1_m0(void *arg, const char *from, const char *to, const uint8_
 	if (d->dropped >= d->limit || strcmp(from, "a:1") != 0)
 		return true;
 	struct warp_pkt_hdr h;
-	if (warp__pkt_validate(pkt, len, 9000, UINT32_MAX, &h))
+	if (warp__pkt_validate(pkt, len, 9000, UINT32_MAX, &h, NULL))
 		return true;
 	size_t off = WARP_WIRE_HDR_LEN;
 	struct warp_frame f;

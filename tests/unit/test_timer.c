@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <criterion/criterion.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "common.h"
 #include "engine/timer.h"
+#include "warp/config.h"
 #include "warp/error.h"
 
 /* A test object embedding a timer, as engine objects do. */
@@ -524,4 +526,38 @@ Test(timer, randomized_vs_model_shift)
 Test(timer, randomized_vs_model_one_slot)
 {
 	run_random(1, 500, 42, 7);
+}
+
+/* The default tick (100 us, not a power of two: tick_of multiplies by a
+ * reciprocal) far from zero, where the reciprocal's error is largest. */
+Test(timer, randomized_vs_model_default_tick_late)
+{
+	run_random(512, WARP_DEFAULT_TIMER_TICK_NS, 0x0123456789abcdefull, (1ull << 62) + 99999);
+	run_random(8, 999999937ull, 7, UINT64_MAX / 2 - 3);
+}
+
+/* The reciprocal division is exact: against `/` for ticks that are not
+ * powers of two, at values near every end of the range. */
+Test(timer, tick_of_is_the_exact_quotient)
+{
+	static const uint64_t ticks[] = { 3, 1000, WARP_DEFAULT_TIMER_TICK_NS, 999999937ull,
+					  (1ull << 40) + 1, UINT64_MAX / 3, UINT64_MAX - 1 };
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	for (size_t k = 0; k < sizeof(ticks) / sizeof(ticks[0]); k++) {
+		struct warp_wheel w;
+		cr_assert_eq(warp__wheel_init(&w, 8, ticks[k], 0), 0);
+		cr_assert_eq(w.tick_shift, 64, "%" PRIu64 " is not a power of two", ticks[k]);
+		for (int i = 0; i < 200000; i++) {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			uint64_t d = ticks[k];
+			uint64_t ns[] = { x, x >> 1, x >> 20, UINT64_MAX - x % 1000000,
+					  (x / d) * d, (x / d) * d - 1, (uint64_t)i };
+			for (size_t j = 0; j < sizeof(ns) / sizeof(ns[0]); j++)
+				cr_assert_eq(warp__wheel_tick_of(&w, ns[j]), ns[j] / d,
+					     "tick %" PRIu64 ", ns %" PRIu64, d, ns[j]);
+		}
+		warp__wheel_fini(&w);
+	}
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Wire format v1: every frame encodes and decodes to the same fields. */
 #include <criterion/criterion.h>
+#include <inttypes.h>
 
 #include "proto/wire.h"
 
@@ -10,7 +11,7 @@ static int validate(const uint8_t *body, size_t len, size_t mtu, uint64_t max,
 {
 	static uint8_t tmp[10000];
 	memcpy(tmp, body, len);
-	return warp__pkt_validate(tmp, warp__pkt_seal(tmp, len), mtu, max, h);
+	return warp__pkt_validate(tmp, warp__pkt_seal(tmp, len), mtu, max, h, NULL);
 }
 
 static size_t one_frame(uint8_t *b, size_t room, struct warp_frame *f)
@@ -153,11 +154,11 @@ Test(wire, crc_trailer_catches_every_flipped_bit)
 	off += warp__frame_stream_encode(b + off, sizeof(b) - off, 1, 1, 10, 0, "0123456789", 10);
 	size_t len = warp__pkt_seal(b, off);
 	struct warp_pkt_hdr h;
-	cr_assert_eq(warp__pkt_validate(b, len, 9000, 100, &h), 0);
+	cr_assert_eq(warp__pkt_validate(b, len, 9000, 100, &h, NULL), 0);
 	for (size_t i = 0; i < len; i++)
 		for (int bit = 0; bit < 8; bit++) {
 			b[i] ^= (uint8_t)(1u << bit);
-			int rc = warp__pkt_validate(b, len, 9000, 100, &h);
+			int rc = warp__pkt_validate(b, len, 9000, 100, &h, NULL);
 			cr_assert_lt(rc, 0, "byte %zu bit %d accepted", i, bit);
 			if (i >= 6) /* past magic and version, only the CRC can tell */
 				cr_assert_eq(rc, -(1 + WARP_DROP_BAD_CHECKSUM), "byte %zu", i);
@@ -165,4 +166,65 @@ Test(wire, crc_trailer_catches_every_flipped_bit)
 		}
 	/* the CRC32C check value of "123456789" */
 	cr_assert_eq(warp__crc32c("123456789", 9), 0xe3069283u);
+}
+
+/* Validation keeps the frames it decoded; past WARP_FRAMES_KEPT the rest is
+ * walked from rest_off, so every frame is seen exactly once, in order. */
+static void kept_then_rest(unsigned nframes)
+{
+	static uint8_t b[9000];
+	size_t off = warp__hdr_encode(b, sizeof(b), WARP_PKT_FRAMES, 9, 1);
+	for (unsigned i = 0; i < nframes; i++)
+		off += warp__frame_stream_encode(b + off, sizeof(b) - off, 1, i, 1, 0, "x", 1);
+	memset(b + off, 0, 7); /* padding to the end */
+	off += 7;
+	size_t len = warp__pkt_seal(b, off);
+	struct warp_pkt_hdr h;
+	struct warp_frames fr;
+	memset(&fr, 0xa5, sizeof(fr));
+	cr_assert_eq(warp__pkt_validate(b, len, 9000, 100, &h, &fr), 0);
+	unsigned want_kept = nframes < WARP_FRAMES_KEPT ? nframes : WARP_FRAMES_KEPT;
+	cr_assert_eq(fr.n, want_kept, "%u frames: %u kept", nframes, fr.n);
+	uint64_t next = 0;
+	for (uint32_t i = 0; i < fr.n; i++, next++) {
+		cr_assert_eq(fr.f[i].type, WARP_FRAME_STREAM);
+		cr_assert_eq(fr.f[i].u.stream.msg_id, next);
+		cr_assert_eq(fr.f[i].u.stream.data[0], 'x');
+	}
+	size_t o = fr.rest_off;
+	struct warp_frame f;
+	while (warp__frame_next(b, len - WARP_WIRE_CRC_LEN, &o, &f)) {
+		cr_assert_eq(f.type, WARP_FRAME_STREAM);
+		cr_assert_eq(f.u.stream.msg_id, next++);
+	}
+	cr_assert_eq(next, nframes, "%u frames: %" PRIu64 " seen", nframes, next);
+}
+
+Test(wire, validation_keeps_the_frames_it_decoded)
+{
+	kept_then_rest(0);
+	kept_then_rest(3);
+	kept_then_rest(WARP_FRAMES_KEPT);
+	kept_then_rest(WARP_FRAMES_KEPT + 1);
+	kept_then_rest(3 * WARP_FRAMES_KEPT);
+}
+
+/* CRC32C against a bit-at-a-time reference, every length 0..80 and every
+ * start alignment: the 8-byte loop and each tail (4, 2, 1) of the
+ * instruction path, or the table. */
+Test(wire, crc32c_matches_the_bitwise_reference_at_every_length)
+{
+	uint8_t buf[96];
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)(i * 37 + 11);
+	for (size_t start = 0; start < 8; start++)
+		for (size_t len = 0; start + len <= 88 && len <= 80; len++) {
+			uint32_t c = 0xffffffffu;
+			for (size_t i = 0; i < len; i++) {
+				c ^= buf[start + i];
+				for (int k = 0; k < 8; k++)
+					c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
+			}
+			cr_assert_eq(warp__crc32c(buf + start, len), ~c, "start %zu len %zu", start, len);
+		}
 }
