@@ -45,6 +45,7 @@ struct opts {
 	int json;
 	int mono;
 	int no_gso; /* uring-udp: WARP_TRANSPORT_NO_UDP_GSO */
+	int no_gro; /* uring-udp: WARP_TRANSPORT_NO_UDP_GRO */
 	int one_thread; /* loop driver: both engines polled in turn by one thread */
 	int guarantee;
 	double loss; /* loop driver: injected loss rate on both directions */
@@ -122,7 +123,8 @@ static void pin(int cpu)
 
 static uint32_t uring_flags(void)
 {
-	uint32_t f = o.no_gso ? WARP_TRANSPORT_NO_UDP_GSO : 0;
+	uint32_t f = (o.no_gso ? WARP_TRANSPORT_NO_UDP_GSO : 0) |
+		     (o.no_gro ? WARP_TRANSPORT_NO_UDP_GRO : 0);
 	if (strcmp(o.uring_setup, "coop") == 0)
 		return f | WARP_TRANSPORT_URING_COOP;
 	if (strcmp(o.uring_setup, "sqpoll") == 0)
@@ -482,11 +484,12 @@ static void report(struct half *c)
 			       "\"ns_between_polls\":%.1f},",
 			       ec.tx, ec.rx, ec.polls, ec.ns_per_poll);
 		printf("\"lost\":%llu,\"clock\":\"%s\",\"clock_overhead_ns\":%.1f,\"cpus\":[%d,%d],"
-		       "\"idle\":\"spin\",\"uring_setup\":\"%s\",\"udp_gso\":%s,\"guarantee\":%d,"
+		       "\"idle\":\"spin\",\"uring_setup\":\"%s\",\"udp_gso\":%s,\"udp_gro\":%s,"
+		       "\"guarantee\":%d,"
 		       "\"injected_loss\":%.3f}\n",
 		       (unsigned long long)lost, clk.tsc ? "tsc" : "monotonic", clk.overhead_ns,
 		       o.cpu_client, o.cpu_server, o.uring_setup, o.no_gso ? "false" : "true",
-		       o.guarantee, o.loss);
+		       o.no_gro ? "false" : "true", o.guarantee, o.loss);
 		return;
 	}
 	if (o.mode == PINGPONG) {
@@ -516,7 +519,10 @@ static void report(struct half *c)
 	       : o.one_thread			     ? "one process, both engines on one thread"
 					       : "one process",
 	       WARP_DEFAULT_MTU, o.cpu_client, o.cpu_server, o.uring_setup,
-	       o.no_gso ? ", no udp gso" : "",
+	       o.no_gso && o.no_gro ? ", no udp gso or gro"
+	       : o.no_gso	      ? ", no udp gso"
+	       : o.no_gro	      ? ", no udp gro"
+				      : "",
 	       o.guarantee == WARP_AT_MOST_ONCE ? "at-most-once"
 	       : o.guarantee == WARP_EXACTLY_ONCE ? "exactly-once" : "at-least-once",
 	       o.tls ? (o.cipher ? o.cipher : "aes-128-gcm") : "off");
@@ -692,6 +698,7 @@ static void usage(FILE *f)
 		"  --cpus C,S        client and server CPUs (default 0,1; -1 = no pinning)\n"
 		"  --mono            time with CLOCK_MONOTONIC instead of the TSC\n"
 		"  --no-udp-gso      uring-udp: one datagram per send (udp_gso = no)\n"
+		"  --no-udp-gro      uring-udp: one datagram per receive (udp_gro = no)\n"
 		"  --tls DIR         encryption required: mutual TLS 1.3 with DIR/ca.pem and\n"
 		"                    DIR/{client,server}.{pem,key} (tools/mkcerts DIR client server)\n"
 		"  --cipher C        with --tls: aes-128-gcm (default) or chacha20-poly1305\n"
@@ -715,6 +722,7 @@ int main(int argc, char **argv)
 		{ "cpus", required_argument, NULL, 'c' },
 		{ "mono", no_argument, NULL, 'm' },
 		{ "no-udp-gso", no_argument, NULL, 'G' },
+		{ "no-udp-gro", no_argument, NULL, 'R' },
 		{ "one-thread", no_argument, NULL, '1' },
 		{ "guarantee", required_argument, NULL, 'g' },
 		{ "loss", required_argument, NULL, 'L' },
@@ -757,6 +765,7 @@ int main(int argc, char **argv)
 			break;
 		case 'm': o.mono = 1; break;
 		case 'G': o.no_gso = 1; break;
+		case 'R': o.no_gro = 1; break;
 		case '1': o.one_thread = 1; break;
 		case 'V': o.vdev = optarg; break;
 		case 'E': o.eal = optarg; break;

@@ -4,7 +4,13 @@
  *
  * Receive: one multishot RECVMSG on the socket, filling buffers from a
  * provided buffer ring; every completion is one datagram, copied into an
- * engine packet buffer and its ring buffer handed straight back.
+ * engine packet buffer and its ring buffer handed straight back. With UDP
+ * generic receive offload (UDP_GRO, on unless WARP_TRANSPORT_NO_UDP_GRO)
+ * one completion may carry several datagrams of one sender and one size
+ * (the UDP_GRO cmsg gives the size; the last may be shorter), up to 64 KiB:
+ * the driver cuts it into one packet per datagram. A completion that does
+ * not fit the engine's burst is left at the head of the completion queue
+ * with how much of it was taken (rx_skip) and finished by the next burst.
  * Send: a burst submitted with one io_uring_enter. Packets of a burst to
  * one peer that UDP generic segmentation offload can carry (all the same
  * length but the last, which may be shorter) go as one SENDMSG with a
@@ -39,6 +45,8 @@
 #include "warp/error.h"
 
 #define RX_BUFS 1024u  /* provided buffers (power of two) */
+#define RX_BUFS_GRO 128u /* with UDP_GRO, each of 64 KiB of payload */
+#define GRO_MAX_BYTES 65536u
 #define TX_SLOTS 512u  /* sends in flight */
 #define GSO_MAX 32u    /* datagrams per segmented send (the kernel takes at least 64) */
 #define GSO_MAX_BYTES 65000u /* and their bytes: one IP datagram's worth */
@@ -72,8 +80,11 @@ struct uring_udp {
 	size_t br_bytes;
 	uint8_t *rx_mem;
 	uint32_t rx_buf_size;
+	uint32_t rx_bufs;     /* RX_BUFS, or RX_BUFS_GRO with gro */
 	struct msghdr rx_msg; /* template for the multishot receive */
 	bool rx_armed;
+	bool gro;             /* UDP_GRO: a receive may carry several datagrams */
+	uint32_t rx_skip;     /* bytes of the head completion's payload already taken */
 
 	struct tx_slot *tx;
 	uint32_t *tx_free;
@@ -141,6 +152,9 @@ static int udp_open(const struct warp_driver_open_args *a, void **ctx)
 	u->gso_ok = !(a->flags & WARP_TRANSPORT_NO_UDP_GSO) &&
 		    setsockopt(u->fd, IPPROTO_UDP, UDP_SEGMENT, &no_seg, sizeof(no_seg)) == 0;
 	u->gso = u->gso_ok;
+	/* a kernel without UDP GRO (before 5.0) refuses this one */
+	u->gro = !(a->flags & WARP_TRANSPORT_NO_UDP_GRO) &&
+		 setsockopt(u->fd, IPPROTO_UDP, UDP_GRO, &one, sizeof(one)) == 0;
 	if (bind(u->fd, (struct sockaddr *)&ss, sl)) {
 		int e = errno;
 		udp_close(u);
@@ -155,18 +169,23 @@ static int udp_open(const struct warp_driver_open_args *a, void **ctx)
 		return rc;
 	}
 
-	/* provided buffer ring */
-	u->rx_buf_size = a->mtu + WARP_PKT_SLACK + (uint32_t)sizeof(struct io_uring_recvmsg_out) +
-			 (uint32_t)sizeof(struct sockaddr_in6);
+	/* provided buffer ring: a datagram (MTU + slack; longer ones are
+	 * counted as truncated), or with GRO the 64 KiB a receive may carry,
+	 * behind the name and the UDP_GRO cmsg */
+	u->rx_bufs = u->gro ? RX_BUFS_GRO : RX_BUFS;
+	u->rx_buf_size = (u->gro ? GRO_MAX_BYTES : a->mtu + WARP_PKT_SLACK) +
+			 (uint32_t)sizeof(struct io_uring_recvmsg_out) +
+			 (uint32_t)sizeof(struct sockaddr_in6) +
+			 (u->gro ? (uint32_t)CMSG_SPACE(sizeof(int)) : 0);
 	u->rx_buf_size = (u->rx_buf_size + 63) & ~63u;
-	u->br_bytes = RX_BUFS * sizeof(struct io_uring_buf);
+	u->br_bytes = u->rx_bufs * sizeof(struct io_uring_buf);
 	u->br = mmap(NULL, u->br_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1,
 		     0);
 	if (u->br == MAP_FAILED) {
 		u->br = NULL;
 		return fail(u, WARP_ENOMEM, "mmap buffer ring", errno);
 	}
-	u->rx_mem = warp__aligned_alloc(4096, (size_t)RX_BUFS * u->rx_buf_size);
+	u->rx_mem = warp__aligned_alloc(4096, (size_t)u->rx_bufs * u->rx_buf_size);
 	u->tx = warp__calloc(TX_SLOTS, sizeof(*u->tx));
 	u->tx_free = warp__calloc(TX_SLOTS, sizeof(*u->tx_free));
 	u->resend = warp__calloc(TX_SLOTS, sizeof(*u->resend));
@@ -176,19 +195,19 @@ static int udp_open(const struct warp_driver_open_args *a, void **ctx)
 	}
 	io_uring_buf_ring_init(u->br);
 	struct io_uring_buf_reg reg = { .ring_addr = (unsigned long)u->br,
-					.ring_entries = RX_BUFS,
+					.ring_entries = u->rx_bufs,
 					.bgid = BGID };
 	rc = io_uring_register_buf_ring(&u->r.ring, &reg, 0);
 	if (rc)
 		return fail(u, WARP_EDRIVER, "io_uring_register_buf_ring (kernel >= 5.19 needed)",
 			    -rc);
-	int mask = io_uring_buf_ring_mask(RX_BUFS);
-	for (uint32_t i = 0; i < RX_BUFS; i++)
+	int mask = io_uring_buf_ring_mask(u->rx_bufs);
+	for (uint32_t i = 0; i < u->rx_bufs; i++)
 		io_uring_buf_ring_add(u->br, u->rx_mem + (size_t)i * u->rx_buf_size, u->rx_buf_size,
 				      (unsigned short)i, mask, (int)i);
-	io_uring_buf_ring_advance(u->br, RX_BUFS);
+	io_uring_buf_ring_advance(u->br, (int)u->rx_bufs);
 	u->rx_msg.msg_namelen = sizeof(struct sockaddr_in6);
-	u->rx_msg.msg_controllen = 0;
+	u->rx_msg.msg_controllen = u->gro ? CMSG_SPACE(sizeof(int)) : 0;
 	for (uint32_t i = 0; i < TX_SLOTS; i++)
 		u->tx_free[i] = TX_SLOTS - 1 - i;
 	u->ntx_free = TX_SLOTS;
@@ -341,6 +360,54 @@ static void tx_done(struct uring_udp *u, uint32_t si, int res)
 	slot_free(u, si);
 }
 
+/* The datagram size of a coalesced receive (the UDP_GRO cmsg), or 0. */
+static uint32_t gro_size(struct uring_udp *u, struct io_uring_recvmsg_out *o)
+{
+	for (struct cmsghdr *c = io_uring_recvmsg_cmsg_firsthdr(o, &u->rx_msg); c;
+	     c = io_uring_recvmsg_cmsg_nexthdr(o, &u->rx_msg, c))
+		if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO &&
+		    c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+			int g;
+			memcpy(&g, CMSG_DATA(c), sizeof(g));
+			return g > 0 ? (uint32_t)g : 0;
+		}
+	return 0;
+}
+
+/* Cut a received payload into packets, from u->rx_skip on: one packet per
+ * datagram of seg bytes (the last may be shorter). Returns true when the
+ * whole payload is taken; false when pkts[] or the pool ran out first
+ * (u->rx_skip then says how far it got). */
+static bool take_payload(struct uring_udp *u, struct io_uring_recvmsg_out *o, uint32_t plen,
+			 uint32_t seg, struct warp_pkt **pkts, uint16_t n, uint16_t *k,
+			 uint64_t now)
+{
+	const uint8_t *data = io_uring_recvmsg_payload(o, &u->rx_msg);
+	uint32_t nl = o->namelen < u->rx_msg.msg_namelen ? o->namelen : u->rx_msg.msg_namelen;
+	uint32_t off = u->rx_skip;
+	do {
+		struct warp_pkt *pkt = *k < n ? warp__pkt_get(u->pool) : NULL;
+		if (!pkt) { /* the rest waits for the next burst */
+			u->rx_skip = off;
+			return false;
+		}
+		uint32_t len = plen - off < seg ? plen - off : seg;
+		if (len <= pkt->cap) {
+			memcpy(pkt->data, data + off, len);
+			pkt->len = len;
+			warp__sockaddr_pack(io_uring_recvmsg_name(o), nl, &pkt->addr);
+			pkt->rx_ns = now;
+			pkts[(*k)++] = pkt;
+		} else {
+			warp__cnt_add(u->cnt->drv_rx_truncated, 1);
+			warp__pkt_put(u->pool, pkt);
+		}
+		off += len;
+	} while (off < plen);
+	u->rx_skip = 0;
+	return true;
+}
+
 static uint16_t udp_rx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uint64_t now)
 {
 	struct uring_udp *u = ctx;
@@ -351,7 +418,7 @@ static uint16_t udp_rx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uint
 
 	uint16_t k = 0;
 	unsigned seen = 0, returned = 0;
-	int mask = io_uring_buf_ring_mask(RX_BUFS);
+	int mask = io_uring_buf_ring_mask(u->rx_bufs);
 	struct io_uring_cqe *cqe;
 	unsigned head;
 	io_uring_for_each_cqe(&u->r.ring, head, cqe)
@@ -362,51 +429,35 @@ static uint16_t udp_rx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uint
 			seen++;
 			continue;
 		}
-		if (!(cqe->flags & IORING_CQE_F_MORE))
-			u->rx_armed = false;
-		if (cqe->res < 0) {
+		if (cqe->res < 0 || !(cqe->flags & IORING_CQE_F_BUFFER)) {
 			if (cqe->res != -ENOBUFS)
 				warp__cnt_add(u->cnt->drv_rx_errors, 1);
-			seen++;
-			continue;
-		}
-		if (!(cqe->flags & IORING_CQE_F_BUFFER)) {
-			warp__cnt_add(u->cnt->drv_rx_errors, 1);
+			if (!(cqe->flags & IORING_CQE_F_MORE))
+				u->rx_armed = false;
 			seen++;
 			continue;
 		}
 		if (k == n)
 			break; /* this datagram waits for the next burst */
-		struct warp_pkt *pkt = warp__pkt_get(u->pool);
-		if (!pkt)
-			break;
 		unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
 		uint8_t *buf = u->rx_mem + (size_t)bid * u->rx_buf_size;
 		struct io_uring_recvmsg_out *o = io_uring_recvmsg_validate(buf, cqe->res, &u->rx_msg);
-		bool ok = false;
 		if (!o) {
 			warp__cnt_add(u->cnt->drv_rx_errors, 1);
 		} else if (o->flags & MSG_TRUNC) {
 			warp__cnt_add(u->cnt->drv_rx_truncated, 1);
 		} else {
-			uint32_t plen =
-				io_uring_recvmsg_payload_length(o, cqe->res, &u->rx_msg);
-			if (plen <= pkt->cap) {
-				memcpy(pkt->data, io_uring_recvmsg_payload(o, &u->rx_msg), plen);
-				pkt->len = plen;
-				uint32_t nl = o->namelen < u->rx_msg.msg_namelen
-						      ? o->namelen
-						      : u->rx_msg.msg_namelen;
-				warp__sockaddr_pack(io_uring_recvmsg_name(o), nl, &pkt->addr);
-				pkt->rx_ns = now;
-				pkts[k++] = pkt;
-				ok = true;
-			} else {
-				warp__cnt_add(u->cnt->drv_rx_truncated, 1);
-			}
+			uint32_t plen = io_uring_recvmsg_payload_length(o, cqe->res, &u->rx_msg);
+			uint32_t seg = u->gro ? gro_size(u, o) : 0;
+			if (!seg || seg > plen)
+				seg = plen ? plen : 1;
+			if (!take_payload(u, o, plen, seg, pkts, n, &k, now))
+				break; /* the rest of it goes with the next burst */
+			if (seg < plen)
+				warp__cnt_add(u->cnt->drv_rx_coalesced, 1);
 		}
-		if (!ok)
-			warp__pkt_put(u->pool, pkt);
+		if (!(cqe->flags & IORING_CQE_F_MORE))
+			u->rx_armed = false;
 		io_uring_buf_ring_add(u->br, buf, u->rx_buf_size, (unsigned short)bid, mask,
 				      (int)returned++);
 		seen++;

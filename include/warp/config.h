@@ -152,6 +152,13 @@ typedef struct warp_transport_config {
  * DPDK node reads the other end of a veth on this host with af_packet or
  * af_xdp: such a reader gets the unsegmented frame and cannot take it. */
 #define WARP_TRANSPORT_NO_UDP_GSO 0x10u
+/* uring-udp: no UDP generic receive offload. By default the socket takes
+ * UDP_GRO: datagrams of one flow and one size that arrive together (from a
+ * NIC's GRO, or a GSO send over loopback) come up as one receive of up to
+ * 64 KiB, which the driver cuts back into packets. The receive buffers are
+ * then 64 KiB each (128 of them, ~8.4 MiB per engine, against 1024 of
+ * MTU + 128 bytes without). */
+#define WARP_TRANSPORT_NO_UDP_GRO 0x20u
 #define WARP_DEFAULT_SOCK_BUF_BYTES (4u << 20)
 
 /** A peer known at start-up. */

@@ -73,6 +73,7 @@ extern "C" {
 	X(drv_rx_errors, "driver: receive errors")                                      \
 	X(drv_tx_errors, "driver: sends the kernel refused")                            \
 	X(drv_tx_segmented, "uring-udp: sends that carried several datagrams (UDP segmentation offload)") \
+	X(drv_rx_coalesced, "uring-udp: receives that carried several datagrams (UDP generic receive offload)") \
 	X(drv_rx_rearms, "driver: multishot receives (re-)armed")                       \
 	X(drv_connects, "driver: stream connections established")                      \
 	X(drv_disconnects, "driver: stream connections lost")                          \

@@ -135,6 +135,7 @@ enum {
 	TK_REUSEPORT,
 	TK_URING_SETUP,
 	TK_UDP_GSO,
+	TK_UDP_GRO,
 	TK_DPDK_FIRST,
 	TK_EAL = TK_DPDK_FIRST,
 	TK_LCORES,
@@ -167,6 +168,7 @@ static const char *const tkeys[N_TKEYS] = {
 	[TK_REUSEPORT] = "reuseport",
 	[TK_URING_SETUP] = "uring_setup",
 	[TK_UDP_GSO] = "udp_gso",
+	[TK_UDP_GRO] = "udp_gro",
 	[TK_EAL] = "eal",
 	[TK_LCORES] = "lcores",
 	[TK_IN_MEMORY] = "in_memory",
@@ -1048,6 +1050,12 @@ static int transport_key(struct ld *st, const char *name, const char *val)
 			return fail(st, line, "udp_gso: '%s' is not yes or no", val);
 		t->flags = b ? (t->flags & ~WARP_TRANSPORT_NO_UDP_GSO)
 			     : (t->flags | WARP_TRANSPORT_NO_UDP_GSO);
+		return 1;
+	case TK_UDP_GRO:
+		if (parse_bool(val, &b))
+			return fail(st, line, "udp_gro: '%s' is not yes or no", val);
+		t->flags = b ? (t->flags & ~WARP_TRANSPORT_NO_UDP_GRO)
+			     : (t->flags | WARP_TRANSPORT_NO_UDP_GRO);
 		return 1;
 	case TK_URING_SETUP: {
 		const uint32_t m = WARP_TRANSPORT_URING_COOP | WARP_TRANSPORT_URING_SQPOLL |

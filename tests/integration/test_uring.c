@@ -928,6 +928,90 @@ Test(uring_udp, a_refused_segmented_send_goes_again_one_datagram_each, .timeout 
 	udp_pair_down(&p);
 }
 
+/* ---- UDP generic receive offload -------------------------------------- */
+
+/* Skip unless this kernel takes UDP_GRO (5.0 and later). */
+static void need_udp_gro(void)
+{
+	need_udp_gso();
+	int fd = socket(AF_INET, SOCK_DGRAM, 0), one = 1;
+	bool ok = fd >= 0 && setsockopt(fd, IPPROTO_UDP, UDP_GRO, &one, sizeof(one)) == 0;
+	if (fd >= 0)
+		close(fd);
+	if (!ok)
+		cr_skip_test("the kernel has no UDP_GRO (needs 5.0)");
+}
+
+/* a and b as udp_pair_up, b with transport flags b_flags and (when not 0)
+ * receive bursts of b_rx_burst packets. */
+static void udp_pair_up_b(struct udp_pair *p, uint32_t b_flags, uint32_t b_rx_burst)
+{
+	p->e[0] = amo_udp_engine("a");
+	warp_config_t cfg;
+	warp_config_init(&cfg);
+	cfg.default_guarantee = WARP_AT_MOST_ONCE;
+	if (b_rx_burst)
+		cfg.rx_burst = b_rx_burst;
+	snprintf(cfg.node_id, sizeof(cfg.node_id), "b");
+	cr_assert_eq(warp_config_add_transport(&cfg, "uring-udp", "127.0.0.1:0", NULL), 0);
+	cfg.transports[0].flags |= b_flags;
+	int rc = warp_engine_create(&cfg, &p->e[1]);
+	cr_assert_eq(rc, 0, "create b: %s (%s)", warp_strerror(rc), warp_errdetail());
+	p->ab = th_link(p->e[0], p->e[1]);
+	p->ba = th_link(p->e[1], p->e[0]);
+	th_up2(p->e[0], p->ab, p->e[1], p->ba);
+	th_log_init(&p->rx);
+	warp_engine_set_recv(p->e[1], th_recv, &p->rx);
+	cr_assert_eq(warp_stream_open(p->e[0], p->ab, 1, 16, &p->s), 0);
+}
+
+/* 64 messages of 1000 bytes from a (segmented sends) to b: all arrive, in
+ * order, byte-exact, none truncated; returns b's coalesced receives. */
+static uint64_t gro_run(uint32_t b_flags, uint32_t b_rx_burst)
+{
+	struct udp_pair p;
+	udp_pair_up_b(&p, b_flags, b_rx_burst);
+	warp_stats_t a0, a1, b0, b1;
+	warp_engine_stats(p.e[0], &a0);
+	warp_engine_stats(p.e[1], &b0);
+	udp_burst(&p, 64, 64);
+	warp_engine_stats(p.e[0], &a1);
+	warp_engine_stats(p.e[1], &b1);
+	cr_assert_gt(a1.drv_tx_segmented, a0.drv_tx_segmented, "a sent segmented");
+	for (size_t i = 0; i < p.rx.n; i++)
+		cr_assert_eq(p.rx.rx[i].msg_id, i, "in order, no duplicate");
+	cr_assert_geq(b1.rx_packets - b0.rx_packets, 64, "one packet per datagram");
+	cr_assert_eq(b1.drv_rx_truncated + b1.drv_rx_errors, 0);
+	cr_assert_eq(b1.drops, b0.drops, "nothing b received was dropped");
+	uint64_t coalesced = b1.drv_rx_coalesced - b0.drv_rx_coalesced;
+	udp_pair_down(&p);
+	return coalesced;
+}
+
+Test(uring_udp, a_segmented_send_arrives_as_one_receive_cut_into_packets, .timeout = 60)
+{
+	need_udp_gro();
+	/* over loopback the kernel hands the unsegmented send to a socket
+	 * that takes UDP_GRO whole */
+	uint64_t c = gro_run(0, 0);
+	cr_assert_gt(c, 0, "no coalesced receive");
+	cr_assert_leq(c * 4, 64, "%llu coalesced receives for 64 packets", (unsigned long long)c);
+}
+
+Test(uring_udp, a_coalesced_receive_longer_than_a_burst_is_finished_by_the_next, .timeout = 60)
+{
+	need_udp_gro();
+	/* bursts of 3 packets: a receive of up to 32 datagrams is taken over
+	 * several bursts, each going on where the last stopped */
+	cr_assert_gt(gro_run(0, 3), 0, "no coalesced receive");
+}
+
+Test(uring_udp, udp_gro_off_takes_one_datagram_per_receive, .timeout = 60)
+{
+	need_udp_gro();
+	cr_assert_eq(gro_run(WARP_TRANSPORT_NO_UDP_GRO, 0), 0);
+}
+
 static bool iptables_block(int slot, int port)
 {
 	snprintf(ipt_rules[slot], sizeof(ipt_rules[slot]), "OUTPUT -o lo -p udp --dport %d -j DROP",

@@ -538,18 +538,21 @@ Test(config_file, transport_socket_options)
 		      "[transport]\ndriver = uring-tcp\nlisten = 127.0.0.1:7100\n"
 		      "reuseport = no\nuring_setup = sqpoll\n"
 		      "[transport]\ndriver = uring-udp\nlisten = 127.0.0.1:7200\nudp_gso = no\n"
+		      "udp_gro = no\n"
 		      "[transport]\ndriver = uring-udp\nlisten = 127.0.0.1:7300\n"
-		      "udp_gso = yes\n");
+		      "udp_gso = yes\nudp_gro = yes\n");
 	cr_assert_eq(f->cfg.transports[0].sock_buf_bytes, 8u << 20);
 	cr_assert_eq(f->cfg.transports[0].flags,
 		     WARP_TRANSPORT_REUSEPORT | WARP_TRANSPORT_URING_COOP);
 	cr_assert_eq(f->cfg.transports[1].sock_buf_bytes, 0);
 	cr_assert_eq(f->cfg.transports[1].flags, WARP_TRANSPORT_URING_SQPOLL);
-	cr_assert_eq(f->cfg.transports[2].flags, WARP_TRANSPORT_NO_UDP_GSO);
+	cr_assert_eq(f->cfg.transports[2].flags,
+		     WARP_TRANSPORT_NO_UDP_GSO | WARP_TRANSPORT_NO_UDP_GRO);
 	cr_assert_eq(f->cfg.transports[3].flags, 0, "yes is the default");
 	expect_error(MIN_ENGINE "uring_setup = fast\n", 6, "uring_setup");
 	expect_error(MIN_ENGINE "reuseport = maybe\n", 6, "reuseport");
 	expect_error(MIN_ENGINE "udp_gso = sometimes\n", 6, "udp_gso");
+	expect_error(MIN_ENGINE "udp_gro = often\n", 6, "udp_gro");
 }
 
 Test(config_file, comments_blanks_indentation_crlf_and_bom)
