@@ -11,6 +11,10 @@
  * the driver cuts it into one packet per datagram. A completion that does
  * not fit the engine's burst is left at the head of the completion queue
  * with how much of it was taken (rx_skip) and finished by the next burst.
+ * A datagram that finds no free packet buffer is dropped and counted
+ * (drv_rx_no_packet) rather than left waiting: the send completions queued
+ * behind it are what return packets to the pool, so waiting could wait for
+ * ever.
  * Send: a burst submitted with one io_uring_enter. Packets of a burst to
  * one peer that UDP generic segmentation offload can carry (all the same
  * length but the last, which may be shorter) go as one SENDMSG with a
@@ -47,6 +51,10 @@
 #define RX_BUFS 1024u  /* provided buffers (power of two) */
 #define RX_BUFS_GRO 128u /* with UDP_GRO, each of 64 KiB of payload */
 #define GRO_MAX_BYTES 65536u
+/* A receive buffer holds struct io_uring_recvmsg_out (16 bytes), the name
+ * in RX_NAME_LEN bytes, the control data, then the payload: the name's
+ * room is rounded up to 8 so the UDP_GRO cmsg after it is aligned. */
+#define RX_NAME_LEN ((uint32_t)(sizeof(struct sockaddr_in6) + 7) & ~7u)
 #define TX_SLOTS 512u  /* sends in flight */
 #define GSO_MAX 32u    /* datagrams per segmented send (the kernel takes at least 64) */
 #define GSO_MAX_BYTES 65000u /* and their bytes: one IP datagram's worth */
@@ -175,7 +183,7 @@ static int udp_open(const struct warp_driver_open_args *a, void **ctx)
 	u->rx_bufs = u->gro ? RX_BUFS_GRO : RX_BUFS;
 	u->rx_buf_size = (u->gro ? GRO_MAX_BYTES : a->mtu + WARP_PKT_SLACK) +
 			 (uint32_t)sizeof(struct io_uring_recvmsg_out) +
-			 (uint32_t)sizeof(struct sockaddr_in6) +
+			 RX_NAME_LEN +
 			 (u->gro ? (uint32_t)CMSG_SPACE(sizeof(int)) : 0);
 	u->rx_buf_size = (u->rx_buf_size + 63) & ~63u;
 	u->br_bytes = u->rx_bufs * sizeof(struct io_uring_buf);
@@ -206,7 +214,7 @@ static int udp_open(const struct warp_driver_open_args *a, void **ctx)
 		io_uring_buf_ring_add(u->br, u->rx_mem + (size_t)i * u->rx_buf_size, u->rx_buf_size,
 				      (unsigned short)i, mask, (int)i);
 	io_uring_buf_ring_advance(u->br, (int)u->rx_bufs);
-	u->rx_msg.msg_namelen = sizeof(struct sockaddr_in6);
+	u->rx_msg.msg_namelen = RX_NAME_LEN;
 	u->rx_msg.msg_controllen = u->gro ? CMSG_SPACE(sizeof(int)) : 0;
 	for (uint32_t i = 0; i < TX_SLOTS; i++)
 		u->tx_free[i] = TX_SLOTS - 1 - i;
@@ -376,8 +384,10 @@ static uint32_t gro_size(struct uring_udp *u, struct io_uring_recvmsg_out *o)
 
 /* Cut a received payload into packets, from u->rx_skip on: one packet per
  * datagram of seg bytes (the last may be shorter). Returns true when the
- * whole payload is taken; false when pkts[] or the pool ran out first
- * (u->rx_skip then says how far it got). */
+ * whole payload is taken; false when pkts[] is full first (u->rx_skip then
+ * says how far it got, and the completion stays at the head of the queue).
+ * With no free packet the rest is dropped and counted instead of waiting:
+ * the send completions behind this one are what give packets back. */
 static bool take_payload(struct uring_udp *u, struct io_uring_recvmsg_out *o, uint32_t plen,
 			 uint32_t seg, struct warp_pkt **pkts, uint16_t n, uint16_t *k,
 			 uint64_t now)
@@ -386,13 +396,15 @@ static bool take_payload(struct uring_udp *u, struct io_uring_recvmsg_out *o, ui
 	uint32_t nl = o->namelen < u->rx_msg.msg_namelen ? o->namelen : u->rx_msg.msg_namelen;
 	uint32_t off = u->rx_skip;
 	do {
-		struct warp_pkt *pkt = *k < n ? warp__pkt_get(u->pool) : NULL;
-		if (!pkt) { /* the rest waits for the next burst */
+		if (*k == n) { /* the rest waits for the next burst */
 			u->rx_skip = off;
 			return false;
 		}
 		uint32_t len = plen - off < seg ? plen - off : seg;
-		if (len <= pkt->cap) {
+		struct warp_pkt *pkt = warp__pkt_get(u->pool);
+		if (warp__unlikely(!pkt)) {
+			warp__cnt_add(u->cnt->drv_rx_no_packet, 1);
+		} else if (len <= pkt->cap) {
 			memcpy(pkt->data, data + off, len);
 			pkt->len = len;
 			warp__sockaddr_pack(io_uring_recvmsg_name(o), nl, &pkt->addr);
@@ -446,6 +458,9 @@ static uint16_t udp_rx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uint
 			warp__cnt_add(u->cnt->drv_rx_errors, 1);
 		} else if (o->flags & MSG_TRUNC) {
 			warp__cnt_add(u->cnt->drv_rx_truncated, 1);
+		} else if (warp__unlikely(o->flags & MSG_CTRUNC)) {
+			/* the UDP_GRO cmsg cut off: the datagram size is unknown */
+			warp__cnt_add(u->cnt->drv_rx_errors, 1);
 		} else {
 			uint32_t plen = io_uring_recvmsg_payload_length(o, cqe->res, &u->rx_msg);
 			uint32_t seg = u->gro ? gro_size(u, o) : 0;

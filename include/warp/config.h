@@ -156,7 +156,7 @@ typedef struct warp_transport_config {
  * UDP_GRO: datagrams of one flow and one size that arrive together (from a
  * NIC's GRO, or a GSO send over loopback) come up as one receive of up to
  * 64 KiB, which the driver cuts back into packets. The receive buffers are
- * then 64 KiB each (128 of them, ~8.4 MiB per engine, against 1024 of
+ * then 64 KiB each (128 of them, 8 MiB per transport, against 1024 of
  * MTU + 128 bytes without). */
 #define WARP_TRANSPORT_NO_UDP_GRO 0x20u
 #define WARP_DEFAULT_SOCK_BUF_BYTES (4u << 20)

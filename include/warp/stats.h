@@ -71,6 +71,7 @@ extern "C" {
 #define WARP_DRV_STATS_MAP(X)                                                        \
 	X(drv_rx_truncated, "driver: datagrams longer than a receive buffer")           \
 	X(drv_rx_errors, "driver: receive errors")                                      \
+	X(drv_rx_no_packet, "uring-udp: datagrams dropped with no free packet buffer (pkt_pool exhausted)") \
 	X(drv_tx_errors, "driver: sends the kernel refused")                            \
 	X(drv_tx_segmented, "uring-udp: sends that carried several datagrams (UDP segmentation offload)") \
 	X(drv_rx_coalesced, "uring-udp: receives that carried several datagrams (UDP generic receive offload)") \

@@ -704,6 +704,9 @@ void warp__rx_packet(warp_engine_t *e, struct warp_pkt *pkt)
 
 	size_t off = fr.rest_off;
 	bool eliciting = false, saw_hb_reply = false;
+	/* an application that polls from its receive callback runs this for
+	 * another packet meanwhile: keep the enclosing packet's refusal */
+	bool outer_refuse = e->rx_refuse;
 	e->rx_refuse = false;
 	/* the frames validation kept, then (a packet of many frames) the rest */
 	for (uint32_t i = 0; i < fr.n; i++)
@@ -722,7 +725,9 @@ void warp__rx_packet(warp_engine_t *e, struct warp_pkt *pkt)
 		p->ack_tp = via; /* answer the way the data came */
 	if (warp__unlikely(saw_hb_reply && via == 0 && p->active_tp != 0))
 		warp__peer_failback(e, p); /* the first transport answers again */
-	if (warp__unlikely(e->rx_refuse)) {
+	bool refuse = e->rx_refuse;
+	e->rx_refuse = outer_refuse;
+	if (warp__unlikely(refuse)) {
 		/* part of it could not be kept: do not acknowledge it, so the
 		 * sender resends (what was delivered is deduplicated) */
 		p->rx_window[(h.pkt_num / 64) % WARP_RX_WINDOW_WORDS] &= ~(1ull << (h.pkt_num & 63));
