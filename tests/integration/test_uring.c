@@ -751,27 +751,46 @@ struct udp_pair {
 	struct th_log rx;
 };
 
-/* A uring-udp engine named `name`, at-most-once. */
-static warp_engine_t *amo_udp_engine(const char *name)
+/* A uring-udp engine named `name` on 127.0.0.1, at-most-once, with
+ * transport flags `flags` and (when not 0) receive bursts of `rx_burst`. */
+static warp_engine_t *amo_udp_engine_with(const char *name, uint32_t flags, uint32_t rx_burst)
 {
 	warp_config_t cfg;
 	warp_config_init(&cfg);
 	cfg.default_guarantee = WARP_AT_MOST_ONCE;
-	struct th_env env;
-	th_env_up(&env, "uring-udp", 1);
-	return th_make(&env, name, &cfg);
+	if (rx_burst)
+		cfg.rx_burst = rx_burst;
+	snprintf(cfg.node_id, sizeof(cfg.node_id), "%s", name);
+	cr_assert_eq(warp_config_add_transport(&cfg, "uring-udp", "127.0.0.1:0", NULL), 0);
+	cfg.transports[0].flags |= flags;
+	warp_engine_t *e = NULL;
+	int rc = warp_engine_create(&cfg, &e);
+	cr_assert_eq(rc, 0, "create %s: %s (%s)", name, warp_strerror(rc), warp_errdetail());
+	return e;
 }
 
-static void udp_pair_up(struct udp_pair *p)
+static warp_engine_t *amo_udp_engine(const char *name)
+{
+	return amo_udp_engine_with(name, 0, 0);
+}
+
+/* a and b, b with transport flags b_flags and (when not 0) receive bursts
+ * of b_rx_burst packets. */
+static void udp_pair_up_b(struct udp_pair *p, uint32_t b_flags, uint32_t b_rx_burst)
 {
 	p->e[0] = amo_udp_engine("a");
-	p->e[1] = amo_udp_engine("b");
+	p->e[1] = amo_udp_engine_with("b", b_flags, b_rx_burst);
 	p->ab = th_link(p->e[0], p->e[1]);
 	p->ba = th_link(p->e[1], p->e[0]);
 	th_up2(p->e[0], p->ab, p->e[1], p->ba);
 	th_log_init(&p->rx);
 	warp_engine_set_recv(p->e[1], th_recv, &p->rx);
 	cr_assert_eq(warp_stream_open(p->e[0], p->ab, 1, 16, &p->s), 0);
+}
+
+static void udp_pair_up(struct udp_pair *p)
+{
+	udp_pair_up_b(p, 0, 0);
 }
 
 static void udp_pair_down(struct udp_pair *p)
@@ -802,15 +821,34 @@ static void udp_burst(struct udp_pair *p, int n, size_t total)
 	udp_settle(p->e, 2);
 }
 
-/* Skip unless this kernel takes UDP_SEGMENT (4.18 and later). */
-static void need_udp_gso(void)
+/* udp_burst(p, 64, 64) with both engines' counters before and after. */
+struct udp_counts {
+	warp_stats_t a0, a1, b0, b1;
+};
+
+static void udp_burst_counted(struct udp_pair *p, struct udp_counts *c)
 {
-	int fd = socket(AF_INET, SOCK_DGRAM, 0), zero = 0;
-	bool ok = fd >= 0 && setsockopt(fd, IPPROTO_UDP, UDP_SEGMENT, &zero, sizeof(zero)) == 0;
+	warp_engine_stats(p->e[0], &c->a0);
+	warp_engine_stats(p->e[1], &c->b0);
+	udp_burst(p, 64, 64);
+	warp_engine_stats(p->e[0], &c->a1);
+	warp_engine_stats(p->e[1], &c->b1);
+}
+
+/* Skip unless this kernel takes the UDP socket option opt (set to val). */
+static void need_udp_option(int opt, int val, const char *why)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	bool ok = fd >= 0 && setsockopt(fd, IPPROTO_UDP, opt, &val, sizeof(val)) == 0;
 	if (fd >= 0)
 		close(fd);
 	if (!ok)
-		cr_skip_test("the kernel has no UDP_SEGMENT (needs 4.18)");
+		cr_skip_test("%s", why);
+}
+
+static void need_udp_gso(void)
+{
+	need_udp_option(UDP_SEGMENT, 0, "the kernel has no UDP_SEGMENT (needs 4.18)");
 }
 
 /* The engine's UDP socket bound to `port` in this process. */
@@ -835,12 +873,9 @@ Test(uring_udp, equal_packets_to_one_peer_leave_in_segmented_sends, .timeout = 6
 	need_udp_gso();
 	struct udp_pair p;
 	udp_pair_up(&p);
-	warp_stats_t a0, a1, b0, b1;
-	warp_engine_stats(p.e[0], &a0);
-	warp_engine_stats(p.e[1], &b0);
-	udp_burst(&p, 64, 64);
-	warp_engine_stats(p.e[0], &a1);
-	warp_engine_stats(p.e[1], &b1);
+	struct udp_counts c;
+	udp_burst_counted(&p, &c);
+	const warp_stats_t a0 = c.a0, a1 = c.a1, b0 = c.b0, b1 = c.b1;
 	uint64_t pkts = a1.tx_packets - a0.tx_packets, sends = a1.drv_tx_segmented - a0.drv_tx_segmented;
 	/* 64 packets of one length to one peer: a few sends of up to 32 (as
 	 * many as the congestion window lets out at a time), not 64 */
@@ -932,39 +967,11 @@ Test(uring_udp, a_refused_segmented_send_goes_again_one_datagram_each, .timeout 
 
 /* ---- UDP generic receive offload -------------------------------------- */
 
-/* Skip unless this kernel takes UDP_GRO (5.0 and later). */
+/* GRO over loopback needs a segmented send, so both. */
 static void need_udp_gro(void)
 {
 	need_udp_gso();
-	int fd = socket(AF_INET, SOCK_DGRAM, 0), one = 1;
-	bool ok = fd >= 0 && setsockopt(fd, IPPROTO_UDP, UDP_GRO, &one, sizeof(one)) == 0;
-	if (fd >= 0)
-		close(fd);
-	if (!ok)
-		cr_skip_test("the kernel has no UDP_GRO (needs 5.0)");
-}
-
-/* a and b as udp_pair_up, b with transport flags b_flags and (when not 0)
- * receive bursts of b_rx_burst packets. */
-static void udp_pair_up_b(struct udp_pair *p, uint32_t b_flags, uint32_t b_rx_burst)
-{
-	p->e[0] = amo_udp_engine("a");
-	warp_config_t cfg;
-	warp_config_init(&cfg);
-	cfg.default_guarantee = WARP_AT_MOST_ONCE;
-	if (b_rx_burst)
-		cfg.rx_burst = b_rx_burst;
-	snprintf(cfg.node_id, sizeof(cfg.node_id), "b");
-	cr_assert_eq(warp_config_add_transport(&cfg, "uring-udp", "127.0.0.1:0", NULL), 0);
-	cfg.transports[0].flags |= b_flags;
-	int rc = warp_engine_create(&cfg, &p->e[1]);
-	cr_assert_eq(rc, 0, "create b: %s (%s)", warp_strerror(rc), warp_errdetail());
-	p->ab = th_link(p->e[0], p->e[1]);
-	p->ba = th_link(p->e[1], p->e[0]);
-	th_up2(p->e[0], p->ab, p->e[1], p->ba);
-	th_log_init(&p->rx);
-	warp_engine_set_recv(p->e[1], th_recv, &p->rx);
-	cr_assert_eq(warp_stream_open(p->e[0], p->ab, 1, 16, &p->s), 0);
+	need_udp_option(UDP_GRO, 1, "the kernel has no UDP_GRO (needs 5.0)");
 }
 
 /* 64 messages of 1000 bytes from a (segmented sends) to b: all arrive, in
@@ -973,12 +980,9 @@ static uint64_t gro_run(uint32_t b_flags, uint32_t b_rx_burst)
 {
 	struct udp_pair p;
 	udp_pair_up_b(&p, b_flags, b_rx_burst);
-	warp_stats_t a0, a1, b0, b1;
-	warp_engine_stats(p.e[0], &a0);
-	warp_engine_stats(p.e[1], &b0);
-	udp_burst(&p, 64, 64);
-	warp_engine_stats(p.e[0], &a1);
-	warp_engine_stats(p.e[1], &b1);
+	struct udp_counts c;
+	udp_burst_counted(&p, &c);
+	const warp_stats_t a0 = c.a0, a1 = c.a1, b0 = c.b0, b1 = c.b1;
 	cr_assert_gt(a1.drv_tx_segmented, a0.drv_tx_segmented, "a sent segmented");
 	for (size_t i = 0; i < p.rx.n; i++)
 		cr_assert_eq(p.rx.rx[i].msg_id, i, "in order, no duplicate");
