@@ -394,6 +394,8 @@ static bool take_payload(struct uring_udp *u, struct io_uring_recvmsg_out *o, ui
 {
 	const uint8_t *data = io_uring_recvmsg_payload(o, &u->rx_msg);
 	uint32_t nl = o->namelen < u->rx_msg.msg_namelen ? o->namelen : u->rx_msg.msg_namelen;
+	warp__addr_t from; /* one sender for every datagram of the receive */
+	warp__sockaddr_pack(io_uring_recvmsg_name(o), nl, &from);
 	uint32_t off = u->rx_skip;
 	do {
 		if (*k == n) { /* the rest waits for the next burst */
@@ -407,7 +409,7 @@ static bool take_payload(struct uring_udp *u, struct io_uring_recvmsg_out *o, ui
 		} else if (len <= pkt->cap) {
 			memcpy(pkt->data, data + off, len);
 			pkt->len = len;
-			warp__sockaddr_pack(io_uring_recvmsg_name(o), nl, &pkt->addr);
+			pkt->addr = from;
 			pkt->rx_ns = now;
 			pkts[(*k)++] = pkt;
 		} else {

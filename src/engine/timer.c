@@ -35,11 +35,6 @@ static inline void list_del(struct warp_timer *t)
 	t->prev = NULL;
 }
 
-static inline uint64_t tick_of(const struct warp_wheel *w, uint64_t ns)
-{
-	return warp__wheel_tick_of(w, ns);
-}
-
 void warp__timer_init(struct warp_timer *t, warp_timer_fn fn)
 {
 	t->next = NULL;
@@ -97,7 +92,7 @@ void warp__wheel_arm(struct warp_wheel *w, struct warp_timer *t, uint64_t deadli
 	/* A past deadline goes to the slot of the current tick, which the next
 	 * advance visits first. */
 	uint64_t at = deadline_ns > w->now_ns ? deadline_ns : w->now_ns;
-	list_add_tail(&w->slots[tick_of(w, at) & w->mask], t);
+	list_add_tail(&w->slots[warp__wheel_tick_of(w, at) & w->mask], t);
 }
 
 void warp__wheel_cancel(struct warp_wheel *w, struct warp_timer *t)
@@ -131,8 +126,8 @@ unsigned warp__wheel_advance(struct warp_wheel *w, uint64_t now_ns)
 
 	/* Every deadline in (previous now, now] has its tick in [first, last];
 	 * timers armed in the past sit in the slot of `first`. */
-	uint64_t first = tick_of(w, w->now_ns);
-	uint64_t last = tick_of(w, now_ns);
+	uint64_t first = warp__wheel_tick_of(w, w->now_ns);
+	uint64_t last = warp__wheel_tick_of(w, now_ns);
 	uint64_t nvisit = last - first >= w->mask ? (uint64_t)w->mask + 1 : last - first + 1;
 	w->now_ns = now_ns;
 	if (w->count == 0)
@@ -169,7 +164,7 @@ uint64_t warp__wheel_next_deadline(const struct warp_wheel *w)
 	 * already past); the first slot holding such a timer holds the
 	 * earliest deadline of the slots, because every other timer has a
 	 * deadline tick > k. */
-	uint64_t first = tick_of(w, w->now_ns);
+	uint64_t first = warp__wheel_tick_of(w, w->now_ns);
 	for (uint64_t i = 0; i <= w->mask; i++) {
 		uint64_t k = first + i;
 		const struct warp_timer *head = &w->slots[k & w->mask];
@@ -177,7 +172,7 @@ uint64_t warp__wheel_next_deadline(const struct warp_wheel *w)
 		int found = 0;
 		for (const struct warp_timer *t = head->next; t != head; t = t->next) {
 			slot_best = WARP__MIN(slot_best, t->deadline_ns);
-			found |= tick_of(w, t->deadline_ns) <= k;
+			found |= warp__wheel_tick_of(w, t->deadline_ns) <= k;
 		}
 		if (found)
 			return WARP__MIN(best, slot_best);
