@@ -604,3 +604,79 @@ Test(flow, messages_behind_a_lost_one_leave_it_a_reassembly_slot)
 	th_env_down(&env);
 	free(rx.rx);
 }
+
+/* A packet with a frame b could not keep is not acknowledged, so the frame
+ * is resent; that must hold when the receive callback, called for a later
+ * frame of the same packet, polls the engine and another (clean) packet is
+ * taken meanwhile. The inner packet used to clear the outer one's refusal:
+ * the outer packet was acknowledged, and the refused message was lost. */
+struct nested {
+	struct th_log log;
+	warp_engine_t *b;
+	int polls;      /* polls made from the callback */
+	uint64_t taken; /* packets those polls took */
+};
+static void recv_and_poll(void *user, const warp_msg_t *m)
+{
+	struct nested *n = user;
+	th_recv(&n->log, m);
+	if (m->stream_id != 2 || n->polls >= 10000)
+		return;
+	warp_stats_t before, after;
+	warp_engine_stats(n->b, &before);
+	n->polls++;
+	warp_engine_poll(n->b);
+	warp_engine_stats(n->b, &after);
+	n->taken += after.rx_packets - before.rx_packets;
+}
+
+Test(exactly_once, a_refused_frame_stays_unacknowledged_when_the_callback_polls)
+{
+	struct th_env env;
+	th_env_up(&env, "loop", 93);
+	warp_config_t ca, cb;
+	warp_config_init(&ca);
+	warp_config_init(&cb);
+	cb.max_reassembly = 4;  /* the messages behind the lost one soon find no slot */
+	cb.rx_burst = 1;        /* so the callback's poll takes the next packet */
+	warp_engine_t *a = th_make(&env, "a", &ca);
+	warp_engine_t *b = th_make(&env, "b", &cb);
+	warp_peer_t *ab = th_link(a, b);
+	th_link(b, a);
+	struct nested n = { .b = b };
+	th_log_init(&n.log);
+	warp_engine_set_recv(b, recv_and_poll, &n);
+	warp_stream_t *s1, *s2;
+	warp_stream_opts_t urgent = { .priority = 16, .guarantee = WARP_EXACTLY_ONCE };
+	warp_stream_opts_t later = { .priority = 200, .guarantee = WARP_EXACTLY_ONCE };
+	cr_assert_eq(warp_stream_open_ex(a, ab, 1, &urgent, &s1), 0);
+	cr_assert_eq(warp_stream_open_ex(a, ab, 2, &later, &s2), 0);
+	struct drop_first d = { .limit = 1 };
+	warp_loop_set_filter(env.net, drop_s1_m0, &d);
+	warp_engine_t *es[2] = { a, b };
+	/* stream 1's frames go first in each packet, stream 2's fill the rest
+	 * and the packets after */
+	for (int i = 0; i < 40; i++)
+		cr_assert_eq(th_send(a, s1, 100, NULL), 0);
+	for (int i = 0; i < 120; i++)
+		cr_assert_eq(th_send(a, s2, 100, NULL), 0);
+	th_run(es, 2, 40000, 10000); /* 400 ms */
+	cr_assert_eq(d.dropped, 1);
+	warp_stats_t sa, sb;
+	warp_engine_stats(a, &sa);
+	warp_engine_stats(b, &sb);
+	cr_assert_gt(sb.drop[WARP_DROP_REASSEMBLY_FULL], 0, "b refused some of stream 1");
+	cr_assert_gt(n.taken, 0, "the callback's polls took packets");
+	cr_assert_eq(sa.msgs_timed_out, 0);
+	cr_assert_eq(n.log.bad, 0);
+	cr_assert_eq(n.log.n, 160, "delivered %zu of 160", (size_t)n.log.n);
+	uint64_t next[3] = { 0, 0, 0 };
+	for (size_t i = 0; i < n.log.n; i++)
+		cr_assert_eq(n.log.rx[i].msg_id, next[n.log.rx[i].stream]++);
+	cr_assert_eq(next[1], 40);
+	cr_assert_eq(next[2], 120);
+	warp_engine_destroy(a);
+	warp_engine_destroy(b);
+	th_env_down(&env);
+	free(n.log.rx);
+}
