@@ -126,8 +126,9 @@ static const struct ekey ekeys[] = {
 #define N_EKEYS WARP__ARRAY_LEN(ekeys)
 
 /* [transport] keys. Those from TK_DPDK_FIRST on are the dpdk driver's
- * (warp_dpdk_config_t): allowed only in a section whose driver is dpdk,
- * which may be named before or after them. */
+ * (warp_dpdk_config_t), udp_gso and udp_gro uring-udp's: each allowed only
+ * in a section of its driver (tkey_driver()), which may be named before or
+ * after them. */
 enum {
 	TK_DRIVER,
 	TK_LISTEN,
@@ -200,6 +201,7 @@ static int tkey_repeatable(int k)
 }
 
 #define DPDK_DRIVER "dpdk"
+#define UDP_DRIVER "uring-udp"
 
 enum sect { S_NONE, S_ENGINE, S_TRANSPORT, S_PEER };
 
@@ -971,14 +973,28 @@ static int dpdk_key(struct ld *st, uint32_t i, int k, const char *name, const ch
 	return fail(st, line, "%s: internal error: unhandled key", name);
 }
 
-/* The first dpdk key of [transport] i in file order, or -1. */
-static int first_dpdk_key(const struct ld *st, uint32_t i)
+/* The driver a [transport] key belongs to, or NULL for a key of every
+ * driver: dpdk's keys, and uring-udp's offloads. */
+static const char *tkey_driver(int k)
+{
+	if (k >= TK_DPDK_FIRST)
+		return DPDK_DRIVER;
+	if (k == TK_UDP_GSO || k == TK_UDP_GRO)
+		return UDP_DRIVER;
+	return NULL;
+}
+
+/* The first key of [transport] i in file order that belongs to another
+ * driver than `driver`, or -1. */
+static int first_foreign_key(const struct ld *st, uint32_t i, const char *driver)
 {
 	int first = -1;
-	for (int k = TK_DPDK_FIRST; k < N_TKEYS; k++)
-		if (st->tkey_line[i][k] &&
+	for (int k = 0; k < N_TKEYS; k++) {
+		const char *kd = tkey_driver(k);
+		if (kd && strcmp(kd, driver) && st->tkey_line[i][k] &&
 		    (first < 0 || st->tkey_line[i][k] < st->tkey_line[i][first]))
 			first = k;
+	}
 	return first;
 }
 
@@ -996,10 +1012,10 @@ static int transport_key(struct ld *st, const char *name, const char *val)
 	if (st->tkey_line[i][k] && !tkey_repeatable(k))
 		return fail(st, line, "%s: set twice in [transport] (first on line %u)", name,
 			    st->tkey_line[i][k]);
-	if (k >= TK_DPDK_FIRST && st->tkey_line[i][TK_DRIVER] && strcmp(t->driver, DPDK_DRIVER))
-		return fail(st, line,
-			    "%s: a key of driver dpdk, but this [transport] has driver '%s'", name,
-			    t->driver);
+	const char *kd = tkey_driver(k);
+	if (kd && st->tkey_line[i][TK_DRIVER] && strcmp(t->driver, kd))
+		return fail(st, line, "%s: a key of driver %s, but this [transport] has driver '%s'",
+			    name, kd, t->driver);
 	if (!st->tkey_line[i][k])
 		st->tkey_line[i][k] = line;
 	if (k >= TK_DPDK_FIRST)
@@ -1016,15 +1032,13 @@ static int transport_key(struct ld *st, const char *name, const char *val)
 			return fail(st, line, "driver: '%s' is longer than %d characters", val,
 				    WARP_DRIVER_NAME_MAX - 1);
 		strcpy(t->driver, val);
-		if (strcmp(val, DPDK_DRIVER) != 0) {
-			/* dpdk keys above this line: the error is at the first one */
-			int dk = first_dpdk_key(st, i);
-			if (dk >= 0)
-				return fail(st, st->tkey_line[i][dk],
-					    "%s: a key of driver dpdk, but this [transport] has "
-					    "driver '%s' (set on line %u)",
-					    tkeys[dk], val, line);
-		}
+		/* another driver's keys above this line: the error is at the first */
+		int fk = first_foreign_key(st, i, val);
+		if (fk >= 0)
+			return fail(st, st->tkey_line[i][fk],
+				    "%s: a key of driver %s, but this [transport] has driver '%s' "
+				    "(set on line %u)",
+				    tkeys[fk], tkey_driver(fk), val, line);
 		return 1;
 	case TK_LISTEN:
 		if (strlen(val) >= WARP_ADDR_STR_MAX)

@@ -155,6 +155,7 @@ static void expect_error(const char *text, unsigned line, const char *key)
 }
 
 #define MIN_ENGINE "[engine]\nnode_id = a\n[transport]\ndriver = loop\nlisten = a:1\n"
+#define UDP_ENGINE "[engine]\nnode_id = a\n[transport]\ndriver = uring-udp\nlisten = 127.0.0.1:7000\n"
 
 /* Without TLS built in, warp_config_validate() refuses tls.cert_file (last,
  * after every other check): a file that sets it loads only with TLS. */
@@ -551,8 +552,35 @@ Test(config_file, transport_socket_options)
 	cr_assert_eq(f->cfg.transports[3].flags, 0, "yes is the default");
 	expect_error(MIN_ENGINE "uring_setup = fast\n", 6, "uring_setup");
 	expect_error(MIN_ENGINE "reuseport = maybe\n", 6, "reuseport");
-	expect_error(MIN_ENGINE "udp_gso = sometimes\n", 6, "udp_gso");
-	expect_error(MIN_ENGINE "udp_gro = often\n", 6, "udp_gro");
+	expect_error(UDP_ENGINE "udp_gso = sometimes\n", 6, "udp_gso");
+	cr_assert_not_null(strstr(warp_errdetail(), "yes or no"), "%s", warp_errdetail());
+	expect_error(UDP_ENGINE "udp_gro = often\n", 6, "udp_gro");
+	cr_assert_not_null(strstr(warp_errdetail(), "yes or no"), "%s", warp_errdetail());
+}
+
+/* udp_gso and udp_gro are uring-udp's: on another driver they would do
+ * nothing, so they are refused, naming the key and both drivers, whichever
+ * comes first */
+Test(config_file, udp_offload_key_under_another_driver_names_the_key_and_the_driver)
+{
+	expect_error("[engine]\nnode_id = a\n[transport]\ndriver = uring-tcp\n"
+		     "listen = 127.0.0.1:7000\nudp_gso = no\n",
+		     6, "udp_gso");
+	cr_assert_not_null(strstr(warp_errdetail(), "driver uring-udp"), "%s", warp_errdetail());
+	cr_assert_not_null(strstr(warp_errdetail(), "'uring-tcp'"), "%s", warp_errdetail());
+	expect_error("[engine]\nnode_id = a\n[transport]\nlisten = 127.0.0.1:7000\n"
+		     "udp_gro = yes\nudp_gso = yes\ndriver = dpdk\n",
+		     5, "udp_gro");
+	cr_assert_not_null(strstr(warp_errdetail(), "'dpdk' (set on line 7)"), "%s",
+			   warp_errdetail());
+	expect_error(MIN_ENGINE "udp_gro = yes\n", 6, "udp_gro");
+	cr_assert_not_null(strstr(warp_errdetail(), "'loop'"), "%s", warp_errdetail());
+	/* a uring-udp section before another one does not count */
+	expect_loaded("[engine]\nnode_id = a\n[transport]\ndriver = uring-udp\n"
+		      "listen = 127.0.0.1:7000\nudp_gso = no\n[transport]\ndriver = uring-tcp\n"
+		      "listen = 127.0.0.1:7100\n");
+	cr_assert_eq(f->cfg.transports[0].flags, WARP_TRANSPORT_NO_UDP_GSO);
+	cr_assert_eq(f->cfg.transports[1].flags, 0);
 }
 
 Test(config_file, comments_blanks_indentation_crlf_and_bom)
