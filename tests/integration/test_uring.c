@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <signal.h>
@@ -962,6 +963,68 @@ Test(uring_udp, a_refused_segmented_send_goes_again_one_datagram_each, .timeout 
 	warp_engine_stats(p.e[0], &a2);
 	cr_assert_eq(a2.drv_tx_errors, a1.drv_tx_errors);
 	cr_assert_eq(a2.drv_tx_segmented, a0.drv_tx_segmented);
+	udp_pair_down(&p);
+}
+
+/* This test's process (Criterion forks one per test) in a network namespace
+ * of its own, lo up, so that it may change lo's MTU; skips without root. */
+static void own_netns(void)
+{
+	if (unshare(CLONE_NEWNET))
+		cr_skip_test("unshare(CLONE_NEWNET): %s (a network namespace needs root)",
+			     strerror(errno));
+	cr_assert_eq(th_sh("ip link set lo up"), 0);
+}
+
+/* Poll a and b until a's drv_tx_errors has grown by `want`. */
+static bool udp_pump_tx_errors(struct udp_pair *p, uint64_t base, uint64_t want)
+{
+	warp_stats_t st;
+	for (unsigned r = 0; r < 2000000; r++) {
+		warp_engine_poll(p->e[0]);
+		warp_engine_poll(p->e[1]);
+		warp_engine_stats(p->e[0], &st);
+		if (st.drv_tx_errors - base >= want)
+			return true;
+	}
+	return false;
+}
+
+Test(uring_udp, a_refusal_not_about_segmentation_turns_it_back_on, .timeout = 60)
+{
+	need_udp_gso();
+	own_netns();
+	struct udp_pair p;
+	udp_pair_up(&p);
+	/* a may not fragment (DF) and lo's MTU is below a's 1000-byte packets:
+	 * the kernel refuses a segmented send (EINVAL, a segment above the
+	 * MTU), and the first packet alone as well (EMSGSIZE), so the refusal
+	 * was not about segmentation */
+	int fd = udp_fd_of(port_of(p.e[0]));
+	cr_assert_geq(fd, 0, "a's socket");
+	int df = IP_PMTUDISC_DO;
+	cr_assert_eq(setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &df, sizeof(df)), 0);
+	cr_assert_eq(th_sh("ip link set lo mtu 900"), 0);
+	warp_stats_t a0, a1, a2;
+	warp_engine_stats(p.e[0], &a0);
+	for (int i = 0; i < 16; i++)
+		cr_assert_eq(th_send(p.e[0], p.s, 1000, NULL), 0);
+	/* each packet fails once on its own, and at least one segmented send
+	 * was refused before: 17 errors at least */
+	cr_assert(udp_pump_tx_errors(&p, a0.drv_tx_errors, 17), "a's sends did not all fail");
+	udp_settle(p.e, 2);
+	warp_engine_stats(p.e[0], &a1);
+	cr_assert_eq(a1.drv_tx_segmented, a0.drv_tx_segmented, "no segmented send went out");
+	cr_assert_eq(p.rx.n, 0, "nothing above the MTU arrived");
+	char err[256];
+	cr_assert_eq(warp_engine_transport_error(p.e[0], 0, err, sizeof(err)), 0);
+	cr_assert(strstr(err, "send") && strstr(err, strerror(EMSGSIZE)), "named: '%s'", err);
+	/* the MTU back up: segmented sends again, and nothing refused */
+	cr_assert_eq(th_sh("ip link set lo mtu 65536"), 0);
+	udp_burst(&p, 64, 64);
+	warp_engine_stats(p.e[0], &a2);
+	cr_assert_gt(a2.drv_tx_segmented, a1.drv_tx_segmented, "segmentation is back on");
+	cr_assert_eq(a2.drv_tx_errors, a1.drv_tx_errors);
 	udp_pair_down(&p);
 }
 
