@@ -978,8 +978,8 @@ static void own_netns(void)
 
 /* Poll a and b until, counted from *base, a has sent `frames` stream
  * frames and counted `errors` transport errors. */
-static bool udp_pump_tx_errors(struct udp_pair *p, const warp_stats_t *base, uint64_t frames,
-			       uint64_t errors)
+static bool udp_pump_sent_and_failed(struct udp_pair *p, const warp_stats_t *base,
+				     uint64_t frames, uint64_t errors)
 {
 	warp_stats_t st;
 	for (unsigned r = 0; r < 2000000; r++) {
@@ -1015,7 +1015,7 @@ Test(uring_udp, a_refusal_not_about_segmentation_turns_it_back_on, .timeout = 60
 	/* all 16 sent (at-most-once: none goes again later, after the MTU is
 	 * back up), each failed once on its own, and at least one segmented
 	 * send was refused before: 17 errors at least */
-	cr_assert(udp_pump_tx_errors(&p, &a0, 16, 17), "a's sends did not all go out and fail");
+	cr_assert(udp_pump_sent_and_failed(&p, &a0, 16, 17), "a's sends did not all go out and fail");
 	udp_settle(p.e, 2);
 	warp_engine_stats(p.e[0], &a1);
 	cr_assert_eq(a1.drv_tx_segmented, a0.drv_tx_segmented, "no segmented send went out");
