@@ -343,7 +343,8 @@ static int engine_poll(warp_engine_t *e)
 	 * room for all it can deliver; otherwise it waits in rxv (at most one
 	 * burst) and the driver's own queue holds the rest: backpressure
 	 * towards the network instead of dropping what was received. */
-	work += rx_held(e);
+	if (e->rx_next < e->rx_n)
+		work += rx_held(e);
 	if (e->rx_next == e->rx_n) {
 		for (uint32_t i = 0; i < e->n_tp; i++) {
 			struct warp_transport *t = &e->tp[i];
@@ -352,7 +353,8 @@ static int engine_poll(warp_engine_t *e)
 				e->rxv[k]->transport = (uint8_t)i;
 			e->rx_n = n;
 			e->rx_next = 0;
-			work += rx_held(e);
+			if (n)
+				work += rx_held(e);
 			if (e->rx_next != e->rx_n)
 				break;
 		}
@@ -370,7 +372,8 @@ static int engine_poll(warp_engine_t *e)
 	work += warp__wheel_advance(&e->wheel, e->now);
 	if (e->tx_active)
 		work += warp__tx_build(e);
-	work += warp__tx_flush(e);
+	if (e->tx_queued)
+		work += warp__tx_flush(e);
 	if (e->n_channels)
 		warp__rx_commit(e);
 

@@ -374,6 +374,7 @@ struct warp_engine {
 	int32_t *peer_hash; /* open addressing on conn_id, -1 = empty */
 	uint32_t peer_hash_mask;
 	struct warp_peer *tx_active; /* circular list of peers with data */
+	bool tx_queued;		     /* some transport's txq holds packets */
 
 	struct warp_reasm *reasm;
 	struct warp__idxpool reasm_free;

@@ -59,6 +59,7 @@ int warp__wheel_init(struct warp_wheel *w, uint32_t nslots, uint64_t tick_ns, ui
 	w->mask = nslots - 1;
 	w->tick_shift = (tick_ns & (tick_ns - 1)) == 0 ? (uint32_t)__builtin_ctzll(tick_ns) : 64;
 	w->tick_recip = UINT64_MAX / tick_ns;
+	w->quiet_ns = 0;
 	w->count = 0;
 	w->firing = 0;
 	return 0;
@@ -89,6 +90,8 @@ void warp__wheel_arm(struct warp_wheel *w, struct warp_timer *t, uint64_t deadli
 	else
 		w->count++;
 	t->deadline_ns = deadline_ns;
+	if (deadline_ns < w->quiet_ns)
+		w->quiet_ns = deadline_ns;
 	/* A past deadline goes to the slot of the current tick, which the next
 	 * advance visits first. */
 	uint64_t at = deadline_ns > w->now_ns ? deadline_ns : w->now_ns;
@@ -103,21 +106,26 @@ void warp__wheel_cancel(struct warp_wheel *w, struct warp_timer *t)
 	w->count--;
 }
 
-/* Move the timers of one slot whose deadline <= now to the due list. */
-static void collect(struct warp_wheel *w, struct warp_timer *head, uint64_t now_ns)
+/* Move the timers of one slot whose deadline <= now to the due list.
+ * Returns the earliest deadline of those left (UINT64_MAX: none). */
+static uint64_t collect(struct warp_wheel *w, struct warp_timer *head, uint64_t now_ns)
 {
+	uint64_t left = UINT64_MAX;
 	struct warp_timer *t = head->next;
 	while (t != head) {
 		struct warp_timer *next = t->next;
 		if (t->deadline_ns <= now_ns) {
 			list_del(t);
 			list_add_tail(&w->due, t);
+		} else if (t->deadline_ns < left) {
+			left = t->deadline_ns;
 		}
 		t = next;
 	}
+	return left;
 }
 
-unsigned warp__wheel_advance(struct warp_wheel *w, uint64_t now_ns)
+unsigned warp__wheel_advance_slow(struct warp_wheel *w, uint64_t now_ns)
 {
 	if (warp__unlikely(w->firing))
 		return 0;
@@ -130,10 +138,23 @@ unsigned warp__wheel_advance(struct warp_wheel *w, uint64_t now_ns)
 	uint64_t last = warp__wheel_tick_of(w, now_ns);
 	uint64_t nvisit = last - first >= w->mask ? (uint64_t)w->mask + 1 : last - first + 1;
 	w->now_ns = now_ns;
-	if (w->count == 0)
+	/* Until the tick ends, only the timers left in its slot can come due
+	 * (every other slot's timers are due in a later tick), and what is
+	 * armed meanwhile lowers quiet_ns itself. 0 (no fast path) where the
+	 * end of the tick does not fit in 64 bits. */
+	uint64_t tick_end = last < UINT64_MAX / w->tick_ns ? (last + 1) * w->tick_ns : 0;
+	if (w->count == 0) {
+		w->quiet_ns = tick_end;
 		return 0;
-	for (uint64_t i = 0; i < nvisit; i++)
-		collect(w, &w->slots[(first + i) & w->mask], now_ns);
+	}
+	uint64_t left = UINT64_MAX; /* of the slot of `last` */
+	for (uint64_t i = 0; i < nvisit; i++) {
+		uint64_t k = (first + i) & w->mask;
+		uint64_t l = collect(w, &w->slots[k], now_ns);
+		if (k == (last & w->mask))
+			left = l;
+	}
+	w->quiet_ns = WARP__MIN(tick_end, left);
 
 	/* Callbacks run only now: whatever they arm lands in the slots, not in
 	 * the due list, so it cannot fire again in this call; whatever they

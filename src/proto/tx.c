@@ -469,6 +469,7 @@ static int queue_packet(warp_engine_t *e, struct warp_peer *p, uint32_t tpi, enu
 	pkt->addr = ptp->addr;
 	pkt->transport = ptp->transport;
 	t->txq[t->ntxq++] = pkt;
+	e->tx_queued = true;
 	return 1;
 }
 
@@ -530,6 +531,7 @@ unsigned warp__tx_build(warp_engine_t *e)
 unsigned warp__tx_flush(warp_engine_t *e)
 {
 	unsigned sent = 0;
+	e->tx_queued = false;
 	for (uint32_t i = 0; i < e->n_tp; i++) {
 		struct warp_transport *t = &e->tp[i];
 		if (!t->ntxq)
@@ -545,6 +547,8 @@ unsigned warp__tx_flush(warp_engine_t *e)
 			warp__stat(e, tx_driver_full, t->ntxq - n);
 		}
 		t->ntxq -= n;
+		if (t->ntxq)
+			e->tx_queued = true; /* the driver was full: again next poll */
 		warp__stat(e, tx_packets, n);
 		warp__stat(e, tx_bytes, bytes);
 		sent += n;

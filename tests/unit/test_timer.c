@@ -561,3 +561,81 @@ Test(timer, tick_of_is_the_exact_quotient)
 		warp__wheel_fini(&w);
 	}
 }
+
+/* The quiet fast path of warp__wheel_advance: between two advances in one
+ * tick, a timer armed for later in that tick must still fire on time. */
+Test(timer, armed_after_an_empty_advance_fires_in_the_same_tick)
+{
+	struct obj a;
+	obj_init(&a);
+	cr_assert_eq(warp__wheel_advance(&wheel, 100), 0); /* empty: quiet to 1000 */
+	warp__wheel_arm(&wheel, &a.timer, 500);
+	cr_assert_eq(warp__wheel_advance(&wheel, 499), 0);
+	cr_assert_eq(warp__wheel_advance(&wheel, 500), 1);
+	cr_assert_eq(a.fired_at, 500);
+}
+
+Test(timer, the_rest_of_a_slot_fires_later_in_its_tick)
+{
+	struct obj a, b, c;
+	obj_init(&a);
+	obj_init(&b);
+	obj_init(&c);
+	warp__wheel_arm(&wheel, &a.timer, 300);
+	warp__wheel_arm(&wheel, &b.timer, 700);
+	cr_assert_eq(warp__wheel_advance(&wheel, 300), 1);
+	cr_assert_eq(a.fired, 1);
+	/* armed after the advance, earlier than b: lowers the quiet mark */
+	warp__wheel_arm(&wheel, &c.timer, 600);
+	cr_assert_eq(warp__wheel_advance(&wheel, 599), 0);
+	cr_assert_eq(warp__wheel_advance(&wheel, 600), 1);
+	cr_assert_eq(c.fired, 1);
+	cr_assert_eq(b.fired, 0);
+	cr_assert_eq(warp__wheel_advance(&wheel, 699), 0);
+	cr_assert_eq(warp__wheel_advance(&wheel, 700), 1);
+	cr_assert_eq(b.fired_at, 700);
+}
+
+Test(timer, a_callback_rearming_within_the_tick_fires_again)
+{
+	struct obj a;
+	obj_init(&a);
+	a.period = 100;
+	warp__wheel_arm(&wheel, &a.timer, 200);
+	cr_assert_eq(warp__wheel_advance(&wheel, 250), 1); /* re-armed for 300 */
+	cr_assert_eq(warp__wheel_advance(&wheel, 299), 0);
+	cr_assert_eq(warp__wheel_advance(&wheel, 300), 1);
+	cr_assert_eq(a.fired, 2);
+	warp__wheel_cancel(&wheel, &a.timer); /* re-armed for 400: a is on the stack */
+}
+
+Test(timer, a_timer_one_rotation_ahead_in_the_current_slot_waits)
+{
+	struct obj a, b;
+	obj_init(&a);
+	obj_init(&b);
+	/* 64 slots of 1000 ns: 64,500 is in slot 0, the slot of tick 0 */
+	warp__wheel_arm(&wheel, &a.timer, 64500);
+	cr_assert_eq(warp__wheel_advance(&wheel, 900), 0);
+	cr_assert_eq(warp__wheel_advance(&wheel, 1000), 0); /* the next tick */
+	warp__wheel_arm(&wheel, &b.timer, 1200);
+	cr_assert_eq(warp__wheel_advance(&wheel, 1200), 1);
+	cr_assert_eq(warp__wheel_advance(&wheel, 64499), 0);
+	cr_assert_eq(warp__wheel_advance(&wheel, 64500), 1);
+	cr_assert_eq(a.fired_at, 64500);
+}
+
+Test(timer, a_clock_far_ahead_jumps_every_slot_and_keeps_firing)
+{
+	struct obj a, b;
+	obj_init(&a);
+	obj_init(&b);
+	warp__wheel_arm(&wheel, &a.timer, 5000);
+	/* more than a rotation at once: every slot visited */
+	cr_assert_eq(warp__wheel_advance(&wheel, 1000000), 1);
+	/* the slot of the new tick holds nothing: later arms still fire */
+	warp__wheel_arm(&wheel, &b.timer, 1000400);
+	cr_assert_eq(warp__wheel_advance(&wheel, 1000399), 0);
+	cr_assert_eq(warp__wheel_advance(&wheel, 1000400), 1);
+	cr_assert_eq(b.fired_at, 1000400);
+}
