@@ -294,7 +294,10 @@ typedef struct warp_config_file {
 	warp_dpdk_config_t dpdk[WARP_MAX_TRANSPORTS];
 	char path[256];                   /* the path given to warp_config_load() */
 	uint32_t transport_line[WARP_MAX_TRANSPORTS]; /* line of each [transport] section */
+	uint32_t listen_line[WARP_MAX_TRANSPORTS];    /* line of its listen key (0: none) */
 	uint32_t peer_line[WARP_CONFIG_FILE_MAX_PEERS]; /* line of each [peer <node>] section */
+	/* line of each transport key of a peer: peers[i].transports[j] */
+	uint32_t peer_transport_line[WARP_CONFIG_FILE_MAX_PEERS][WARP_MAX_TRANSPORTS];
 } warp_config_file_t;
 
 /**

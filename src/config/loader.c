@@ -224,7 +224,6 @@ struct ld {
 	uint32_t ekey_line[N_EKEYS]; /* cap: its first line */
 	uint32_t cap_line[WARP_MAX_CAPS]; /* line of each cap = ... (cfg.caps[i]) */
 	uint32_t tkey_line[WARP_MAX_TRANSPORTS][N_TKEYS]; /* repeated keys: their first line */
-	uint32_t ptkey_line[WARP_CONFIG_FILE_MAX_PEERS][WARP_MAX_TRANSPORTS];
 	uint32_t penc_line[WARP_CONFIG_FILE_MAX_PEERS]; /* line of each peer's encryption */
 };
 
@@ -1018,6 +1017,8 @@ static int transport_key(struct ld *st, const char *name, const char *val)
 			    name, kd, t->driver);
 	if (!st->tkey_line[i][k])
 		st->tkey_line[i][k] = line;
+	if (k == TK_LISTEN)
+		st->f->listen_line[i] = line;
 	if (k >= TK_DPDK_FIRST)
 		return dpdk_key(st, i, k, name, val);
 	uint64_t v;
@@ -1135,7 +1136,7 @@ static int peer_key(struct ld *st, const char *name, const char *val)
 	p->transports[i].driver[dl] = '\0';
 	memcpy(p->transports[i].addr, addr, al);
 	p->transports[i].addr[al] = '\0';
-	st->ptkey_line[pi][i] = line;
+	st->f->peer_transport_line[pi][i] = line;
 	return 1;
 }
 
@@ -1182,7 +1183,7 @@ static int check_peer_drivers(struct ld *st)
 				if (!strcmp(c->transports[k].driver, p->transports[j].driver))
 					break;
 			if (k == c->n_transports) {
-				fail(st, st->ptkey_line[i][j],
+				fail(st, st->f->peer_transport_line[i][j],
 				     "transport: driver '%s' of [peer %s] has no [transport] section "
 				     "in this file",
 				     p->transports[j].driver, p->node);
@@ -1354,19 +1355,37 @@ static void map_engine_error(const warp_config_file_t *f)
 {
 	char d[512];
 	snprintf(d, sizeof(d), "%s", warp_errdetail());
-	unsigned idx;
-	int n = -1;
+	unsigned idx, k;
+	int n = -1, m = -1;
 	if (sscanf(d, "transports[%u]%n", &idx, &n) == 1 && n > 0 &&
 	    idx < f->cfg.n_transports) {
 		const char *rest = d + n;
-		if (*rest == '.')
+		if (*rest == '.') {
 			warp__err(0, "%s:%u: %s", f->path, f->transport_line[idx], rest + 1);
-		else
-			warp__err(0, "%s:%u: [transport]%s", f->path, f->transport_line[idx], rest);
+			return;
+		}
+		/* "transports[i] (drv, listen 'x'): listen ...": the driver could
+		 * not use the listen address (unresolvable, port in use): the
+		 * line of that key */
+		const char *why = strstr(rest, "): ");
+		if (why && !strncmp(why + 3, "listen", 6) && f->listen_line[idx]) {
+			warp__err(0, "%s:%u: %s", f->path, f->listen_line[idx], why + 3);
+			return;
+		}
+		warp__err(0, "%s:%u: [transport]%s", f->path, f->transport_line[idx], rest);
 		return;
 	}
 	n = -1;
 	if (sscanf(d, "peers[%u]: %n", &idx, &n) == 1 && n > 0 && idx < f->cfg.n_peers) {
+		/* "peers[i]: peer 'b': transports[j] (drv): address ...": the line
+		 * of the peer's j-th transport key */
+		const char *t = strstr(d + n, ": transports[");
+		if (t && sscanf(t, ": transports[%u]%n", &k, &m) == 1 && m > 0 &&
+		    k < f->peers[idx].n_transports && f->peer_transport_line[idx][k]) {
+			warp__err(0, "%s:%u: transport: %.*s%s", f->path,
+				  f->peer_transport_line[idx][k], (int)(t - (d + n)), d + n, t + m);
+			return;
+		}
 		warp__err(0, "%s:%u: %s", f->path, f->peer_line[idx], d + n);
 		return;
 	}

@@ -140,7 +140,8 @@ int warp_peer_add_config(warp_engine_t *e, const warp_peer_config_t *pc, warp_pe
 		p->tp[i].transport = (uint8_t)t;
 		rc = e->tp[t].ops->parse_addr(e->tp[t].ctx, pc->transports[i].addr, &p->tp[i].addr);
 		if (rc)
-			return warp__err_prefix(rc, "peer '%s': ", name);
+			return warp__err_prefix(rc, "peer '%s': transports[%u] (%s): ", name, i,
+						pc->transports[i].driver);
 	}
 	strcpy(p->node, name);
 	p->engine = e;

@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1598,4 +1601,89 @@ Test(config_file, secure_examples_are_a_pair_with_certs_next_to_them)
 	cr_assert_eq(strncmp(listen[0], "127.0.0.1:", 10), 0, "%s", listen[0]);
 	cr_assert_str_eq(peer[0], listen[1]);
 	cr_assert_str_eq(peer[1], listen[0]);
+}
+
+/* A socket of this type bound (and for TCP listening) on 127.0.0.1: its
+ * port is in use until closed. */
+static int hold_port(int type, unsigned *port)
+{
+	int fd = socket(AF_INET, type, 0);
+	cr_assert_geq(fd, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sl), 0);
+	if (type == SOCK_STREAM)
+		cr_assert_eq(listen(fd, 1), 0);
+	cr_assert_eq(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+	*port = ntohs(sa.sin_port);
+	return fd;
+}
+
+static void listen_errors_name_the_listen_line(const char *drv, int type)
+{
+	if (!warp__driver_find(drv))
+		cr_skip("%s is not built in (%s)", drv, warp__driver_names());
+	unsigned port;
+	int fd = hold_port(type, &port);
+	char ini[1024];
+	snprintf(ini, sizeof(ini),
+		 "[engine]\nnode_id = a\n" SMALL_POOLS /* 1..10 */
+		 "[transport]\n"		       /* 11 */
+		 "driver = %s\n"		       /* 12 */
+		 "listen = 127.0.0.1:%u\n",	       /* 13 */
+		 drv, port);
+	write_ini(ini);
+	warp_engine_t *e = NULL;
+	warp__err_clear();
+	int rc = warp_engine_create_from_file(tpath, &e);
+	cr_assert_eq(rc, WARP_EDRIVER, "rc %d: %s", rc, warp_errdetail());
+	cr_assert_null(e);
+	expect_detail_at(warp_errdetail(), 13, "port in use");
+	expect_detail_at(warp_errdetail(), 13, "listen '127.0.0.1:");
+	close(fd);
+
+	snprintf(ini, sizeof(ini),
+		 "[engine]\nnode_id = a\n" SMALL_POOLS
+		 "[transport]\n"
+		 "driver = %s\n"
+		 "\n"				     /* 13 */
+		 "listen = no-such-host.invalid:7000\n", /* 14 */
+		 drv);
+	write_ini(ini);
+	warp__err_clear();
+	rc = warp_engine_create_from_file(tpath, &e);
+	cr_assert_neq(rc, 0);
+	cr_assert_null(e);
+	expect_detail_at(warp_errdetail(), 14, "not resolvable");
+	expect_detail_at(warp_errdetail(), 14, "listen");
+}
+
+Test(config_file, uring_udp_listen_errors_name_the_listen_line)
+{
+	listen_errors_name_the_listen_line("uring-udp", SOCK_DGRAM);
+}
+
+Test(config_file, uring_tcp_listen_errors_name_the_listen_line)
+{
+	listen_errors_name_the_listen_line("uring-tcp", SOCK_STREAM);
+}
+
+Test(config_file, unresolvable_peer_address_names_its_transport_line)
+{
+	if (!warp__driver_find("uring-udp") || !warp__driver_find("uring-tcp"))
+		cr_skip("uring-udp or uring-tcp is not built in (%s)", warp__driver_names());
+	write_ini("[engine]\nnode_id = a\n" SMALL_POOLS		  /* 1..10 */
+		  "[transport]\ndriver = uring-udp\nlisten = 127.0.0.1:0\n" /* 11..13 */
+		  "[transport]\ndriver = uring-tcp\nlisten = 127.0.0.1:0\n" /* 14..16 */
+		  "[peer b]\n"						  /* 17 */
+		  "transport = uring-udp 127.0.0.1:7001\n"		  /* 18 */
+		  "transport = uring-tcp no-such-host.invalid:7001\n");	  /* 19 */
+	warp_engine_t *e = NULL;
+	warp__err_clear();
+	int rc = warp_engine_create_from_file(tpath, &e);
+	cr_assert_eq(rc, WARP_EINVALID_NODE, "rc %d: %s", rc, warp_errdetail());
+	cr_assert_null(e);
+	const char *d = warp_errdetail();
+	expect_detail_at(d, 19, "transport: peer 'b' (uring-tcp): ");
+	expect_detail_at(d, 19, "host 'no-such-host.invalid' not resolvable");
 }
