@@ -737,7 +737,8 @@ int main(int argc, char **argv)
 	};
 	int ch;
 	char *end;
-	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+	int li = 0; /* the option getopt_long found: named in "bad value" */
+	while ((ch = getopt_long(argc, argv, "", lo, &li)) != -1) {
 		switch (ch) {
 		case 'd': o.driver = optarg; break;
 		case 's': o.size = strtoull(optarg, &end, 0); if (*end) goto bad; break;
@@ -812,7 +813,7 @@ int main(int argc, char **argv)
 	}
 	return run_both_processes();
 bad:
-	fprintf(stderr, "warp-bench: bad value '%s' for --%s\n", optarg, lo[0].name);
+	fprintf(stderr, "warp-bench: bad value '%s' for --%s\n", optarg, lo[li].name);
 	usage(stderr);
 	return 2;
 }
