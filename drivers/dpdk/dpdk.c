@@ -187,6 +187,10 @@ static warp__cold int add_arg(char **argv, int *argc, int max, const char *fmt, 
 	return 0;
 }
 
+/* What the EAL takes for itself beyond the mbuf pools (its heap, rings,
+ * the ports' queues), in MiB: the -m of a no_huge start. */
+#define EAL_OWN_MIB 128
+
 /* Start the EAL from the config; g_lock held. */
 static warp__cold int eal_start(const warp_dpdk_config_t *c, const struct warp_driver_open_args *a,
 				uint64_t pool_mib)
@@ -227,7 +231,7 @@ static warp__cold int eal_start(const warp_dpdk_config_t *c, const struct warp_d
 	}
 	if (c->no_huge) {
 		/* without hugepages the EAL only takes -m MiB (64 by default) */
-		snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)(pool_mib + 128));
+		snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)(pool_mib + EAL_OWN_MIB));
 		bad |= add_arg(argv, &argc, MAXA, "--no-huge", NULL) != 0;
 		bad |= add_arg(argv, &argc, MAXA, "-m%s", tmp) != 0;
 	}
@@ -266,9 +270,11 @@ static warp__cold int eal_start(const warp_dpdk_config_t *c, const struct warp_d
 		uint64_t have = free_hugepages_mib();
 		if (!c->no_huge && have == 0)
 			snprintf(g_eal_error, sizeof(g_eal_error),
-				 "%s; no free hugepages: reserve some (echo 1024 > "
+				 "%s; no free hugepages: need %llu MiB of hugepages (the mbuf pools "
+				 "%llu MiB and the EAL's own), have 0; reserve some (echo 1024 > "
 				 "/proc/sys/vm/nr_hugepages) or set no_huge; see docs/deployment.md",
-				 errstr(e));
+				 errstr(e), (unsigned long long)(pool_mib + EAL_OWN_MIB),
+				 (unsigned long long)pool_mib);
 		else
 			snprintf(g_eal_error, sizeof(g_eal_error), "%s", errstr(e));
 		rc = warp__err(WARP_EDRIVER, "dpdk: rte_eal_init(%s) failed: %s", line, g_eal_error);

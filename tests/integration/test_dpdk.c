@@ -17,6 +17,7 @@
  * without them they say why and skip. .ci/run reserves both.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
@@ -24,6 +25,7 @@
 #include <net/if.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 
 #include "two_processes.h"
@@ -939,6 +941,25 @@ Test(dpdk_setup, hugepages_short_says_how_many_are_needed)
 	c.mbufs = 50u * 1000 * 1000; /* ~110 GiB */
 	const char *w[] = { "need", "MiB of hugepages, have", "docs/deployment.md", NULL };
 	expect_error(&c, "10.98.0.1:7000", WARP_ENOMEM, w);
+}
+
+Test(dpdk_setup, no_hugepages_at_all_says_how_many_are_needed)
+{
+	/* This test process gets a mount namespace of its own (Criterion runs
+	 * each test in its own process) with an empty tmpfs over the kernel's
+	 * hugepage directory: the EAL and warp find no hugepages, and the
+	 * host's stay as they are. */
+	if (geteuid() != 0)
+		cr_skip("needs root: hides the hugepages in a mount namespace of its own");
+	cr_assert_eq(unshare(CLONE_NEWNS), 0, "unshare(CLONE_NEWNS): %s", strerror(errno));
+	cr_assert_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0, "%s", strerror(errno));
+	cr_assert_eq(mount("none", "/sys/kernel/mm/hugepages", "tmpfs", 0, NULL), 0,
+		     "tmpfs over /sys/kernel/mm/hugepages: %s", strerror(errno));
+	warp_dpdk_config_t c;
+	memif_alone(&c, "");
+	const char *w[] = { "rte_eal_init", "no free hugepages: need", "MiB of hugepages",
+			    "have 0", "no_huge", "docs/deployment.md", NULL };
+	expect_error(&c, "10.98.0.1:7000", WARP_EDRIVER, w);
 }
 
 Test(dpdk_setup, missing_port_names_the_ports_there_are)
