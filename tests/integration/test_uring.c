@@ -176,6 +176,55 @@ Test(uring_tcp, peer_not_listening_is_counted_and_named)
 	warp_engine_destroy(e);
 }
 
+/* A peer whose SYNs go unanswered: connect_timeout ends each attempt. The
+ * listener's accept queue (backlog 0: one connection) is full with a
+ * connection nobody accepts, so the kernel drops every further SYN. */
+Test(uring_tcp, a_connect_that_gets_no_answer_ends_at_connect_timeout, .timeout = 60)
+{
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+	cr_assert_eq(bind(l, (struct sockaddr *)&sa, sl), 0);
+	cr_assert_eq(listen(l, 0), 0);
+	cr_assert_eq(getsockname(l, (struct sockaddr *)&sa, &sl), 0);
+	int filler = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert_eq(connect(filler, (struct sockaddr *)&sa, sl), 0, "%s", strerror(errno));
+
+	warp_config_t cfg;
+	warp_config_init(&cfg);
+	cfg.connect_timeout_ns = 100000000;
+	cfg.retry_initial_backoff_ns = 1000000;
+	cfg.retry_max_backoff_ns = 4000000;
+	strcpy(cfg.node_id, "a");
+	warp_config_add_transport(&cfg, "uring-tcp", "127.0.0.1:0", NULL);
+	warp_engine_t *e;
+	cr_assert_eq(warp_engine_create(&cfg, &e), 0, "%s", warp_errdetail());
+	char id[64];
+	snprintf(id, sizeof(id), "b@127.0.0.1:%d", ntohs(sa.sin_port));
+	warp_peer_t *p;
+	cr_assert_eq(warp_peer_add(e, id, &p), 0);
+	warp_stream_t *s;
+	cr_assert_eq(warp_stream_open(e, p, 1, 16, &s), 0);
+	cr_assert_eq(th_send(e, s, 100, NULL), 0);
+	warp_stats_t st = { 0 };
+	uint64_t t0 = warp_engine_now(e);
+	while (st.drv_connect_failures < 2 && warp_engine_now(e) - t0 < 20000000000ull) {
+		warp_engine_poll(e);
+		warp_engine_stats(e, &st);
+	}
+	cr_assert_geq(st.drv_connect_failures, 2, "two attempts timed out (%llu)",
+		      (unsigned long long)st.drv_connect_failures);
+	cr_assert_eq(st.drv_connects, 0, "nothing connected");
+	char err[160], want[96];
+	cr_assert_eq(warp_engine_transport_error(e, 0, err, sizeof(err)), 0);
+	snprintf(want, sizeof(want), "connect 127.0.0.1:%d: %s", ntohs(sa.sin_port),
+		 strerror(ETIMEDOUT));
+	cr_assert_str_eq(err, want);
+	warp_engine_destroy(e);
+	close(filler);
+	close(l);
+}
+
 Test(uring_udp, peer_not_listening_does_not_break_the_engine)
 {
 	warp_engine_t *e = sock_engine("uring-udp", "a");
