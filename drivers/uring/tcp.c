@@ -325,8 +325,13 @@ static int tcp_open(const struct warp_driver_open_args *a, void **ctx)
 	}
 	int one = 1;
 	setsockopt(t->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (a->flags & WARP_TRANSPORT_REUSEPORT)
-		setsockopt(t->lfd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	if ((a->flags & WARP_TRANSPORT_REUSEPORT) &&
+	    setsockopt(t->lfd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one))) {
+		rc = warp__err(WARP_EDRIVER, "reuseport: setsockopt(SO_REUSEPORT): %s",
+			       strerror(errno));
+		tcp_close(t);
+		return rc;
+	}
 	if (bind(t->lfd, (struct sockaddr *)&ss, sl) || listen(t->lfd, 128)) {
 		int e = errno;
 		tcp_close(t);

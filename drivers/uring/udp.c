@@ -147,8 +147,9 @@ static int udp_open(const struct warp_driver_open_args *a, void **ctx)
 	if (u->fd < 0)
 		return fail(u, WARP_EDRIVER, "socket", errno);
 	int one = 1;
-	if (a->flags & WARP_TRANSPORT_REUSEPORT)
-		setsockopt(u->fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	if ((a->flags & WARP_TRANSPORT_REUSEPORT) &&
+	    setsockopt(u->fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)))
+		return fail(u, WARP_EDRIVER, "reuseport: setsockopt(SO_REUSEPORT)", errno);
 	int buf = (int)(a->sock_buf_bytes ? a->sock_buf_bytes : WARP_DEFAULT_SOCK_BUF_BYTES);
 	/* FORCE variants pass rmem_max/wmem_max when we may (CAP_NET_ADMIN) */
 	if (setsockopt(u->fd, SOL_SOCKET, SO_RCVBUFFORCE, &buf, sizeof(buf)))

@@ -76,6 +76,60 @@ static void port_in_use(const char *drv)
 Test(uring_udp, port_in_use_is_a_clear_error) { port_in_use("uring-udp"); }
 Test(uring_tcp, port_in_use_is_a_clear_error) { port_in_use("uring-tcp"); }
 
+/* SO_REUSEPORT (reuseport = yes): two engines listen on one port, and the
+ * kernel hands each sender's datagrams to one of them (by a hash of the
+ * sender's address). 64 senders of 4 datagrams each: the chance that all
+ * hash to one engine is 2^-63. The datagrams are not warp packets: each
+ * is received, counted and dropped by the engine it reached. */
+Test(uring_udp, reuseport_lets_two_engines_share_a_port)
+{
+	enum { SENDERS = 64, EACH = 4 };
+	warp_engine_t *e[2];
+	char addr[160] = "127.0.0.1:0";
+	for (int i = 0; i < 2; i++) {
+		warp_config_t cfg;
+		warp_config_init(&cfg);
+		strcpy(cfg.node_id, "srv");
+		cr_assert_eq(warp_config_add_transport(&cfg, "uring-udp", addr, NULL), 0);
+		cfg.transports[0].flags |= WARP_TRANSPORT_REUSEPORT;
+		cr_assert_eq(warp_engine_create(&cfg, &e[i]), 0, "engine %d on %s: %s", i, addr,
+			     warp_errdetail());
+		if (i == 0)
+			cr_assert_eq(warp_engine_local_addr(e[0], 0, addr, sizeof(addr)), 0);
+	}
+	char other[160];
+	cr_assert_eq(warp_engine_local_addr(e[1], 0, other, sizeof(other)), 0);
+	cr_assert_str_eq(other, addr, "both on one port");
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+				  .sin_port = htons((uint16_t)atoi(strrchr(addr, ':') + 1)) };
+	for (int k = 0; k < SENDERS; k++) {
+		int fd = socket(AF_INET, SOCK_DGRAM, 0);
+		cr_assert_geq(fd, 0);
+		for (int j = 0; j < EACH; j++)
+			cr_assert_eq(sendto(fd, "not a warp packet", 17, 0, (struct sockaddr *)&to,
+					    sizeof(to)),
+				     17);
+		close(fd);
+	}
+	warp_stats_t st[2];
+	for (int r = 0; r < 2000000; r++) {
+		warp_engine_poll(e[0]);
+		warp_engine_poll(e[1]);
+		warp_engine_stats(e[0], &st[0]);
+		warp_engine_stats(e[1], &st[1]);
+		if (st[0].rx_packets + st[1].rx_packets >= SENDERS * EACH)
+			break;
+	}
+	cr_assert_eq(st[0].rx_packets + st[1].rx_packets, SENDERS * EACH, "%llu + %llu received",
+		     (unsigned long long)st[0].rx_packets, (unsigned long long)st[1].rx_packets);
+	for (int i = 0; i < 2; i++) {
+		cr_assert_gt(st[i].rx_packets, 0, "engine %d got none: the port is not shared", i);
+		cr_assert_eq(st[i].rx_packets % EACH, 0, "a sender's datagrams go to one engine");
+		cr_assert_eq(st[i].drops, st[i].rx_packets, "each one dropped and counted");
+		warp_engine_destroy(e[i]);
+	}
+}
+
 static void unresolvable(const char *drv)
 {
 	warp_config_t cfg;
