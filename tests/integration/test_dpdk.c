@@ -28,6 +28,9 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 
+#include <rte_eal.h>
+#include <rte_errno.h>
+
 #include "two_processes.h"
 #include "warp/dpdk.h"
 
@@ -96,6 +99,42 @@ Test(dpdk_memif, two_processes_100k_messages_byte_exact, .timeout = 240)
 	need_hugepages();
 	snprintf(memif_sock, sizeof(memif_sock), "/tmp/warp-test-memif-%d.sock", (int)getpid());
 	two_processes_with("dpdk", memif_engine);
+	unlink(memif_sock);
+}
+
+/* The receiving half as an application that runs DPDK itself: it starts
+ * the EAL (probing the memif client port with its own --vdev) and hands
+ * warp that port by name (eal = external). warp configures the port's
+ * queues and pools; the application must not have configured it. */
+static warp_engine_t *memif_engine_app_eal(const char *drv, const char *name)
+{
+	if (strcmp(name, "rx") != 0)
+		return memif_engine(drv, name);
+	char prefix[64], vdev[200];
+	snprintf(prefix, sizeof(prefix), "--file-prefix=warp-test-app-%d", (int)getpid());
+	snprintf(vdev, sizeof(vdev), "--vdev=net_memif0,role=client,socket=%s", memif_sock);
+	char *argv[] = { "app",		  "-l",	   "1",	   "--no-pci", "--in-memory",
+			 prefix,	  vdev,	   "--no-telemetry", "--log-level=lib.eal:error",
+			 NULL };
+	if (rte_eal_init((int)WARP__ARRAY_LEN(argv) - 1, argv) < 0) {
+		fprintf(stderr, "rx: the application's rte_eal_init: %s\n",
+			rte_strerror(rte_errno));
+		return NULL;
+	}
+	warp_dpdk_config_init(&memif_cfg);
+	memif_cfg.eal_external = true;
+	snprintf(memif_cfg.port, sizeof(memif_cfg.port), "net_memif0");
+	warp_engine_t *e = dpdk_engine(name, "10.98.0.2:7000", &memif_cfg, 1u << 20);
+	if (!e)
+		fprintf(stderr, "dpdk %s (external EAL): %s\n", name, warp_errdetail());
+	return e;
+}
+
+Test(dpdk_memif, an_application_that_started_the_eal_hands_warp_its_port, .timeout = 240)
+{
+	need_hugepages();
+	snprintf(memif_sock, sizeof(memif_sock), "/tmp/warp-test-memif-%d.sock", (int)getpid());
+	two_processes_with("dpdk", memif_engine_app_eal);
 	unlink(memif_sock);
 }
 
