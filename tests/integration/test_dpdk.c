@@ -138,6 +138,181 @@ Test(dpdk_memif, an_application_that_started_the_eal_hands_warp_its_port, .timeo
 	unlink(memif_sock);
 }
 
+/* ---- several engines on one port: a queue pair each -------------------------------- */
+
+/* Two processes, each with two engines on one net_memif port of two queue
+ * pairs (queues = 2, queue = 0 and 1), all four on the same address. memif
+ * hands what a process sends on its queue q to the other's queue q, so
+ * engine q of one process talks to engine q of the other; each engine
+ * polls only its own queue. */
+
+#define MQ_MSGS 1000
+
+struct mq_shm {
+	_Atomic int ready, done;
+	_Atomic uint64_t got[2][2], bad[2][2]; /* [process][queue] */
+	warp_stats_t st[2][2];
+	char err[2][256];
+	char dup_err[256]; /* a third engine on queue 0 */
+	int dup_rc;
+};
+
+static warp_dpdk_config_t mq_cfg[3]; /* a driver_arg each */
+
+static warp_engine_t *mq_engine(int me, uint16_t q, int slot, int *rc)
+{
+	warp_dpdk_config_t *c = &mq_cfg[slot];
+	warp_dpdk_config_init(c);
+	snprintf(c->lcores, sizeof(c->lcores), "%d", me);
+	snprintf(c->vdevs[0], sizeof(c->vdevs[0]), "net_memif0,role=%s,socket=%s",
+		 me ? "client" : "server", memif_sock);
+	c->n_vdevs = 1;
+	snprintf(c->port, sizeof(c->port), "net_memif0");
+	c->queues = 2;
+	c->queue = q;
+	warp_config_t cfg;
+	warp_config_init(&cfg);
+	snprintf(cfg.node_id, sizeof(cfg.node_id), "%c%u", me ? 'c' : 's', (unsigned)q);
+	cfg.max_payload_bytes = 64u << 10;
+	cfg.tx_arena_bytes = cfg.rx_arena_bytes = 16u << 20;
+	warp_engine_t *e = NULL;
+	*rc = warp_config_add_transport(&cfg, "dpdk", me ? "10.98.0.2:7000" : "10.98.0.1:7000",
+					c);
+	if (!*rc)
+		*rc = warp_engine_create(&cfg, &e);
+	return e;
+}
+
+struct mq_side {
+	_Atomic uint64_t *got, *bad;
+};
+
+static void mq_recv(void *user, const warp_msg_t *m)
+{
+	struct mq_side *sd = user;
+	if (m->status)
+		return;
+	if (!th_check(m->data, m->len, th_seed(m->stream_id, m->msg_id, m->len)))
+		atomic_fetch_add(sd->bad, 1);
+	atomic_fetch_add(sd->got, 1);
+}
+
+static void mq_node(struct mq_shm *sh, int me)
+{
+	warp_engine_t *e[2];
+	int rc;
+	for (uint16_t q = 0; q < 2; q++) {
+		e[q] = mq_engine(me, q, q, &rc);
+		if (!e[q]) {
+			snprintf(sh->err[me], sizeof(sh->err[me]), "queue %u: %s", (unsigned)q,
+				 warp_errdetail());
+			atomic_fetch_add(&sh->ready, 100);
+			_exit(1);
+		}
+	}
+	if (me == 0) {
+		warp_engine_t *third = mq_engine(me, 0, 2, &sh->dup_rc);
+		snprintf(sh->dup_err, sizeof(sh->dup_err), "%s", warp_errdetail());
+		if (third)
+			warp_engine_destroy(third);
+	}
+	warp_stream_t *s[2];
+	struct mq_side sd[2];
+	for (uint16_t q = 0; q < 2; q++) {
+		char peer[64];
+		snprintf(peer, sizeof(peer), "%c%u@%s", me ? 's' : 'c', (unsigned)q,
+			 me ? "10.98.0.1:7000" : "10.98.0.2:7000");
+		warp_peer_t *p;
+		if (warp_peer_add(e[q], peer, &p) || warp_stream_open(e[q], p, 1, 100, &s[q])) {
+			snprintf(sh->err[me], sizeof(sh->err[me]), "%s", warp_errdetail());
+			_exit(2);
+		}
+		sd[q] = (struct mq_side){ .got = &sh->got[me][q], .bad = &sh->bad[me][q] };
+		warp_engine_set_recv(e[q], mq_recv, &sd[q]);
+	}
+	atomic_fetch_add(&sh->ready, 1);
+	while (atomic_load(&sh->ready) < 2) {
+		warp_engine_poll(e[0]);
+		warp_engine_poll(e[1]);
+	}
+	uint8_t buf[1200];
+	for (uint64_t i = 0; i < MQ_MSGS; i++) {
+		for (uint16_t q = 0; q < 2; q++) {
+			size_t len = (size_t)((i * 2654435761u + q) % sizeof(buf));
+			th_fill(buf, len, th_seed(1, i, len));
+			while ((rc = warp_send(e[q], s[q], buf, len, NULL)) == WARP_EAGAIN) {
+				warp_engine_poll(e[0]);
+				warp_engine_poll(e[1]);
+			}
+			if (rc) {
+				snprintf(sh->err[me], sizeof(sh->err[me]), "send %llu on queue %u: %s",
+					 (unsigned long long)i, (unsigned)q, warp_strerror(rc));
+				_exit(3);
+			}
+		}
+		warp_engine_poll(e[0]);
+		warp_engine_poll(e[1]);
+	}
+	while (!atomic_load(&sh->done)) {
+		warp_engine_poll(e[0]);
+		warp_engine_poll(e[1]);
+	}
+	for (uint16_t q = 0; q < 2; q++) {
+		warp_engine_stats(e[q], &sh->st[me][q]);
+		warp_engine_destroy(e[q]);
+	}
+	_exit(0);
+}
+
+Test(dpdk_memif, two_engines_per_port_each_on_its_own_queue_pair, .timeout = 120)
+{
+	need_hugepages();
+	snprintf(memif_sock, sizeof(memif_sock), "/tmp/warp-test-memif-%d.sock", (int)getpid());
+	struct mq_shm *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
+				 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(sh, MAP_FAILED);
+	memset(sh, 0, sizeof(*sh));
+	pid_t parent = getpid(), pid[2];
+	for (int i = 0; i < 2; i++) {
+		pid[i] = fork();
+		cr_assert_geq(pid[i], 0);
+		if (pid[i] == 0) {
+			th_child_dies_with_parent(parent);
+			mq_node(sh, i);
+		}
+	}
+	uint64_t t0 = th_mono_ns();
+	for (;;) {
+		bool all = true;
+		for (int i = 0; i < 4; i++)
+			all &= atomic_load(&sh->got[i / 2][i % 2]) >= MQ_MSGS;
+		if (all || atomic_load(&sh->ready) >= 100 || th_mono_ns() - t0 > 60000000000ull)
+			break;
+		usleep(1000);
+	}
+	atomic_store(&sh->done, 1);
+	int st[2];
+	for (int i = 0; i < 2; i++)
+		waitpid(pid[i], &st[i], 0);
+	unlink(memif_sock);
+	cr_assert_str_empty(sh->err[0], "server: %s", sh->err[0]);
+	cr_assert_str_empty(sh->err[1], "client: %s", sh->err[1]);
+	for (int i = 0; i < 2; i++)
+		cr_assert(WIFEXITED(st[i]) && WEXITSTATUS(st[i]) == 0, "process %d exit %d", i, st[i]);
+	for (int me = 0; me < 2; me++)
+		for (int q = 0; q < 2; q++) {
+			cr_assert_eq(atomic_load(&sh->got[me][q]), MQ_MSGS,
+				     "%s engine of queue %d received %llu", me ? "client" : "server", q,
+				     (unsigned long long)atomic_load(&sh->got[me][q]));
+			cr_assert_eq(atomic_load(&sh->bad[me][q]), 0, "byte-exact");
+			cr_assert_gt(sh->st[me][q].rx_packets, 0);
+		}
+	cr_assert_eq(sh->dup_rc, WARP_EEXIST, "a third engine on queue 0: %d (%s)", sh->dup_rc,
+		     sh->dup_err);
+	cr_assert(strstr(sh->dup_err, "queue 0 is used by another engine"), "%s", sh->dup_err);
+	munmap(sh, sizeof(*sh));
+}
+
 /* ---- secure sessions over net_memif ---------------------------------------------- */
 
 /* The handshake of test_secure.c (loop driver) between two processes over
