@@ -230,6 +230,70 @@ Test(uring_tcp, peer_not_listening_is_counted_and_named)
 	warp_engine_destroy(e);
 }
 
+static uint64_t manual_now(void *arg)
+{
+	return *(const uint64_t *)arg;
+}
+
+/* The retry policy's schedule, on a manual clock: after the k-th refused
+ * connect the next attempt waits back-off b_k = min(initial * 2^k, max),
+ * jittered into [b_k / 2, b_k]. A connect is attempted when a packet is to
+ * go to the peer, so a 1-byte message goes out every other step
+ * (at-most-once: nothing resent; 500 of them stay within the peer's
+ * window, which no acknowledgement opens here). The clock moves in 50 us steps and
+ * stands still while the engine polls, so an attempt and its refusal
+ * (immediate on loopback) are seen at one clock value. */
+Test(uring_tcp, reconnect_attempts_back_off_exponentially_with_jitter, .timeout = 60)
+{
+	static uint64_t now = 1000000000ull;
+	const uint64_t initial = 1000000, max = 8000000, step = 50000;
+	warp_config_t cfg;
+	warp_config_init(&cfg);
+	cfg.clock = manual_now;
+	cfg.clock_arg = &now;
+	cfg.retry_initial_backoff_ns = initial;
+	cfg.retry_max_backoff_ns = max;
+	strcpy(cfg.node_id, "a");
+	warp_config_add_transport(&cfg, "uring-tcp", "127.0.0.1:0", NULL);
+	warp_engine_t *e;
+	cr_assert_eq(warp_engine_create(&cfg, &e), 0, "%s", warp_errdetail());
+	char id[64];
+	snprintf(id, sizeof(id), "b@127.0.0.1:%d", dead_port(SOCK_STREAM));
+	warp_peer_t *p;
+	cr_assert_eq(warp_peer_add(e, id, &p), 0);
+	warp_stream_t *s;
+	warp_stream_opts_t amo = { .priority = 16, .guarantee = WARP_AT_MOST_ONCE };
+	cr_assert_eq(warp_stream_open_ex(e, p, 1, &amo, &s), 0);
+	enum { N = 8 };
+	uint64_t at[N];
+	uint64_t seen = 0, t_end = now + 10000000000ull;
+	while (seen < N && now < t_end) {
+		warp_stats_t st;
+		if ((now / step) % 2 == 0) /* small and sparse: within the peer window
+					     * while no acknowledgement comes back */
+			cr_assert_eq(th_send(e, s, 1, NULL), 0);
+		for (int i = 0; i < 50; i++)
+			warp_engine_poll(e);
+		warp_engine_stats(e, &st);
+		cr_assert_leq(st.drv_connect_failures, seen + 1,
+			      "two attempts at one clock value (%llu)", (unsigned long long)now);
+		if (st.drv_connect_failures > seen)
+			at[seen++] = now;
+		now += step;
+	}
+	cr_assert_eq(seen, N, "%llu attempts in 10 s of clock", (unsigned long long)seen);
+	for (unsigned k = 1; k < N; k++) {
+		uint64_t b = initial << k < max ? initial << k : max;
+		uint64_t gap = at[k] - at[k - 1];
+		cr_assert(gap >= b / 2 && gap <= b + 2 * step,
+			  "attempt %u came %llu us after the one before; back-off %llu us, so "
+			  "%llu..%llu us",
+			  k + 1, (unsigned long long)gap / 1000, (unsigned long long)b / 1000,
+			  (unsigned long long)b / 2000, (unsigned long long)(b + 2 * step) / 1000);
+	}
+	warp_engine_destroy(e);
+}
+
 /* A peer whose SYNs go unanswered: connect_timeout ends each attempt. The
  * listener's accept queue (backlog 0: one connection) is full with a
  * connection nobody accepts, so the kernel drops every further SYN. */
