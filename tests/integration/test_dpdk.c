@@ -1368,6 +1368,97 @@ Test(dpdk_setup, link_down_fails_the_peer_over_to_its_next_transport)
 	unlink(memif_sock);
 }
 
+/* ---- a link that goes down and comes back ---------------------------------- */
+
+/* A process that never starts the EAL and, on command, forks a fresh memif
+ * client node (a warp engine of its own) or kills it: the engine of the
+ * test (the memif server) sees its link come up and go down, as often as
+ * the test asks. Commands on a pipe: 's' start, 'k' kill. */
+static void link_launcher(int cmd_fd, pid_t parent)
+{
+	pid_t node = -1;
+	char c;
+	while (read(cmd_fd, &c, 1) == 1) {
+		if (c == 's' && node < 0) {
+			node = fork();
+			if (node == 0) {
+				th_child_dies_with_parent(getppid());
+				warp_engine_t *e = memif_engine("dpdk", "rx");
+				if (!e || warp_peer_add(e, "tx@10.98.0.1:7000", NULL))
+					_exit(1);
+				for (;;)
+					warp_engine_poll(e);
+			}
+		} else if (c == 'k' && node > 0) {
+			kill(node, SIGKILL);
+			waitpid(node, NULL, 0);
+			node = -1;
+		}
+	}
+	if (node > 0)
+		kill(node, SIGKILL);
+	(void)parent;
+	_exit(0);
+}
+
+/* Poll until the peer's health is `want` (and, for degraded, says why). */
+static bool poll_until_health(warp_engine_t *e, warp_peer_t *p, warp_health_state_t want,
+			      warp_health_t *h)
+{
+	uint64_t t0 = th_mono_ns();
+	while (th_mono_ns() - t0 < 20000000000ull) {
+		warp_engine_poll(e);
+		warp_peer_health(e, p, h);
+		if (h->state == want)
+			return true;
+	}
+	return false;
+}
+
+Test(dpdk_setup, a_link_that_goes_down_and_comes_back_is_followed, .timeout = 120)
+{
+	need_hugepages();
+	snprintf(memif_sock, sizeof(memif_sock), "/tmp/warp-test-memif-%d.sock", (int)getpid());
+	int cmd[2];
+	cr_assert_eq(pipe(cmd), 0);
+	pid_t parent = getpid();
+	pid_t launcher = fork(); /* before this process starts its EAL */
+	cr_assert_geq(launcher, 0);
+	if (launcher == 0) {
+		th_child_dies_with_parent(parent);
+		close(cmd[1]);
+		link_launcher(cmd[0], parent);
+	}
+	close(cmd[0]);
+	warp_engine_t *e = memif_engine("dpdk", "tx");
+	cr_assert_not_null(e, "%s", warp_errdetail());
+	warp_peer_t *p;
+	cr_assert_eq(warp_peer_add(e, "rx@10.98.0.2:7000", &p), 0, "%s", warp_errdetail());
+	warp_health_t h;
+	/* no client yet: the link is down, and the peer's health says so */
+	cr_assert(poll_until_health(e, p, WARP_HEALTH_DEGRADED, &h), "state %d: %s", h.state,
+		  h.reason);
+	cr_assert(strstr(h.reason, "link down"), "%s", h.reason);
+	warp_stats_t st;
+	for (int round = 1; round <= 2; round++) {
+		cr_assert_eq(write(cmd[1], "s", 1), 1);
+		cr_assert(poll_until_health(e, p, WARP_HEALTH_UP, &h),
+			  "round %d: the client came, the link stays down: %s", round, h.reason);
+		cr_assert_eq(write(cmd[1], "k", 1), 1);
+		cr_assert(poll_until_health(e, p, WARP_HEALTH_DEGRADED, &h),
+			  "round %d: the client is gone, the link stays up", round);
+		cr_assert(strstr(h.reason, "link down on transport 0 (dpdk)"), "%s", h.reason);
+		warp_engine_stats(e, &st);
+		/* down at the start, then once a round */
+		cr_assert_eq(st.drv_link_down, (uint64_t)round + 1, "round %d: %llu link downs",
+			     round, (unsigned long long)st.drv_link_down);
+	}
+	close(cmd[1]);
+	waitpid(launcher, NULL, 0);
+	warp_engine_destroy(e);
+	unlink(memif_sock);
+}
+
 /* A port the EAL created (from the vdev argument) cannot be probed again
  * once closed: the last engine only stops it, and a new engine in the same
  * process starts it again, with the same or another queue count. */
