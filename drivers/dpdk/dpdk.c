@@ -35,6 +35,7 @@
 #include <rte_arp.h>
 #include <rte_bus.h>
 #include <rte_dev.h>
+#include <rte_devargs.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_ether.h>
@@ -371,6 +372,18 @@ static warp__cold int port_start(struct gport *gp, const struct warp_driver_open
 	return 0;
 }
 
+/* A net_memif port in the client role, from its device arguments: whoever
+ * created it (warp's vdev, or an application that started the EAL and
+ * hands warp the port). memif's default role is client. */
+static warp__cold bool memif_client_port(const struct rte_eth_dev_info *di)
+{
+	if (strcmp(di->driver_name, "net_memif") != 0)
+		return false;
+	const struct rte_devargs *da = di->device ? rte_dev_devargs(di->device) : NULL;
+	const char *args = da && da->args ? da->args : "";
+	return !strstr(args, "role=server") && !strstr(args, "role=master");
+}
+
 /* Configure and start a port with `queues` queue pairs, a mempool per queue.
  * g_lock held. */
 static warp__cold int port_setup(struct gport *gp, const warp_dpdk_config_t *c,
@@ -466,12 +479,7 @@ static warp__cold int port_setup(struct gport *gp, const warp_dpdk_config_t *c,
 	if (rc)
 		return rc;
 	gp->configured = true;
-	if (strcmp(di.driver_name, "net_memif") == 0)
-		for (uint32_t i = 0; i < c->n_vdevs; i++)
-			if (strcspn(c->vdevs[i], ",") == strlen(gp->name) &&
-			    !strncmp(c->vdevs[i], gp->name, strlen(gp->name)) &&
-			    strstr(c->vdevs[i], "role=client"))
-				gp->memif_client = true;
+	gp->memif_client = memif_client_port(&di);
 	/* frames to our MAC are what we want; promiscuous mode is not needed
 	 * (af_packet sees everything anyway and we filter by MAC) */
 	return 0;

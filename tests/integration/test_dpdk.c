@@ -105,11 +105,19 @@ Test(dpdk_memif, two_processes_100k_messages_byte_exact, .timeout = 240)
 /* The receiving half as an application that runs DPDK itself: it starts
  * the EAL (probing the memif client port with its own --vdev) and hands
  * warp that port by name (eal = external). warp configures the port's
- * queues and pools; the application must not have configured it. */
+ * queues and pools; the application must not have configured it. The
+ * sending half (the memif server) starts half a second late, so the
+ * client's first connect finds nobody: warp must know the port as a memif
+ * client from its device arguments (not from a vdev of its own config) to
+ * restart it until it connects. */
 static warp_engine_t *memif_engine_app_eal(const char *drv, const char *name)
 {
-	if (strcmp(name, "rx") != 0)
+	if (strcmp(name, "rx") != 0) {
+		/* the server comes late: the application's client port finds
+		 * no server and must be restarted by warp until it connects */
+		usleep(500000);
 		return memif_engine(drv, name);
+	}
 	char prefix[64], vdev[200];
 	snprintf(prefix, sizeof(prefix), "--file-prefix=warp-test-app-%d", (int)getpid());
 	snprintf(vdev, sizeof(vdev), "--vdev=net_memif0,role=client,socket=%s", memif_sock);

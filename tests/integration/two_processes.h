@@ -98,8 +98,13 @@ static void two_processes_with(const char *drv, tp_engine_fn make)
 	warp_engine_t *e = make(drv, "tx");
 	cr_assert_not_null(e, "%s", warp_errdetail());
 	warp_engine_local_addr(e, 0, sh->send_addr, sizeof(sh->send_addr));
-	while (!atomic_load(&sh->receiver_ready))
+	int status;
+	while (!atomic_load(&sh->receiver_ready)) {
+		cr_assert_neq(waitpid(pid, &status, WNOHANG), pid,
+			      "%s: the receiver exited (status 0x%x) before it was ready", drv,
+			      status);
 		usleep(100);
+	}
 	char id[256];
 	snprintf(id, sizeof(id), "rx@%s", sh->recv_addr);
 	warp_peer_t *p;
@@ -111,14 +116,34 @@ static void two_processes_with(const char *drv, tp_engine_fn make)
 			     0);
 	static uint8_t buf[1u << 20];
 	uint64_t sent_bytes = 0;
+	uint64_t seen = 0, t_seen = warp_engine_now(e);
 	for (uint64_t i = 0; i < N_MSGS; i++) {
 		size_t len = msg_len(i);
 		warp_stream_t *st = s[i % 3];
 		/* test-level flow control (v1 has none): keep the receiver's
 		 * socket from overflowing, so every message must arrive */
 		while (i - atomic_load(&sh->delivered) >= WINDOW_MSGS ||
-		       sent_bytes - atomic_load(&sh->delivered_bytes) + len > WINDOW_BYTES)
+		       sent_bytes - atomic_load(&sh->delivered_bytes) + len > WINDOW_BYTES) {
 			warp_engine_poll(e);
+			uint64_t d = atomic_load(&sh->delivered);
+			if (d != seen) {
+				seen = d;
+				t_seen = warp_engine_now(e);
+			} else if (warp_engine_now(e) - t_seen > 20000000000ull) {
+				warp_stats_t sx;
+				warp_engine_stats(e, &sx);
+				atomic_store(&sh->done, 1);
+				cr_assert_fail("%s: no delivery for 20 s at message %llu of %d "
+					       "(delivered %llu; tx packets %llu, rx packets %llu, "
+					       "drv tx errors %llu, link downs %llu, rto %llu)",
+					       drv, (unsigned long long)i, N_MSGS, (unsigned long long)d,
+					       (unsigned long long)sx.tx_packets,
+					       (unsigned long long)sx.rx_packets,
+					       (unsigned long long)sx.drv_tx_errors,
+					       (unsigned long long)sx.drv_link_down,
+					       (unsigned long long)sx.rto_fired);
+			}
+		}
 		th_fill(buf, len, th_seed(warp_stream_id(st), st->next_msg_id, len));
 		int rc;
 		while ((rc = warp_send(e, st, buf, len, NULL)) == WARP_EAGAIN)
@@ -131,7 +156,6 @@ static void two_processes_with(const char *drv, tp_engine_fn make)
 	while (atomic_load(&sh->delivered) < N_MSGS && warp_engine_now(e) - t0 < 20000000000ull)
 		warp_engine_poll(e);
 	atomic_store(&sh->done, 1);
-	int status;
 	waitpid(pid, &status, 0);
 	warp_stats_t stx;
 	warp_engine_stats(e, &stx);
