@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -34,6 +35,15 @@ int warp__uring_init(struct warp__uring *r, uint32_t flags, unsigned sq, unsigne
 	r->ok = true;
 	r->enabled = !defer;
 	r->single_issuer = defer;
+	/* Registered now, while a SINGLE_ISSUER ring is still disabled (no
+	 * submitter yet). With DEFER_TASKRUN the kernel signals it when task
+	 * work is queued, so a sleeper wakes to run it. Without it the engine
+	 * still works; it sleeps blind when it has several transports. */
+	r->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (r->efd >= 0 && io_uring_register_eventfd(&r->ring, r->efd) < 0) {
+		close(r->efd);
+		r->efd = -1;
+	}
 	return 0;
 }
 
@@ -41,7 +51,10 @@ void warp__uring_exit(struct warp__uring *r)
 {
 	if (r->ok)
 		io_uring_queue_exit(&r->ring);
+	if (r->ok && r->efd >= 0)
+		close(r->efd);
 	r->ok = false;
+	r->efd = -1;
 }
 
 bool warp__uring_enable_slow(struct warp__uring *r)
@@ -64,4 +77,13 @@ void warp__uring_wait(struct warp__uring *r, uint64_t timeout_ns)
 	struct io_uring_cqe *cqe;
 	r->need_submit = false;
 	io_uring_submit_and_wait_timeout(&r->ring, &cqe, 1, &ts, NULL);
+}
+
+int warp__uring_wait_fd(struct warp__uring *r)
+{
+	if (r->need_submit) {
+		r->need_submit = false;
+		io_uring_submit(&r->ring);
+	}
+	return r->efd;
 }

@@ -15,6 +15,8 @@ struct warp__uring {
 	bool enabled;     /* R_DISABLED rings are enabled by the first poll */
 	bool need_submit; /* SQEs prepared, not submitted yet */
 	bool single_issuer;
+	int efd; /* eventfd the kernel signals for each completion or deferred
+		  * task work (io_uring_register_eventfd); -1 if that failed */
 };
 
 /* flags: WARP_TRANSPORT_URING_*. 0 or WARP_EDRIVER with a detail. */
@@ -48,5 +50,9 @@ static inline void warp__uring_submit(struct warp__uring *r)
 }
 
 void warp__uring_wait(struct warp__uring *r, uint64_t timeout_ns);
+
+/* Submit what is queued (without waiting) and return r->efd: for an
+ * engine that sleeps on several transports at once. */
+int warp__uring_wait_fd(struct warp__uring *r);
 
 #endif

@@ -733,12 +733,28 @@ static uint16_t tcp_tx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uint
 	return i;
 }
 
+/* Before sleeping: accepts armed, and the receives that completed in the
+ * last poll armed again (they wait for the next send or poll otherwise,
+ * and a sleeper would not wake for their connections). */
+static void tcp_arm_for_sleep(struct uring_tcp *t)
+{
+	if (warp__uring_enable(&t->r) || !t->accept_armed)
+		arm_accept(t);
+	rearm_now(t);
+}
+
 static void tcp_wait(void *ctx, uint64_t timeout_ns)
 {
 	struct uring_tcp *t = ctx;
-	if (warp__uring_enable(&t->r) || !t->accept_armed)
-		arm_accept(t);
+	tcp_arm_for_sleep(t);
 	warp__uring_wait(&t->r, timeout_ns);
+}
+
+static int tcp_wait_fd(void *ctx)
+{
+	struct uring_tcp *t = ctx;
+	tcp_arm_for_sleep(t);
+	return warp__uring_wait_fd(&t->r);
 }
 
 static int tcp_local_addr(void *ctx, char *buf, size_t cap)
@@ -774,6 +790,7 @@ const struct warp_driver_ops warp__uring_tcp_driver = {
 	.rx_burst = tcp_rx_burst,
 	.tx_burst = tcp_tx_burst,
 	.wait = tcp_wait,
+	.wait_fd = tcp_wait_fd,
 	.last_error = tcp_last_error,
 	.local_addr = tcp_local_addr,
 	.single_issuer = tcp_single_issuer,

@@ -576,6 +576,15 @@ static void udp_wait(void *ctx, uint64_t timeout_ns)
 	warp__uring_wait(&u->r, timeout_ns);
 }
 
+static int udp_wait_fd(void *ctx)
+{
+	struct uring_udp *u = ctx;
+	ring_enable(u);
+	if (!u->rx_armed)
+		arm_rx(u);
+	return warp__uring_wait_fd(&u->r);
+}
+
 static int udp_local_addr(void *ctx, char *buf, size_t cap)
 {
 	struct uring_udp *u = ctx;
@@ -609,6 +618,7 @@ const struct warp_driver_ops warp__uring_udp_driver = {
 	.rx_burst = udp_rx_burst,
 	.tx_burst = udp_tx_burst,
 	.wait = udp_wait,
+	.wait_fd = udp_wait_fd,
 	.last_error = udp_last_error,
 	.local_addr = udp_local_addr,
 	.single_issuer = udp_single_issuer,

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Engine life cycle, the poll loop and the engine thread. */
 #include <errno.h>
+#include <poll.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "engine/engine_priv.h"
 #include "warp/error.h"
@@ -412,6 +414,31 @@ struct idle_state {
 	uint64_t sleep_ns;
 };
 
+/* Several transports: sleep on all of them at once (ppoll on the file
+ * descriptors they offer), so a packet on any wakes the engine. False when
+ * one of them offers none: the caller then sleeps blind. */
+static bool wait_on_all(warp_engine_t *e, uint64_t timeout_ns)
+{
+	struct pollfd pf[WARP_MAX_TRANSPORTS];
+	for (uint32_t i = 0; i < e->n_tp; i++) {
+		const struct warp_driver_ops *ops = e->tp[i].ops;
+		pf[i].fd = ops->wait_fd ? ops->wait_fd(e->tp[i].ctx) : -1;
+		if (pf[i].fd < 0)
+			return false;
+		pf[i].events = POLLIN;
+		pf[i].revents = 0;
+	}
+	struct timespec ts = { .tv_sec = (time_t)(timeout_ns / 1000000000ull),
+			       .tv_nsec = (long)(timeout_ns % 1000000000ull) };
+	if (ppoll(pf, e->n_tp, &ts, NULL) > 0) {
+		uint64_t v;
+		for (uint32_t i = 0; i < e->n_tp; i++)
+			if (pf[i].revents & POLLIN)
+				(void)!read(pf[i].fd, &v, sizeof(v)); /* empty it */
+	}
+	return true;
+}
+
 static void idle_step(warp_engine_t *e, const warp_idle_config_t *ic, struct idle_state *st)
 {
 	switch (ic->kind) {
@@ -431,10 +458,13 @@ static void idle_step(warp_engine_t *e, const warp_idle_config_t *ic, struct idl
 			if (st->sleep_ns < ic->min_sleep_ns)
 				st->sleep_ns = ic->min_sleep_ns;
 			/* One transport that can wait in the kernel: sleep there, so a
-			 * packet wakes the engine at once (io_uring wait with timeout). */
+			 * packet wakes the engine at once (io_uring wait with timeout).
+			 * Several: sleep on all their wakeup descriptors at once. */
 			if (e->n_tp == 1 && e->tp[0].ops->wait) {
 				warp__stat(e, idle_waits, 1);
 				e->tp[0].ops->wait(e->tp[0].ctx, st->sleep_ns);
+			} else if (e->n_tp > 1 && wait_on_all(e, st->sleep_ns)) {
+				warp__stat(e, idle_waits, 1);
 			} else {
 				struct timespec ts = {
 					.tv_sec = (time_t)(st->sleep_ns / 1000000000ull),

@@ -789,6 +789,73 @@ Test(uring_tcp, idle_engine_sleeps_in_the_kernel_and_wakes_for_a_packet)
 	idle_wakeup("uring-tcp");
 }
 
+/* An engine with two transports (uring-udp and uring-tcp) sleeps on both at
+ * once and wakes for a packet on either. Its back-off sleeps are 3 s, and
+ * the test waits until it is asleep before each message: an engine that
+ * slept blind would hold each of the 4 messages ~2.9 s, past the test's
+ * 10 s timeout. (Stopping it takes up to one sleep.) */
+static void link_by(warp_engine_t *from, const char *drv, warp_engine_t *to, unsigned tp)
+{
+	warp_peer_config_t pc;
+	memset(&pc, 0, sizeof(pc));
+	snprintf(pc.node, sizeof(pc.node), "%s", warp_engine_node_id(to));
+	snprintf(pc.transports[0].driver, sizeof(pc.transports[0].driver), "%s", drv);
+	cr_assert_eq(warp_engine_local_addr(to, tp, pc.transports[0].addr,
+					    sizeof(pc.transports[0].addr)),
+		     0);
+	pc.n_transports = 1;
+	cr_assert_eq(warp_peer_add_config(from, &pc, NULL), 0, "%s", warp_errdetail());
+}
+
+Test(uring_udp, idle_engine_with_udp_and_tcp_wakes_for_either, .timeout = 10)
+{
+	warp_config_t cfg;
+	warp_config_init(&cfg);
+	cfg.idle.kind = WARP_IDLE_BACKOFF;
+	cfg.idle.spins = 10;
+	cfg.idle.yields = 10;
+	cfg.idle.min_sleep_ns = cfg.idle.max_sleep_ns = 3000000000ull;
+	strcpy(cfg.node_id, "sleeper");
+	warp_config_add_transport(&cfg, "uring-udp", "127.0.0.1:0", NULL);
+	warp_config_add_transport(&cfg, "uring-tcp", "127.0.0.1:0", NULL);
+	warp_engine_t *b;
+	cr_assert_eq(warp_engine_create(&cfg, &b), 0, "%s", warp_errdetail());
+	warp_engine_t *snd[2] = { sock_engine("uring-udp", "a"), sock_engine("uring-tcp", "c") };
+	const char *drv[2] = { "uring-udp", "uring-tcp" };
+	warp_stream_t *s[2];
+	for (int i = 0; i < 2; i++) {
+		cr_assert_not_null(snd[i]);
+		link_by(snd[i], drv[i], b, (unsigned)i);
+		link_by(b, drv[i], snd[i], 0);
+		warp_peer_t *p;
+		cr_assert_eq(warp_peer_find(snd[i], "sleeper", &p), 0);
+		cr_assert_eq(warp_stream_open(snd[i], p, 1, 16, &s[i]), 0);
+	}
+	warp_channel_t *rx;
+	cr_assert_eq(warp_channel_open(b, WARP_CHANNEL_RECV, &rx), 0);
+	cr_assert_eq(warp_engine_start(b), 0);
+	for (int k = 0; k < 4; k++) {
+		int i = k % 2;
+		usleep(100000); /* b is asleep now */
+		cr_assert_eq(th_send(snd[i], s[i], 100, NULL), 0);
+		warp_msg_t m;
+		while (warp_channel_recv_burst(rx, &m, 1) == 0) {
+			warp_engine_poll(snd[0]);
+			warp_engine_poll(snd[1]);
+		}
+		cr_assert(th_check(m.data, m.len, th_seed(1, m.msg_id, m.len)));
+		cr_assert_str_eq(m.transport, drv[i], "message %d came over %s", k, m.transport);
+		warp_channel_recv_done(rx);
+	}
+	warp_stats_t st;
+	warp_engine_stats(b, &st);
+	cr_assert_gt(st.idle_waits, 0, "it slept on its transports");
+	cr_assert_eq(warp_engine_stop(b), 0);
+	for (int i = 0; i < 2; i++)
+		warp_engine_destroy(snd[i]);
+	warp_engine_destroy(b);
+}
+
 /* The default ring setup (SINGLE_ISSUER | DEFER_TASKRUN) binds an engine to
  * the thread that polls it first; the coop setup does not. */
 static void *poll_once(void *arg)
