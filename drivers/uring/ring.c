@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
@@ -40,7 +41,8 @@ int warp__uring_init(struct warp__uring *r, uint32_t flags, unsigned sq, unsigne
 	 * work is queued, so a sleeper wakes to run it. Without it the engine
 	 * still works; it sleeps blind when it has several transports. */
 	r->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (r->efd >= 0 && io_uring_register_eventfd(&r->ring, r->efd) < 0) {
+	if (r->efd >= 0 && (io_uring_register_eventfd(&r->ring, r->efd) < 0 ||
+			    io_uring_cq_eventfd_toggle(&r->ring, false) < 0)) {
 		close(r->efd);
 		r->efd = -1;
 	}
@@ -81,9 +83,20 @@ void warp__uring_wait(struct warp__uring *r, uint64_t timeout_ns)
 
 int warp__uring_wait_fd(struct warp__uring *r)
 {
+	if (r->efd < 0)
+		return -1;
 	if (r->need_submit) {
 		r->need_submit = false;
 		io_uring_submit(&r->ring);
 	}
+	io_uring_cq_eventfd_toggle(&r->ring, true);
+	r->efd_on = true;
+	/* the flag's store before the loads below (the kernel posts, then
+	 * reads the flag): completions or task work from before the signals
+	 * were on are signalled here */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (io_uring_cq_ready(&r->ring) ||
+	    (IO_URING_READ_ONCE(*r->ring.sq.kflags) & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW)))
+		eventfd_write(r->efd, 1);
 	return r->efd;
 }

@@ -17,6 +17,7 @@ struct warp__uring {
 	bool single_issuer;
 	int efd; /* eventfd the kernel signals for each completion or deferred
 		  * task work (io_uring_register_eventfd); -1 if that failed */
+	bool efd_on; /* its signals are enabled: only while the engine sleeps */
 };
 
 /* flags: WARP_TRANSPORT_URING_*. 0 or WARP_EDRIVER with a detail. */
@@ -30,12 +31,23 @@ static inline bool warp__uring_enable(struct warp__uring *r)
 	return warp__likely(r->enabled) ? false : warp__uring_enable_slow(r);
 }
 
+/* Signals off again after a sleep on the eventfd (warp__uring_wait_fd):
+ * a busy poller needs none, and each would cost the kernel a wakeup. */
+static inline void warp__uring_awake(struct warp__uring *r)
+{
+	if (warp__unlikely(r->efd_on)) {
+		io_uring_cq_eventfd_toggle(&r->ring, false);
+		r->efd_on = false;
+	}
+}
+
 /* Enter the kernel only when there is something to submit or the kernel
  * flagged task work waiting to post completions (TASKRUN_FLAG; with
  * DEFER_TASKRUN that work only runs inside io_uring_enter). An idle
  * busy-poll therefore makes no system call. */
 static inline void warp__uring_pump(struct warp__uring *r)
 {
+	warp__uring_awake(r);
 	unsigned kflags = IO_URING_READ_ONCE(*r->ring.sq.kflags);
 	if (r->need_submit || (kflags & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW))) {
 		r->need_submit = false;
@@ -51,8 +63,9 @@ static inline void warp__uring_submit(struct warp__uring *r)
 
 void warp__uring_wait(struct warp__uring *r, uint64_t timeout_ns);
 
-/* Submit what is queued (without waiting) and return r->efd: for an
- * engine that sleeps on several transports at once. */
+/* Submit what is queued (without waiting), enable the eventfd's signals
+ * and return it (-1: none): for an engine that sleeps on several transports
+ * at once. Work that came before the signals were on is signalled here. */
 int warp__uring_wait_fd(struct warp__uring *r);
 
 #endif
