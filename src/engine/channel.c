@@ -88,8 +88,10 @@ int warp_channel_send(warp_channel_t *c, warp_stream_t *s, const void *buf, size
 	if (!c)
 		return WARP_EINVAL;
 	int rc = chan_submit(c, s, buf, len, msg_id);
-	if (rc == 0)
+	if (rc == 0) {
 		warp_spsc_commit(c->sub); /* release: pairs with the engine's acquire in read */
+		warp__engine_wake(c->e);
+	}
 	return rc;
 }
 
@@ -104,8 +106,10 @@ int warp_channel_send_burst(warp_channel_t *c, warp_send_req_t *reqs, unsigned n
 		if (reqs[i].status)
 			break;
 	}
-	if (i)
+	if (i) {
 		warp_spsc_commit(c->sub);
+		warp__engine_wake(c->e);
+	}
 	return (int)i;
 }
 

@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -48,6 +49,7 @@ warp__cold int warp_engine_create(const warp_config_t *cfg, warp_engine_t **out)
 	if (!e)
 		return warp__err(WARP_ENOMEM, "engine: out of memory");
 	memset(e, 0, sizeof(*e));
+	e->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	e->cfg = *cfg;
 	e->cfg.peers = NULL;
 	e->cfg.n_peers = 0;
@@ -229,6 +231,8 @@ warp__cold void warp_engine_destroy(warp_engine_t *e)
 	warp__buddy_fini(&e->txa);
 	warp__buddy_fini(&e->rxa);
 	warp__pktpool_fini(&e->pkts);
+	if (e->wake_fd >= 0)
+		close(e->wake_fd);
 	warp__free(e);
 }
 
@@ -414,29 +418,67 @@ struct idle_state {
 	uint64_t sleep_ns;
 };
 
-/* Several transports: sleep on all of them at once (ppoll on the file
- * descriptors they offer), so a packet on any wakes the engine. False when
- * one of them offers none: the caller then sleeps blind. */
-static bool wait_on_all(warp_engine_t *e, uint64_t timeout_ns)
+void warp__engine_wake_slow(warp_engine_t *e)
 {
-	struct pollfd pf[WARP_MAX_TRANSPORTS];
+	if (e->wake_fd >= 0)
+		(void)!eventfd_write(e->wake_fd, 1);
+}
+
+/* Submissions an application thread committed that the engine has not read
+ * (one stalled for memory waits for the network, not for a wakeup). */
+static bool channels_pending(const warp_engine_t *e)
+{
+	for (uint32_t i = 0; i < e->n_channels; i++) {
+		const struct warp_channel *c = e->channels[i];
+		if (!c->stalled && warp_spsc_used(c->sub) > 0)
+			return true;
+	}
+	return false;
+}
+
+/* Sleep up to timeout_ns, woken at once by a packet on any transport that
+ * offers a wakeup descriptor (every io_uring one: an eventfd registered on
+ * its ring), by an application thread's submission, or by
+ * warp_engine_stop. A transport without a descriptor (dpdk) is looked at
+ * again when the time is up. Returns whether every transport could wake
+ * it (idle_waits counts those sleeps). */
+static bool idle_sleep(warp_engine_t *e, uint64_t timeout_ns)
+{
+	struct pollfd pf[WARP_MAX_TRANSPORTS + 1];
+	nfds_t n = 0;
+	bool all = true;
 	for (uint32_t i = 0; i < e->n_tp; i++) {
 		const struct warp_driver_ops *ops = e->tp[i].ops;
-		pf[i].fd = ops->wait_fd ? ops->wait_fd(e->tp[i].ctx) : -1;
-		if (pf[i].fd < 0)
-			return false;
-		pf[i].events = POLLIN;
-		pf[i].revents = 0;
+		int fd = ops->wait_fd ? ops->wait_fd(e->tp[i].ctx) : -1;
+		if (fd < 0) {
+			all = false;
+			continue;
+		}
+		pf[n++] = (struct pollfd){ .fd = fd, .events = POLLIN };
+	}
+	if (!all && e->n_tp == 1 && e->tp[0].ops->wait) {
+		/* a transport that can wait but offers no descriptor */
+		e->tp[0].ops->wait(e->tp[0].ctx, timeout_ns);
+		return true;
+	}
+	if (e->wake_fd >= 0)
+		pf[n++] = (struct pollfd){ .fd = e->wake_fd, .events = POLLIN };
+	atomic_store_explicit(&e->sleeping, true, memory_order_relaxed);
+	atomic_thread_fence(memory_order_seq_cst); /* pairs with warp__engine_wake */
+	if (channels_pending(e) || atomic_load_explicit(&e->stop, memory_order_relaxed)) {
+		atomic_store_explicit(&e->sleeping, false, memory_order_relaxed);
+		return all;
 	}
 	struct timespec ts = { .tv_sec = (time_t)(timeout_ns / 1000000000ull),
 			       .tv_nsec = (long)(timeout_ns % 1000000000ull) };
-	if (ppoll(pf, e->n_tp, &ts, NULL) > 0) {
+	if (ppoll(pf, n, &ts, NULL) > 0) {
 		uint64_t v;
-		for (uint32_t i = 0; i < e->n_tp; i++)
+		for (nfds_t i = 0; i < n; i++)
 			if (pf[i].revents & POLLIN)
 				(void)!read(pf[i].fd, &v, sizeof(v)); /* empty it */
 	}
-	return true;
+	atomic_store_explicit(&e->sleeping, false, memory_order_relaxed);
+	return all;
 }
 
 static void idle_step(warp_engine_t *e, const warp_idle_config_t *ic, struct idle_state *st)
@@ -457,21 +499,8 @@ static void idle_step(warp_engine_t *e, const warp_idle_config_t *ic, struct idl
 		} else {
 			if (st->sleep_ns < ic->min_sleep_ns)
 				st->sleep_ns = ic->min_sleep_ns;
-			/* One transport that can wait in the kernel: sleep there, so a
-			 * packet wakes the engine at once (io_uring wait with timeout).
-			 * Several: sleep on all their wakeup descriptors at once. */
-			if (e->n_tp == 1 && e->tp[0].ops->wait) {
+			if (idle_sleep(e, st->sleep_ns) && e->n_tp)
 				warp__stat(e, idle_waits, 1);
-				e->tp[0].ops->wait(e->tp[0].ctx, st->sleep_ns);
-			} else if (e->n_tp > 1 && wait_on_all(e, st->sleep_ns)) {
-				warp__stat(e, idle_waits, 1);
-			} else {
-				struct timespec ts = {
-					.tv_sec = (time_t)(st->sleep_ns / 1000000000ull),
-					.tv_nsec = (long)(st->sleep_ns % 1000000000ull)
-				};
-				nanosleep(&ts, NULL);
-			}
 			st->sleep_ns *= 2;
 			if (st->sleep_ns > ic->max_sleep_ns)
 				st->sleep_ns = ic->max_sleep_ns;
@@ -518,6 +547,7 @@ warp__cold int warp_engine_start(warp_engine_t *e)
 				 "bound to it (io_uring SINGLE_ISSUER); use uring_setup = coop",
 				 e->cfg.node_id);
 	atomic_store_explicit(&e->stop, false, memory_order_relaxed);
+	e->may_sleep = e->cfg.idle.kind == WARP_IDLE_BACKOFF;
 	e->started = true;
 	int rc = pthread_create(&e->thread, NULL, engine_thread, e);
 	if (rc) {
@@ -536,8 +566,10 @@ warp__cold int warp_engine_stop(warp_engine_t *e)
 		return warp__err(WARP_ESTATE, "engine '%s': not started", e->cfg.node_id);
 	/* release: pairs with the engine thread's acquire load of stop */
 	atomic_store_explicit(&e->stop, true, memory_order_release);
+	warp__engine_wake_slow(e); /* out of an idle sleep */
 	pthread_join(e->thread, NULL);
 	e->started = false;
+	e->may_sleep = false;
 	return 0;
 }
 

@@ -415,7 +415,29 @@ struct warp_engine {
 	bool bound;
 	pthread_t bound_thread;
 	_Atomic bool stop;
+	/* The idle engine thread sleeps (ppoll) on its transports' eventfds and
+	 * on wake_fd; application threads that submit while `sleeping` and
+	 * warp_engine_stop write wake_fd. -1: none (it then sleeps out its
+	 * time). */
+	int wake_fd;
+	_Atomic bool sleeping;
+	bool may_sleep; /* started with the back-off idle strategy: only then
+			 * do submitters pay the fence of warp__engine_wake */
 };
+
+/* An application thread committed work for the engine: wake it if it sleeps
+ * (the engine sets `sleeping`, then looks at its channels; the committer
+ * published, then looks at `sleeping`; the fences make one of them see the
+ * other). */
+void warp__engine_wake_slow(warp_engine_t *e);
+static inline void warp__engine_wake(warp_engine_t *e)
+{
+	if (!e->may_sleep)
+		return;
+	atomic_thread_fence(memory_order_seq_cst);
+	if (warp__unlikely(atomic_load_explicit(&e->sleeping, memory_order_relaxed)))
+		warp__engine_wake_slow(e);
+}
 
 #define warp__stat(e, name, n) warp__cnt_add((e)->st.name, (n))
 static inline void warp__drop(warp_engine_t *e, int reason)

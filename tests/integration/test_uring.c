@@ -856,6 +856,60 @@ Test(uring_udp, idle_engine_with_udp_and_tcp_wakes_for_either, .timeout = 10)
 	warp_engine_destroy(b);
 }
 
+/* A sleeping engine wakes for an application thread's send through a
+ * channel, and warp_engine_stop wakes it too. Its sleeps are 3 s and the
+ * test waits until it sleeps before each step. The first message also
+ * brings the peer's handshake reply (a packet, which wakes it anyway);
+ * then 3 sends, or 3 stops, that each waited out a sleep would take ~9 s,
+ * past the 8 s timeout. */
+Test(uring_udp, idle_engine_wakes_for_an_application_send_and_for_stop, .timeout = 8)
+{
+	warp_config_t cfg;
+	warp_config_init(&cfg);
+	cfg.idle.kind = WARP_IDLE_BACKOFF;
+	cfg.idle.spins = 10;
+	cfg.idle.yields = 10;
+	cfg.idle.min_sleep_ns = cfg.idle.max_sleep_ns = 3000000000ull;
+	strcpy(cfg.node_id, "sleeper");
+	warp_config_add_transport(&cfg, "uring-udp", "127.0.0.1:0", NULL);
+	cfg.transports[0].flags = WARP_TRANSPORT_URING_COOP; /* started again below */
+	warp_engine_t *b;
+	cr_assert_eq(warp_engine_create(&cfg, &b), 0, "%s", warp_errdetail());
+	warp_engine_t *a = sock_engine("uring-udp", "a");
+	cr_assert_not_null(a);
+	warp_peer_t *ba = th_link(b, a);
+	th_link(a, b);
+	struct th_log log;
+	th_log_init(&log);
+	warp_engine_set_recv(a, th_recv, &log);
+	warp_stream_t *s;
+	cr_assert_eq(warp_stream_open(b, ba, 1, 16, &s), 0);
+	warp_channel_t *tx;
+	cr_assert_eq(warp_channel_open(b, 0, &tx), 0); /* sends only */
+	cr_assert_eq(warp_engine_start(b), 0);
+	uint8_t buf[100];
+	for (uint64_t i = 0; i < 4; i++) {
+		usleep(100000); /* b sleeps now */
+		th_fill(buf, sizeof(buf), th_seed(1, i, sizeof(buf)));
+		cr_assert_eq(warp_channel_send(tx, s, buf, sizeof(buf), NULL), 0);
+		while (log.n < i + 1)
+			warp_engine_poll(a);
+		cr_assert(log.rx[i].ok, "message %llu byte-exact", (unsigned long long)i);
+	}
+	for (int i = 0; i < 3; i++) {
+		usleep(100000);
+		cr_assert_eq(warp_engine_stop(b), 0);
+		cr_assert_eq(warp_engine_start(b), 0);
+	}
+	warp_stats_t st;
+	warp_engine_stats(b, &st);
+	cr_assert_gt(st.idle_waits, 0, "it slept");
+	cr_assert_eq(warp_engine_stop(b), 0);
+	warp_engine_destroy(a);
+	warp_engine_destroy(b);
+	free(log.rx);
+}
+
 /* The default ring setup (SINGLE_ISSUER | DEFER_TASKRUN) binds an engine to
  * the thread that polls it first; the coop setup does not. */
 static void *poll_once(void *arg)
