@@ -18,7 +18,7 @@ extern "C" {
 #define WARP_STATS_MAP(X)                                                            \
 	X(polls, "calls to warp_engine_poll")                                         \
 	X(idle_polls, "polls that found no work")                                     \
-	X(idle_waits, "idle sleeps spent waiting in a transport (io_uring wait)")      \
+	X(idle_waits, "idle sleeps that a packet on any transport could end (io_uring eventfds)") \
 	X(rx_packets, "packets received from drivers")                                \
 	X(rx_bytes, "bytes received from drivers")                                    \
 	X(tx_packets, "packets handed to drivers")                                    \
