@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -56,6 +57,27 @@ static inline void th_child_dies_with_parent(pid_t parent)
 	}
 	if (getppid() != parent)
 		_exit(1);
+}
+
+/* Zeroed memory shared by the test and the processes it forks (mmap
+ * MAP_SHARED before the fork). */
+static inline void *th_shared(size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(p, MAP_FAILED, "mmap %zu shared bytes", size);
+	memset(p, 0, size);
+	return p;
+}
+
+/* fork() for a test: in the child, th_child_dies_with_parent(parent) has
+ * run. Returns the child's pid (0 in the child). */
+static inline pid_t th_fork(pid_t parent)
+{
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0, "fork");
+	if (pid == 0)
+		th_child_dies_with_parent(parent);
+	return pid;
 }
 
 static uint64_t th_now = 1000000000ull;

@@ -807,15 +807,22 @@ static void link_by(warp_engine_t *from, const char *drv, warp_engine_t *to, uns
 	cr_assert_eq(warp_peer_add_config(from, &pc, NULL), 0, "%s", warp_errdetail());
 }
 
+/* "sleeper": the back-off idle strategy with 3 s sleeps, reached after 10
+ * spins and 10 yields. */
+static void sleeper_config(warp_config_t *cfg)
+{
+	warp_config_init(cfg);
+	cfg->idle.kind = WARP_IDLE_BACKOFF;
+	cfg->idle.spins = 10;
+	cfg->idle.yields = 10;
+	cfg->idle.min_sleep_ns = cfg->idle.max_sleep_ns = 3000000000ull;
+	strcpy(cfg->node_id, "sleeper");
+}
+
 Test(uring_udp, idle_engine_with_udp_and_tcp_wakes_for_either, .timeout = 10)
 {
 	warp_config_t cfg;
-	warp_config_init(&cfg);
-	cfg.idle.kind = WARP_IDLE_BACKOFF;
-	cfg.idle.spins = 10;
-	cfg.idle.yields = 10;
-	cfg.idle.min_sleep_ns = cfg.idle.max_sleep_ns = 3000000000ull;
-	strcpy(cfg.node_id, "sleeper");
+	sleeper_config(&cfg);
 	warp_config_add_transport(&cfg, "uring-udp", "127.0.0.1:0", NULL);
 	warp_config_add_transport(&cfg, "uring-tcp", "127.0.0.1:0", NULL);
 	warp_engine_t *b;
@@ -865,12 +872,7 @@ Test(uring_udp, idle_engine_with_udp_and_tcp_wakes_for_either, .timeout = 10)
 Test(uring_udp, idle_engine_wakes_for_an_application_send_and_for_stop, .timeout = 8)
 {
 	warp_config_t cfg;
-	warp_config_init(&cfg);
-	cfg.idle.kind = WARP_IDLE_BACKOFF;
-	cfg.idle.spins = 10;
-	cfg.idle.yields = 10;
-	cfg.idle.min_sleep_ns = cfg.idle.max_sleep_ns = 3000000000ull;
-	strcpy(cfg.node_id, "sleeper");
+	sleeper_config(&cfg);
 	warp_config_add_transport(&cfg, "uring-udp", "127.0.0.1:0", NULL);
 	cfg.transports[0].flags = WARP_TRANSPORT_URING_COOP; /* started again below */
 	warp_engine_t *b;
@@ -1600,10 +1602,7 @@ static bool delivered_5(void *a) { return atomic_load(&((struct restart_shm *)a)
 
 Test(uring_udp, killed_and_restarted_peer_opens_and_closes_the_circuit, .timeout = 60)
 {
-	struct restart_shm *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
-				      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	cr_assert_neq(sh, MAP_FAILED);
-	memset(sh, 0, sizeof(*sh));
+	struct restart_shm *sh = th_shared(sizeof(*sh));
 	warp_config_t cfg;
 	warp_config_init(&cfg);
 	strcpy(cfg.node_id, "a");

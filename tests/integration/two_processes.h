@@ -84,10 +84,7 @@ static void receiver(const char *drv, tp_engine_fn make, struct shared *sh)
  * streams from tx to rx, each checked byte for byte and in order. */
 static void two_processes_with(const char *drv, tp_engine_fn make)
 {
-	struct shared *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
-				 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	cr_assert_neq(sh, MAP_FAILED);
-	memset(sh, 0, sizeof(*sh));
+	struct shared *sh = th_shared(sizeof(*sh));
 	pid_t parent = getpid();
 	pid_t pid = fork();
 	cr_assert_geq(pid, 0);
