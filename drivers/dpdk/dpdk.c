@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <glob.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +88,13 @@ struct gport {
 	bool started;
 	bool memif_client; /* net_memif, role=client: restarted while its link stays down */
 	bool configured;   /* set up; stopped but kept when its last engine closed */
+	/* Restarting a port that several engines use: each of them stops
+	 * using it (parks) and the last to park restarts it, so no queue is
+	 * polled while the port stops and starts. restart_req is read without
+	 * the lock by every burst; all of it is written under g_lock. */
+	_Atomic bool restart_req;
+	uint16_t parked;	/* engines off the port for this restart */
+	uint32_t restart_epoch; /* restarts done: tells a stale park */
 	char name[RTE_ETH_NAME_MAX_LEN];
 	uint64_t tx_offloads;
 	struct rte_mempool *mp[MAX_QUEUES];
@@ -116,6 +124,8 @@ struct dpdk {
 	bool off_ip, off_udp, udp_cksum;
 	uint16_t ip_id;
 	bool registered; /* the polling thread has an EAL lcore id */
+	bool parked;     /* off the port while it restarts (gport.restart_req) */
+	uint32_t parked_epoch; /* gport.restart_epoch it parked in */
 	bool link_up;
 	uint64_t link_next_ns, link_every_ns;
 	uint64_t link_down_ns;  /* when the link was seen down (0 = up) */
@@ -755,6 +765,56 @@ static void mbuf_release(void *ctx, void *ext)
 	}
 }
 
+/* Stop and start the port (a memif client reconnects). g_lock held, and no
+ * other engine is using the port. */
+static warp__cold void port_restart(struct dpdk *d)
+{
+	rte_eth_dev_stop(d->port_id);
+	if (rte_eth_dev_start(d->port_id) != 0)
+		snprintf(d->err, sizeof(d->err), "port '%s': restart failed, link down",
+			 d->gp->name);
+}
+
+/* The port restarts (restart_req): keep off it until that is done. The last
+ * of its engines to park restarts it. Returns true while this engine must
+ * not touch the port. Called by the bursts only during a restart. */
+static warp__cold bool park(struct dpdk *d)
+{
+	struct gport *gp = d->gp;
+	bool keep_off = false;
+	pthread_mutex_lock(&g_lock);
+	if (d->parked && d->parked_epoch != gp->restart_epoch)
+		d->parked = false; /* parked for a restart that is over */
+	if (atomic_load_explicit(&gp->restart_req, memory_order_relaxed)) {
+		if (!d->parked) {
+			d->parked = true;
+			d->parked_epoch = gp->restart_epoch;
+			gp->parked++;
+		}
+		if (gp->parked >= gp->users) {
+			port_restart(d);
+			gp->parked = 0;
+			gp->restart_epoch++;
+			atomic_store_explicit(&gp->restart_req, false, memory_order_release);
+			d->parked = false;
+		} else {
+			keep_off = true;
+		}
+	} else {
+		d->parked = false;
+	}
+	pthread_mutex_unlock(&g_lock);
+	return keep_off;
+}
+
+static inline bool parked(struct dpdk *d)
+{
+	if (warp__likely(!d->parked &&
+			 !atomic_load_explicit(&d->gp->restart_req, memory_order_relaxed)))
+		return false;
+	return park(d);
+}
+
 static warp__cold void slow_work(struct dpdk *d, uint64_t now)
 {
 	if (!d->registered) {
@@ -782,18 +842,17 @@ static warp__cold void slow_work(struct dpdk *d, uint64_t now)
 		/* A memif client whose server was not there (or went away) does
 		 * not try again by itself: restart the port, which reconnects,
 		 * once the link has been down for a while (not while a first
-		 * connection is still being made), and only when this engine is
-		 * the port's only user. */
+		 * connection is still being made). The port's only engine
+		 * restarts it now; with several, it asks them all to park. */
 		if (!d->link_up && d->gp->memif_client &&
 		    now - d->link_down_ns >= MEMIF_RESTART_NS &&
 		    pthread_mutex_trylock(&g_lock) == 0) {
-			if (d->gp->users == 1) {
-				d->link_down_ns = now;
-				rte_eth_dev_stop(d->port_id);
-				if (rte_eth_dev_start(d->port_id) != 0)
-					snprintf(d->err, sizeof(d->err),
-						 "port '%s': restart failed, link down", d->gp->name);
-			}
+			d->link_down_ns = now;
+			if (d->gp->users == 1)
+				port_restart(d);
+			else
+				atomic_store_explicit(&d->gp->restart_req, true,
+						      memory_order_release);
 			pthread_mutex_unlock(&g_lock);
 		}
 	}
@@ -808,6 +867,8 @@ static uint16_t dpdk_rx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uin
 		rte_pktmbuf_free_bulk(d->to_free, d->n_to_free);
 		d->n_to_free = 0;
 	}
+	if (warp__unlikely(parked(d)))
+		return 0;
 	if (warp__unlikely(now >= d->link_next_ns || now >= d->arp_next_ns ||
 			   !d->registered))
 		slow_work(d, now);
@@ -949,6 +1010,8 @@ static inline void build_frame(struct dpdk *d, struct rte_mbuf *m, const struct 
 static uint16_t dpdk_tx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uint64_t now)
 {
 	struct dpdk *d = ctx;
+	if (warp__unlikely(parked(d)))
+		return 0; /* the engine keeps the packets until the port is back */
 	if (n > MAX_BURST)
 		n = MAX_BURST;
 	struct rte_mbuf *m[MAX_BURST];
@@ -1238,8 +1301,13 @@ static warp__cold void dpdk_close(void *ctx)
 	struct gport *gp = d->gp;
 	if (gp) {
 		gp->taken &= ~(1ull << d->queue);
-		if (--gp->users == 0)
+		if (d->parked && d->parked_epoch == gp->restart_epoch)
+			gp->parked--;
+		if (--gp->users == 0) {
+			atomic_store_explicit(&gp->restart_req, false, memory_order_relaxed);
+			gp->parked = 0;
 			port_release(gp);
+		}
 	}
 	pthread_mutex_unlock(&g_lock);
 	free(d->neigh);

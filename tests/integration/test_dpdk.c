@@ -292,9 +292,8 @@ Test(dpdk_memif, two_engines_per_port_each_on_its_own_queue_pair, .timeout = 120
 		pid[i] = th_fork(parent);
 		if (pid[i] == 0)
 			mq_node(sh, i);
-		/* the memif server's port started first: warp restarts a client
-		 * port whose first connect failed only when one engine uses it
-		 * (docs/deployment.md), and here two do */
+		/* the memif server's port started first (a client that came
+		 * first would wait for a restart of its port: tested below) */
 		uint64_t t = th_mono_ns();
 		while (i == 0 && atomic_load(&sh->ready) == 0 && th_mono_ns() - t < 20000000000ull)
 			usleep(1000);
@@ -329,6 +328,122 @@ Test(dpdk_memif, two_engines_per_port_each_on_its_own_queue_pair, .timeout = 120
 		     sh->dup_err);
 	cr_assert(strstr(sh->dup_err, "queue 0 is used by another engine"), "%s", sh->dup_err);
 	munmap(sh, sizeof(*sh));
+}
+
+/* A memif client port that two engines share reconnects after its server
+ * restarts: the server process (two engines, one a queue pair) is started
+ * and killed by a launcher forked before this process starts its EAL.
+ * When the server comes back, the client port must be restarted (memif
+ * clients do not reconnect by themselves), which needs both of its engines
+ * off the port first. */
+static void mq_server_launcher(int cmd_fd)
+{
+	pid_t node = -1;
+	char c;
+	while (read(cmd_fd, &c, 1) == 1) {
+		if (c == 's' && node < 0) {
+			node = fork();
+			if (node == 0) {
+				th_child_dies_with_parent(getppid());
+				warp_engine_t *e[2];
+				int rc;
+				for (uint16_t q = 0; q < 2; q++) {
+					char peer[32];
+					snprintf(peer, sizeof(peer), "c%u@10.98.0.2:7000", (unsigned)q);
+					e[q] = mq_engine(0, q, q, &rc);
+					if (!e[q] || warp_peer_add(e[q], peer, NULL))
+						_exit(1);
+				}
+				for (;;) {
+					warp_engine_poll(e[0]);
+					warp_engine_poll(e[1]);
+				}
+			}
+		} else if (c == 'k' && node > 0) {
+			kill(node, SIGKILL);
+			waitpid(node, NULL, 0);
+			node = -1;
+		}
+	}
+	if (node > 0)
+		kill(node, SIGKILL);
+	_exit(0);
+}
+
+/* Poll both engines until each has `want` messages acknowledged. */
+static bool mq_pump_acked(warp_engine_t **e, uint64_t want)
+{
+	uint64_t t0 = th_mono_ns();
+	while (th_mono_ns() - t0 < 30000000000ull) {
+		warp_stats_t a, b;
+		warp_engine_poll(e[0]);
+		warp_engine_poll(e[1]);
+		warp_engine_stats(e[0], &a);
+		warp_engine_stats(e[1], &b);
+		if (a.msgs_acked >= want && b.msgs_acked >= want)
+			return true;
+	}
+	return false;
+}
+
+Test(dpdk_memif, a_shared_memif_client_port_reconnects_after_its_server_restarts,
+     .timeout = 120)
+{
+	need_hugepages();
+	memif_sock_name();
+	int cmd[2];
+	cr_assert_eq(pipe(cmd), 0);
+	pid_t parent = getpid();
+	pid_t launcher = th_fork(parent); /* before this process starts its EAL */
+	if (launcher == 0) {
+		close(cmd[1]);
+		mq_server_launcher(cmd[0]);
+	}
+	close(cmd[0]);
+	cr_assert_eq(write(cmd[1], "s", 1), 1);
+	uint64_t t0 = th_mono_ns();
+	while (access(memif_sock, F_OK) != 0 && th_mono_ns() - t0 < 20000000000ull)
+		usleep(1000);
+	warp_engine_t *e[2];
+	warp_stream_t *s[2];
+	for (uint16_t q = 0; q < 2; q++) {
+		int rc;
+		e[q] = mq_engine(1, q, q, &rc);
+		cr_assert_not_null(e[q], "client queue %u: %s", (unsigned)q, warp_errdetail());
+		char peer[32];
+		snprintf(peer, sizeof(peer), "s%u@10.98.0.1:7000", (unsigned)q);
+		warp_peer_t *p;
+		cr_assert_eq(warp_peer_add(e[q], peer, &p), 0, "%s", warp_errdetail());
+		cr_assert_eq(warp_stream_open(e[q], p, 1, 100, &s[q]), 0);
+	}
+	for (int round = 1; round <= 2; round++) {
+		for (int i = 0; i < 20; i++)
+			for (int q = 0; q < 2; q++)
+				cr_assert_eq(th_send(e[q], s[q], 300, NULL), 0);
+		cr_assert(mq_pump_acked(e, 20u * (unsigned)round),
+			  "round %d: both engines' messages acknowledged", round);
+		if (round == 2)
+			break;
+		/* the server goes away: both engines see the link down */
+		cr_assert_eq(write(cmd[1], "k", 1), 1);
+		warp_health_t h[2];
+		t0 = th_mono_ns();
+		do {
+			warp_engine_poll(e[0]);
+			warp_engine_poll(e[1]);
+			warp_engine_health(e[0], &h[0]);
+			warp_engine_health(e[1], &h[1]);
+		} while ((h[0].state == WARP_HEALTH_UP || h[1].state == WARP_HEALTH_UP) &&
+			 th_mono_ns() - t0 < 20000000000ull);
+		cr_assert(strstr(h[0].reason, "link down") && strstr(h[1].reason, "link down"),
+			  "%s / %s", h[0].reason, h[1].reason);
+		cr_assert_eq(write(cmd[1], "s", 1), 1); /* and comes back */
+	}
+	close(cmd[1]);
+	waitpid(launcher, NULL, 0);
+	for (int q = 0; q < 2; q++)
+		warp_engine_destroy(e[q]);
+	unlink(memif_sock);
 }
 
 /* ---- secure sessions over net_memif ---------------------------------------------- */
