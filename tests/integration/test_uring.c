@@ -790,10 +790,9 @@ Test(uring_tcp, idle_engine_sleeps_in_the_kernel_and_wakes_for_a_packet)
 }
 
 /* An engine with two transports (uring-udp and uring-tcp) sleeps on both at
- * once and wakes for a packet on either. Its back-off sleeps are 3 s, and
- * the test waits until it is asleep before each message: an engine that
- * slept blind would hold each of the 4 messages ~2.9 s, past the test's
- * 10 s timeout. (Stopping it takes up to one sleep.) */
+ * once and wakes for a packet on either, and for warp_engine_stop. The test
+ * waits until it is asleep before each of 4 messages; an engine that slept
+ * blind would hold the first for 10 minutes. */
 static void link_by(warp_engine_t *from, const char *drv, warp_engine_t *to, unsigned tp)
 {
 	warp_peer_config_t pc;
@@ -807,19 +806,20 @@ static void link_by(warp_engine_t *from, const char *drv, warp_engine_t *to, uns
 	cr_assert_eq(warp_peer_add_config(from, &pc, NULL), 0, "%s", warp_errdetail());
 }
 
-/* "sleeper": the back-off idle strategy with 3 s sleeps, reached after 10
- * spins and 10 yields. */
+/* "sleeper": the back-off idle strategy with 10-minute sleeps, reached
+ * after 10 spins and 10 yields: only a wakeup ends one within a test's
+ * lifetime (the Criterion timeout is a hang guard, not a measurement). */
 static void sleeper_config(warp_config_t *cfg)
 {
 	warp_config_init(cfg);
 	cfg->idle.kind = WARP_IDLE_BACKOFF;
 	cfg->idle.spins = 10;
 	cfg->idle.yields = 10;
-	cfg->idle.min_sleep_ns = cfg->idle.max_sleep_ns = 3000000000ull;
+	cfg->idle.min_sleep_ns = cfg->idle.max_sleep_ns = 600000000000ull;
 	strcpy(cfg->node_id, "sleeper");
 }
 
-Test(uring_udp, idle_engine_with_udp_and_tcp_wakes_for_either, .timeout = 10)
+Test(uring_udp, idle_engine_with_udp_and_tcp_wakes_for_either, .timeout = 60)
 {
 	warp_config_t cfg;
 	sleeper_config(&cfg);
@@ -864,12 +864,11 @@ Test(uring_udp, idle_engine_with_udp_and_tcp_wakes_for_either, .timeout = 10)
 }
 
 /* A sleeping engine wakes for an application thread's send through a
- * channel, and warp_engine_stop wakes it too. Its sleeps are 3 s and the
- * test waits until it sleeps before each step. The first message also
- * brings the peer's handshake reply (a packet, which wakes it anyway);
- * then 3 sends, or 3 stops, that each waited out a sleep would take ~9 s,
- * past the 8 s timeout. */
-Test(uring_udp, idle_engine_wakes_for_an_application_send_and_for_stop, .timeout = 8)
+ * channel, and warp_engine_stop wakes it too. The test waits until it
+ * sleeps before each step; a send or a stop that waited out a sleep would
+ * wait 10 minutes. (The first message also brings the peer's handshake
+ * reply, a packet, which wakes it anyway; the next 3 do not.) */
+Test(uring_udp, idle_engine_wakes_for_an_application_send_and_for_stop, .timeout = 60)
 {
 	warp_config_t cfg;
 	sleeper_config(&cfg);
