@@ -59,15 +59,12 @@ struct warp_driver_ops {
 	int (*parse_addr)(void *ctx, const char *s, warp__addr_t *out);
 	uint16_t (*rx_burst)(void *ctx, struct warp_pkt **pkts, uint16_t n, uint64_t now_ns);
 	uint16_t (*tx_burst)(void *ctx, struct warp_pkt **pkts, uint16_t n, uint64_t now_ns);
-	/* Optional: block up to timeout_ns for something to receive (idle
-	 * engines wait here instead of sleeping blind). NULL = not supported. */
-	void (*wait)(void *ctx, uint64_t timeout_ns);
-	/* Optional: an engine with several transports sleeps on all of them
-	 * at once. Make the transport ready to be woken (arm its receives,
-	 * submit what is queued) and return a file descriptor that becomes
-	 * readable when it may have work: an eventfd the engine empties with
-	 * one 8-byte read after a wakeup. -1 (or NULL) = none: the engine
-	 * then sleeps blind. */
+	/* Optional: an idle engine sleeps on all its transports at once.
+	 * Make the transport ready to be woken (arm its receives, submit what
+	 * is queued) and return a file descriptor that becomes readable when
+	 * it may have work: an eventfd the engine empties with one 8-byte read
+	 * after a wakeup. -1 (or NULL) = none: the engine looks at the
+	 * transport again when its sleep ends. */
 	int (*wait_fd)(void *ctx);
 	/* Optional: true when the transport may only ever be polled by the
 	 * thread that polled it first (io_uring SINGLE_ISSUER). */

@@ -842,17 +842,13 @@ static warp__cold void slow_work(struct dpdk *d, uint64_t now)
 		/* A memif client whose server was not there (or went away) does
 		 * not try again by itself: restart the port, which reconnects,
 		 * once the link has been down for a while (not while a first
-		 * connection is still being made). The port's only engine
-		 * restarts it now; with several, it asks them all to park. */
+		 * connection is still being made): its engines park at their
+		 * next burst, and the last to park restarts it (park()). */
 		if (!d->link_up && d->gp->memif_client &&
 		    now - d->link_down_ns >= MEMIF_RESTART_NS &&
 		    pthread_mutex_trylock(&g_lock) == 0) {
 			d->link_down_ns = now;
-			if (d->gp->users == 1)
-				port_restart(d);
-			else
-				atomic_store_explicit(&d->gp->restart_req, true,
-						      memory_order_release);
+			atomic_store_explicit(&d->gp->restart_req, true, memory_order_release);
 			pthread_mutex_unlock(&g_lock);
 		}
 	}

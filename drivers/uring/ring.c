@@ -72,15 +72,6 @@ bool warp__uring_enable_slow(struct warp__uring *r)
 	return true;
 }
 
-void warp__uring_wait(struct warp__uring *r, uint64_t timeout_ns)
-{
-	struct __kernel_timespec ts = { .tv_sec = (long long)(timeout_ns / 1000000000ull),
-					.tv_nsec = (long long)(timeout_ns % 1000000000ull) };
-	struct io_uring_cqe *cqe;
-	r->need_submit = false;
-	io_uring_submit_and_wait_timeout(&r->ring, &cqe, 1, &ts, NULL);
-}
-
 int warp__uring_wait_fd(struct warp__uring *r)
 {
 	if (r->efd < 0)

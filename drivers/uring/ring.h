@@ -61,8 +61,6 @@ static inline void warp__uring_submit(struct warp__uring *r)
 	io_uring_submit(&r->ring);
 }
 
-void warp__uring_wait(struct warp__uring *r, uint64_t timeout_ns);
-
 /* Submit what is queued (without waiting), enable the eventfd's signals
  * and return it (-1: none): for an engine that sleeps on several transports
  * at once. Work that came before the signals were on is signalled here. */

@@ -743,13 +743,6 @@ static void tcp_arm_for_sleep(struct uring_tcp *t)
 	rearm_now(t);
 }
 
-static void tcp_wait(void *ctx, uint64_t timeout_ns)
-{
-	struct uring_tcp *t = ctx;
-	tcp_arm_for_sleep(t);
-	warp__uring_wait(&t->r, timeout_ns);
-}
-
 static int tcp_wait_fd(void *ctx)
 {
 	struct uring_tcp *t = ctx;
@@ -789,7 +782,6 @@ const struct warp_driver_ops warp__uring_tcp_driver = {
 	.parse_addr = tcp_parse_addr,
 	.rx_burst = tcp_rx_burst,
 	.tx_burst = tcp_tx_burst,
-	.wait = tcp_wait,
 	.wait_fd = tcp_wait_fd,
 	.last_error = tcp_last_error,
 	.local_addr = tcp_local_addr,

@@ -567,15 +567,6 @@ static uint16_t udp_tx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uint
 	return i;
 }
 
-static void udp_wait(void *ctx, uint64_t timeout_ns)
-{
-	struct uring_udp *u = ctx;
-	ring_enable(u);
-	if (!u->rx_armed)
-		arm_rx(u);
-	warp__uring_wait(&u->r, timeout_ns);
-}
-
 static int udp_wait_fd(void *ctx)
 {
 	struct uring_udp *u = ctx;
@@ -617,7 +608,6 @@ const struct warp_driver_ops warp__uring_udp_driver = {
 	.parse_addr = udp_parse_addr,
 	.rx_burst = udp_rx_burst,
 	.tx_burst = udp_tx_burst,
-	.wait = udp_wait,
 	.wait_fd = udp_wait_fd,
 	.last_error = udp_last_error,
 	.local_addr = udp_local_addr,

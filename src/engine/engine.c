@@ -456,11 +456,6 @@ static bool idle_sleep(warp_engine_t *e, uint64_t timeout_ns)
 		}
 		pf[n++] = (struct pollfd){ .fd = fd, .events = POLLIN };
 	}
-	if (!all && e->n_tp == 1 && e->tp[0].ops->wait) {
-		/* a transport that can wait but offers no descriptor */
-		e->tp[0].ops->wait(e->tp[0].ctx, timeout_ns);
-		return true;
-	}
 	if (e->wake_fd >= 0)
 		pf[n++] = (struct pollfd){ .fd = e->wake_fd, .events = POLLIN };
 	atomic_store_explicit(&e->sleeping, true, memory_order_relaxed);
