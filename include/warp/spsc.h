@@ -24,6 +24,7 @@
 #ifndef WARP_SPSC_H
 #define WARP_SPSC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -62,6 +63,13 @@ size_t warp_spsc_capacity(const warp_spsc_t *r);
  *         Never blocks.
  */
 void *warp_spsc_reserve(warp_spsc_t *r, uint32_t len, uint32_t type);
+
+/**
+ * Producer: whether warp_spsc_reserve(r, len, ...) would succeed now
+ * (the same test, without reserving). Reads the consumer's released end
+ * afresh, so a release that happened before this call is seen.
+ */
+bool warp_spsc_fits(warp_spsc_t *r, uint32_t len);
 
 /** Producer: publish every record reserved since the last commit. */
 void warp_spsc_commit(warp_spsc_t *r);

@@ -141,8 +141,10 @@ int warp_channel_recv_burst(warp_channel_t *c, warp_msg_t *msgs, unsigned n)
 
 void warp_channel_recv_done(warp_channel_t *c)
 {
-	if (c)
+	if (c) {
 		warp_spsc_release(c->del);
+		warp__engine_wake_for_room(c->e);
+	}
 }
 
 /* Engine side: returns how many records were handled. */

@@ -436,18 +436,49 @@ static bool channels_pending(const warp_engine_t *e)
 	return false;
 }
 
+/* Deliveries wait for the application to make room in a receiving channel:
+ * a message spilled aside, or received packets held back (rx_room). */
+static bool waits_for_room(const warp_engine_t *e)
+{
+	return e->n_spilled || e->rx_next < e->rx_n;
+}
+
+/* The application has made the room they wait for, so the next poll
+ * delivers: the spilled message at the head of a channel fits now, or (no
+ * spills left) every receiving channel has room for a held packet. The same
+ * tests as the deliveries themselves, so a "yes" is never followed by a poll
+ * that delivers nothing. */
+static bool room_made(warp_engine_t *e)
+{
+	bool spilled = false;
+	for (uint32_t i = 0; i < e->n_channels; i++) {
+		struct warp_channel *c = e->channels[i];
+		if (c->spill_head < 0)
+			continue;
+		spilled = true;
+		const struct warp_reasm *r = &e->reasm[c->spill_head];
+		if (warp_spsc_fits(c->del, (uint32_t)sizeof(struct warp_chrec_msg) + r->msg_len))
+			return true;
+	}
+	return !spilled && e->rx_next < e->rx_n && rx_room(e);
+}
+
 /* Sleep up to timeout_ns, woken at once by a packet on any transport that
  * offers a wakeup descriptor (every io_uring one: an eventfd registered on
- * its ring), by an application thread's submission, or by
- * warp_engine_stop. A transport without a descriptor (dpdk) is looked at
- * again when the time is up. Returns whether every transport could wake
- * it (idle_waits counts those sleeps). */
+ * its ring), by an application thread's submission, by the application
+ * making room for deliveries that wait for it, or by warp_engine_stop. A
+ * transport without a descriptor (dpdk) is looked at again when the time is
+ * up. While received packets are held back for room, no transport is read
+ * until the application makes it, so the transports are left out: their
+ * unread packets would end every sleep at once. Returns whether every
+ * transport could wake it (idle_waits counts those sleeps). */
 static bool idle_sleep(warp_engine_t *e, uint64_t timeout_ns)
 {
 	struct pollfd pf[WARP_MAX_TRANSPORTS + 1];
 	nfds_t n = 0;
 	bool all = true;
-	for (uint32_t i = 0; i < e->n_tp; i++) {
+	uint32_t n_tp = e->rx_next < e->rx_n ? 0 : e->n_tp;
+	for (uint32_t i = 0; i < n_tp; i++) {
 		const struct warp_driver_ops *ops = e->tp[i].ops;
 		int fd = ops->wait_fd ? ops->wait_fd(e->tp[i].ctx) : -1;
 		if (fd < 0) {
@@ -458,10 +489,15 @@ static bool idle_sleep(warp_engine_t *e, uint64_t timeout_ns)
 	}
 	if (e->wake_fd >= 0)
 		pf[n++] = (struct pollfd){ .fd = e->wake_fd, .events = POLLIN };
+	bool room = waits_for_room(e);
 	atomic_store_explicit(&e->sleeping, true, memory_order_relaxed);
-	atomic_thread_fence(memory_order_seq_cst); /* pairs with warp__engine_wake */
-	if (channels_pending(e) || atomic_load_explicit(&e->stop, memory_order_relaxed)) {
+	atomic_store_explicit(&e->sleeping_for_room, room, memory_order_relaxed);
+	/* pairs with warp__engine_wake and warp__engine_wake_for_room */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (channels_pending(e) || atomic_load_explicit(&e->stop, memory_order_relaxed) ||
+	    (room && room_made(e))) {
 		atomic_store_explicit(&e->sleeping, false, memory_order_relaxed);
+		atomic_store_explicit(&e->sleeping_for_room, false, memory_order_relaxed);
 		return all;
 	}
 	struct timespec ts = { .tv_sec = (time_t)(timeout_ns / 1000000000ull),
@@ -473,6 +509,7 @@ static bool idle_sleep(warp_engine_t *e, uint64_t timeout_ns)
 				(void)!read(pf[i].fd, &v, sizeof(v)); /* empty it */
 	}
 	atomic_store_explicit(&e->sleeping, false, memory_order_relaxed);
+	atomic_store_explicit(&e->sleeping_for_room, false, memory_order_relaxed);
 	return all;
 }
 
@@ -494,7 +531,17 @@ static void idle_step(warp_engine_t *e, const warp_idle_config_t *ic, struct idl
 		} else {
 			if (st->sleep_ns < ic->min_sleep_ns)
 				st->sleep_ns = ic->min_sleep_ns;
-			if (idle_sleep(e, st->sleep_ns) && e->n_tp)
+			/* Never past the next timer: a resend, a heartbeat or a
+			 * reassembly timeout due during the sleep runs on time. */
+			uint64_t timeout = st->sleep_ns;
+			uint64_t due = warp__wheel_next_deadline(&e->wheel);
+			if (due != UINT64_MAX) {
+				uint64_t now = engine_clock(e);
+				if (due <= now)
+					return; /* due already: poll it */
+				timeout = WARP__MIN(timeout, due - now);
+			}
+			if (idle_sleep(e, timeout) && e->n_tp)
 				warp__stat(e, idle_waits, 1);
 			st->sleep_ns *= 2;
 			if (st->sleep_ns > ic->max_sleep_ns)

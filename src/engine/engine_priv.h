@@ -421,6 +421,8 @@ struct warp_engine {
 	 * time). */
 	int wake_fd;
 	_Atomic bool sleeping;
+	_Atomic bool sleeping_for_room; /* ... and deliveries wait for room in a
+					 * receiving channel */
 	bool may_sleep; /* started with the back-off idle strategy: only then
 			 * do submitters pay the fence of warp__engine_wake */
 };
@@ -436,6 +438,18 @@ static inline void warp__engine_wake(warp_engine_t *e)
 		return;
 	atomic_thread_fence(memory_order_seq_cst);
 	if (warp__unlikely(atomic_load_explicit(&e->sleeping, memory_order_relaxed)))
+		warp__engine_wake_slow(e);
+}
+
+/* An application thread released deliveries: wake the engine if it sleeps
+ * with deliveries that wait for that room (the same pairing as above, with
+ * the released end of the channel in place of the submissions). */
+static inline void warp__engine_wake_for_room(warp_engine_t *e)
+{
+	if (!e->may_sleep)
+		return;
+	atomic_thread_fence(memory_order_seq_cst);
+	if (warp__unlikely(atomic_load_explicit(&e->sleeping_for_room, memory_order_relaxed)))
 		warp__engine_wake_slow(e);
 }
 

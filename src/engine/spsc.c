@@ -134,6 +134,24 @@ size_t warp_spsc_capacity(const warp_spsc_t *r)
 	return r->capacity;
 }
 
+/* Bytes a record of len takes at the producer's position, the padding to
+ * the end of the buffer included when it does not fit before the end. */
+static inline uint64_t spsc_total(const warp_spsc_t *r, uint32_t len)
+{
+	const uint64_t need = SPSC_HDR + spsc_align8(len);
+	const uint64_t rem = r->capacity - (r->reserve & r->mask); /* in [8, capacity] */
+	return warp__likely(need <= rem) ? need : rem + need;
+}
+
+bool warp_spsc_fits(warp_spsc_t *r, uint32_t len)
+{
+	if (len > r->max_record)
+		return false;
+	/* acquire: as in warp_spsc_reserve */
+	r->head_cache = atomic_load_explicit(&r->head, memory_order_acquire);
+	return r->reserve + spsc_total(r, len) - r->head_cache <= r->capacity;
+}
+
 void *warp_spsc_reserve(warp_spsc_t *r, uint32_t len, uint32_t type)
 {
 	if (warp__unlikely(type == SPSC_TYPE_PAD || len > r->max_record))
@@ -142,7 +160,7 @@ void *warp_spsc_reserve(warp_spsc_t *r, uint32_t len, uint32_t type)
 	const uint64_t need = SPSC_HDR + spsc_align8(len);
 	uint64_t pos = r->reserve;
 	const uint64_t rem = r->capacity - (pos & r->mask); /* in [8, capacity] */
-	const uint64_t total = warp__likely(need <= rem) ? need : rem + need;
+	const uint64_t total = spsc_total(r, len);
 
 	if (pos + total - r->head_cache > r->capacity) {
 		/* acquire: pairs with the consumer's release-store of head in

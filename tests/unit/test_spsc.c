@@ -509,6 +509,51 @@ Test(spsc, max_record_fits_in_empty_ring_at_every_offset)
 	}
 }
 
+/* warp_spsc_fits answers what warp_spsc_reserve then does, at every offset
+ * and fill level, padding at the end of the buffer included; and it sees a
+ * release the producer has not looked at yet. */
+Test(spsc, fits_predicts_reserve_exactly)
+{
+	const size_t cap = 4096;
+	uint64_t seed = 7;
+	warp_spsc_t *r = make_ring(cap);
+	size_t yes = 0, no = 0;
+	for (int step = 0; step < 20000; step++) {
+		seed = mix64(seed + (uint64_t)step);
+		uint32_t len = (uint32_t)(seed % (warp_spsc_max_record(r) + 40));
+		bool fits = warp_spsc_fits(r, len);
+		void *p = warp_spsc_reserve(r, len, 1);
+		cr_assert_eq(fits, p != NULL, "step %d: len %u, fits said %d", step, len, fits);
+		if (p) {
+			yes++;
+			warp_spsc_commit(r);
+		} else {
+			no++;
+		}
+		if ((seed >> 40) % 3 == 0) { /* the consumer reads and frees some */
+			uint32_t l, t;
+			int k = (int)((seed >> 20) % 4);
+			while (k-- && warp_spsc_read(r, &l, &t))
+				;
+			warp_spsc_release(r);
+		}
+	}
+	cr_assert_gt(yes, 1000);
+	cr_assert_gt(no, 1000, "full rings were tried too");
+	/* a release the producer has not looked at yet */
+	warp_spsc_destroy(r);
+	r = make_ring(cap);
+	while (warp_spsc_reserve(r, 100, 1))
+		warp_spsc_commit(r);
+	cr_assert_not(warp_spsc_fits(r, 100));
+	uint32_t l, t;
+	cr_assert_not_null(warp_spsc_read(r, &l, &t));
+	warp_spsc_release(r);
+	cr_assert(warp_spsc_fits(r, 100), "the freed record's room is seen");
+	cr_assert_not(warp_spsc_fits(r, (uint32_t)warp_spsc_max_record(r) + 1));
+	warp_spsc_destroy(r);
+}
+
 /* ---- batching ---------------------------------------------------------- */
 
 Test(spsc, batch_of_reserves_becomes_visible_at_once_on_one_commit)
