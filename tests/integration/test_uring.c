@@ -495,6 +495,7 @@ Test(uring_tcp, a_hello_of_another_version_is_closed_and_named)
  * sent (acknowledged) and received. */
 struct tcp_end {
 	uint64_t sent, received;
+	int nodelay; /* TCP_NODELAY */
 };
 
 static size_t tcp_ends(struct tcp_end *out, size_t cap)
@@ -515,6 +516,9 @@ static size_t tcp_ends(struct tcp_end *out, size_t cap)
 			continue;
 		out[n].sent = ti.tcpi_bytes_acked;
 		out[n].received = ti.tcpi_bytes_received;
+		l = sizeof(out[n].nodelay);
+		if (getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &out[n].nodelay, &l))
+			out[n].nodelay = -1;
 		n++;
 	}
 	return n;
@@ -578,6 +582,10 @@ static size_t one_connection_both_ways(struct tcp_pair *p)
 				      "one connection per direction",
 			     (unsigned long long)ends[i].sent, (unsigned long long)ends[i].received);
 		busy += out;
+		/* small messages go out at once, on the connecting end and on
+		 * the accepted one */
+		cr_assert_eq(ends[i].nodelay, 1, "TCP end %zu of %zu: TCP_NODELAY is %d", i, n,
+			     ends[i].nodelay);
 	}
 	cr_assert_eq(busy, 2, "both ends of one connection carry the traffic (%zu did)", busy);
 	return n;
@@ -909,6 +917,118 @@ Test(uring_udp, idle_engine_wakes_for_an_application_send_and_for_stop, .timeout
 	warp_engine_destroy(a);
 	warp_engine_destroy(b);
 	free(log.rx);
+}
+
+/* A sleep never runs past the engine's next timer: a message the peer does
+ * not answer is resent while the sender sleeps (its sleeps are 10 minutes,
+ * so only the timer can end the one after the send within the test). */
+Test(uring_udp, idle_engine_wakes_for_its_next_timer, .timeout = 60)
+{
+	warp_config_t cfg;
+	sleeper_config(&cfg);
+	warp_config_add_transport(&cfg, "uring-udp", "127.0.0.1:0", NULL);
+	cfg.transports[0].flags = WARP_TRANSPORT_URING_COOP;
+	warp_engine_t *b;
+	cr_assert_eq(warp_engine_create(&cfg, &b), 0, "%s", warp_errdetail());
+	warp_engine_t *a = sock_engine("uring-udp", "a");
+	cr_assert_not_null(a);
+	warp_peer_t *ba = th_link(b, a);
+	th_link(a, b);
+	struct th_log log;
+	th_log_init(&log);
+	warp_engine_set_recv(a, th_recv, &log);
+	warp_stream_t *s;
+	cr_assert_eq(warp_stream_open(b, ba, 1, 16, &s), 0);
+	warp_channel_t *tx;
+	cr_assert_eq(warp_channel_open(b, 0, &tx), 0);
+	cr_assert_eq(warp_engine_start(b), 0);
+	uint8_t buf[100];
+	th_fill(buf, sizeof(buf), th_seed(1, 0, sizeof(buf)));
+	cr_assert_eq(warp_channel_send(tx, s, buf, sizeof(buf), NULL), 0);
+	while (log.n < 1) /* the first one is answered: the peers know each other */
+		warp_engine_poll(a);
+	for (int i = 0; i < 200; i++) { /* ... and its ACK has reached b */
+		warp_engine_poll(a);
+		usleep(1000);
+	}
+	warp_stats_t st0, st;
+	warp_engine_stats(b, &st0);
+	/* a is not polled now: b's next message goes unanswered */
+	th_fill(buf, sizeof(buf), th_seed(1, 1, sizeof(buf)));
+	cr_assert_eq(warp_channel_send(tx, s, buf, sizeof(buf), NULL), 0);
+	do {
+		usleep(1000);
+		warp_engine_stats(b, &st);
+	} while (st.rto_fired == st0.rto_fired);
+	cr_assert_gt(st.idle_waits, st0.idle_waits, "b slept between the send and the resend");
+	while (log.n < 2)
+		warp_engine_poll(a);
+	cr_assert(log.rx[1].ok, "the resent message is byte-exact");
+	cr_assert_eq(warp_engine_stop(b), 0);
+	warp_engine_destroy(a);
+	warp_engine_destroy(b);
+	free(log.rx);
+}
+
+/* Deliveries held back for a full receiving channel go on as soon as the
+ * application makes room, also when the engine sleeps: the application's
+ * recv_done wakes it. Nothing else can (the sender is no longer polled, and
+ * the sleeps are 10 minutes). */
+Test(uring_udp, idle_engine_wakes_when_the_application_makes_room, .timeout = 60)
+{
+	enum { N = 64, LEN = 200 };
+	warp_config_t cfg;
+	sleeper_config(&cfg);
+	cfg.max_payload_bytes = 1000;
+	cfg.channel_ring_bytes = 4096; /* about 15 messages */
+	warp_config_add_transport(&cfg, "uring-udp", "127.0.0.1:0", NULL);
+	cfg.transports[0].flags = WARP_TRANSPORT_URING_COOP;
+	warp_engine_t *b;
+	cr_assert_eq(warp_engine_create(&cfg, &b), 0, "%s", warp_errdetail());
+	warp_engine_t *a = sock_engine("uring-udp", "a");
+	cr_assert_not_null(a);
+	th_link(b, a);
+	warp_peer_t *ab = th_link(a, b);
+	warp_stream_t *s;
+	cr_assert_eq(warp_stream_open(a, ab, 1, 16, &s), 0);
+	warp_channel_t *rx;
+	cr_assert_eq(warp_channel_open(b, WARP_CHANNEL_RECV, &rx), 0);
+	cr_assert_eq(warp_engine_start(b), 0);
+	for (int i = 0; i < N; i++)
+		cr_assert_eq(th_send(a, s, LEN, NULL), 0);
+	for (int i = 0; i < 200; i++) { /* everything is out, and b has read what fits */
+		warp_engine_poll(a);
+		usleep(1000);
+	}
+	/* b sleeps now, its channel full. Its sleep does not end for the
+	 * packets it cannot take yet: a few polls (back-off spins and yields,
+	 * one sleep), not an engine that wakes at once for ever. */
+	warp_stats_t pre, st0, st;
+	warp_engine_stats(b, &pre);
+	usleep(100000);
+	warp_engine_stats(b, &st0);
+	cr_assert_lt(st0.polls - pre.polls, 100, "b polled %llu times in its sleep",
+		     (unsigned long long)(st0.polls - pre.polls));
+	int got = 0;
+	while (got < N) {
+		warp_msg_t m[8];
+		int n = warp_channel_recv_burst(rx, m, 8);
+		for (int k = 0; k < n; k++, got++) {
+			cr_assert_eq(m[k].msg_id, (uint64_t)got, "in order");
+			cr_assert(th_check(m[k].data, m[k].len, th_seed(1, m[k].msg_id, LEN)),
+				  "message %d byte-exact", got);
+		}
+		warp_channel_recv_done(rx);
+		if (n == 0)
+			usleep(1000);
+	}
+	warp_engine_stats(b, &st);
+	cr_assert_gt(st0.msgs_delivered, 0, "some fitted at first");
+	cr_assert_lt(st0.msgs_delivered, N, "the channel was full before the application read");
+	cr_assert_eq(st.msgs_delivered, N);
+	cr_assert_eq(warp_engine_stop(b), 0);
+	warp_engine_destroy(a);
+	warp_engine_destroy(b);
 }
 
 /* The default ring setup (SINGLE_ISSUER | DEFER_TASKRUN) binds an engine to
