@@ -600,15 +600,21 @@ static int run_both_processes(void)
 		_exit(0);
 	}
 	server_pid = pid;
+	/* The server's engine first: a setting that both halves would refuse
+	 * (a driver that is not built in, say) is then reported once, by the
+	 * server, and the client exits with its status. */
+	char saddr[160];
+	if (read(to_parent[0], saddr, sizeof(saddr)) != (ssize_t)sizeof(saddr)) {
+		int st = 0;
+		waitpid(pid, &st, 0);
+		if (WIFEXITED(st) && WEXITSTATUS(st))
+			return WEXITSTATUS(st); /* it said why */
+		fprintf(stderr, "warp-bench: the server half did not start\n");
+		return 1;
+	}
 	struct half c = { 0 };
 	c.e = is_dpdk() ? make_engine("client", "10.99.0.2:7000", dpdk_arg(0, o.cpu_client))
 			: make_engine("client", "127.0.0.1:0", NULL);
-	char saddr[160];
-	if (read(to_parent[0], saddr, sizeof(saddr)) != (ssize_t)sizeof(saddr)) {
-		fprintf(stderr, "warp-bench: the server half did not start\n");
-		waitpid(pid, NULL, 0);
-		return 1;
-	}
 	local_addr(c.e, addr, sizeof(addr));
 	if (write(to_child[1], addr, sizeof(addr)) != (ssize_t)sizeof(addr))
 		return 1;
