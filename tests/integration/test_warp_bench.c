@@ -180,4 +180,11 @@ Test(warp_bench, bad_options_are_named_and_refused)
 	int rc = bench("--driver loop --size 99999999999");
 	cr_assert_neq(rc, 0);
 	has(err, "max_payload_bytes");
+	/* a driver that is not built in is refused by the engine of each
+	 * half; the first refusal (the server's) is the one printed */
+	rc = bench("--driver nosuch --count 10");
+	cr_assert_neq(rc, 0);
+	const char *first = strstr(err, "'nosuch' is not built in");
+	cr_assert_not_null(first, "%s", err);
+	cr_assert_null(strstr(first + 1, "'nosuch' is not built in"), "said twice: %s", err);
 }
