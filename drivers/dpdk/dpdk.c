@@ -96,6 +96,7 @@ struct gport {
 	uint16_t parked;	/* engines off the port for this restart */
 	uint32_t restart_epoch; /* restarts done: tells a stale park */
 	char name[RTE_ETH_NAME_MAX_LEN];
+	struct rte_ether_addr mac; /* what its engines send from (port_mac) */
 	uint64_t tx_offloads;
 	struct rte_mempool *mp[MAX_QUEUES];
 };
@@ -392,6 +393,26 @@ static warp__cold bool memif_client_port(const struct rte_eth_dev_info *di)
 	const struct rte_devargs *da = di->device ? rte_dev_devargs(di->device) : NULL;
 	const char *args = da && da->args ? da->args : "";
 	return !strstr(args, "role=server") && !strstr(args, "role=master");
+}
+
+/* The MAC address an engine opening the port sends from and answers ARP
+ * for: the port's own, read again at each open. A port without one (all
+ * zeros: net_ring's ports) gets a random locally administered address,
+ * chosen once and used by every engine on it: a zero sender address is not
+ * an Ethernet station's, and ARP learns nothing from it (on_arp ignores
+ * it), so engines on such ports never resolved each other. The PMD is
+ * asked to take it; one that cannot (net_ring has no mac_addr_set) has no
+ * address to filter by either. g_lock held. */
+static warp__cold void port_mac(struct gport *gp)
+{
+	struct rte_ether_addr mac;
+	if (rte_eth_macaddr_get(gp->port_id, &mac) == 0 && !rte_is_zero_ether_addr(&mac)) {
+		gp->mac = mac;
+		return;
+	}
+	if (rte_is_zero_ether_addr(&gp->mac)) /* not chosen at an earlier open */
+		rte_eth_random_addr(gp->mac.addr_bytes);
+	(void)rte_eth_dev_default_mac_addr_set(gp->port_id, &gp->mac);
 }
 
 /* Configure and start a port with `queues` queue pairs, a mempool per queue.
@@ -1264,7 +1285,8 @@ static warp__cold int dpdk_open(const struct warp_driver_open_args *a, void **ct
 	d->mp = gp->mp[c->queue];
 	d->off_ip = (gp->tx_offloads & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM) != 0;
 	d->off_udp = (gp->tx_offloads & RTE_ETH_TX_OFFLOAD_UDP_CKSUM) != 0;
-	rte_eth_macaddr_get(pid, &d->mac);
+	port_mac(gp);
+	d->mac = gp->mac;
 	pthread_mutex_unlock(&g_lock);
 
 	struct rte_eth_link link;

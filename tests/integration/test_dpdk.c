@@ -5,6 +5,9 @@
  *   drivers (100,000 messages up to 1 MiB, three streams, byte-exact), and
  *   the secure session (mutual TLS 1.3: up and encrypted, or refused with
  *   the reason on both sides);
+ * - net_ring: an application's pair of ring ports (eal = external) joining
+ *   two engines of one process, which resolve each other with ARP and
+ *   exchange messages both ways, the checksums computed in software;
  * - interop: a DPDK node on net_af_packet on one end of a veth pair in one
  *   network namespace, a uring-udp node on the other end in another, both
  *   ways, resolving each other with ARP;
@@ -30,6 +33,13 @@
 
 #include <rte_eal.h>
 #include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+#include <rte_ring_peek.h>
+#if WARP_TEST_NET_RING /* tests/meson.build found librte_net_ring */
+#include <rte_eth_ring.h>
+#endif
 
 #include "two_processes.h"
 #include "warp/dpdk.h"
@@ -763,6 +773,341 @@ Test(dpdk_memif, encryption_required_but_not_offered_is_refused_on_both_sides,
 	const char *want[2][2] = { { "capability 'encryption'", "not offered" },
 				   { "capability 'encryption'", NULL } };
 	memif_refused(&ts, want);
+}
+
+/* ---- net_ring: an application's ring pair ------------------------------------------ */
+
+/* An application that runs DPDK itself and joins two engines of its process
+ * with rte_rings: it starts the EAL, makes two net_ring ports with
+ * rte_eth_from_rings, cross-connected (what port a sends goes into the ring
+ * port b receives from, and back), and hands each port to an engine of its
+ * own (eal = external). The engines find each other's MAC with ARP over the
+ * rings and exchange RING_MSGS messages each way, one in eight of them
+ * fragmented. A ring port offers no checksum offload and starts with its
+ * link down: the driver writes the IPv4 and UDP checksums itself, and
+ * starts the port. */
+
+#if WARP_TEST_NET_RING
+
+#define RING_MSGS 2000
+
+/* Shared by the test and the application process (MAP_SHARED before fork). */
+struct ring_shm {
+	_Atomic uint64_t got[2], bad[2], order[2];
+	warp_stats_t st[2];
+	warp_health_t health[2];
+	struct rte_eth_stats es[2]; /* the ring ports' own counts */
+	int link[2][3];		    /* before the engine, with it, after it */
+	bool port_kept[2];	    /* the port still exists after its engine */
+	uint64_t frames[2], bad_ip_cksum[2], bad_udp_cksum[2];
+	uint8_t src[2][6], dst[2][6]; /* the MACs of port i's first IPv4 frame */
+	uint64_t other_macs[2];	      /* its IPv4 frames with other MACs than that */
+	char err[256];
+};
+
+/* The IPv4 frames that one port sent, looked at in the ring the other port
+ * receives from: their IPv4 header and UDP checksums, which the driver
+ * computed in software, and their MAC addresses. The count of frames looked
+ * at, and of bad ones. */
+struct ring_wire {
+	uint16_t next_id; /* the IPv4 id of the next frame not looked at */
+	uint64_t *frames, *bad_ip, *bad_udp, *other_macs;
+	uint8_t *src, *dst; /* the first frame's */
+};
+
+/* Ones' complement sum of len bytes (big-endian 16-bit words) onto sum:
+ * the test's own, not the DPDK helpers the driver computes with. */
+static uint32_t ones_sum(const uint8_t *b, size_t len, uint32_t sum)
+{
+	for (size_t i = 0; i + 1 < len; i += 2)
+		sum += (uint32_t)(b[i] << 8 | b[i + 1]);
+	if (len & 1)
+		sum += (uint32_t)b[len - 1] << 8;
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return sum;
+}
+
+/* Looks at the frames waiting in r, without taking them (the peek API: r is
+ * single-consumer, and this is the thread that polls the engine reading
+ * it). Called after each poll of the sending engine and before the
+ * receiving one's, it sees every frame; the driver numbers its IPv4 frames
+ * one by one, so a frame seen at an earlier call is known by its id. */
+static void ring_look(struct rte_ring *r, struct ring_wire *w)
+{
+	struct rte_mbuf *m[1024];
+	unsigned n = rte_ring_dequeue_burst_start(r, (void **)m, RTE_DIM(m), NULL);
+	for (unsigned i = 0; i < n; i++) {
+		const uint8_t *f = rte_pktmbuf_mtod(m[i], const uint8_t *);
+		uint32_t len = m[i]->data_len;
+		if (len < 14 + 20 + 8 || f[12] != 0x08 || f[13] != 0x00)
+			continue; /* ARP */
+		const uint8_t *ip = f + 14, *udp = ip + 20;
+		uint16_t id = (uint16_t)(ip[4] << 8 | ip[5]);
+		if (*w->frames && (int16_t)(id - w->next_id) < 0)
+			continue; /* looked at already */
+		w->next_id = (uint16_t)(id + 1);
+		if (!(*w->frames)++) {
+			memcpy(w->dst, f, 6);
+			memcpy(w->src, f + 6, 6);
+		} else if (memcmp(w->dst, f, 6) || memcmp(w->src, f + 6, 6)) {
+			(*w->other_macs)++;
+		}
+		if (ones_sum(ip, 20, 0) != 0xffff)
+			(*w->bad_ip)++;
+		uint32_t ulen = (uint32_t)(udp[4] << 8 | udp[5]);
+		/* the pseudo-header: addresses, protocol, UDP length; a UDP
+		 * checksum of 0 says none was computed */
+		uint32_t sum = ones_sum(ip + 12, 8, 17 + ulen);
+		if (ulen < 8 || 14 + 20 + ulen > len || (udp[6] == 0 && udp[7] == 0) ||
+		    ones_sum(udp, ulen, sum) != 0xffff)
+			(*w->bad_udp)++;
+	}
+	rte_ring_dequeue_finish(r, 0); /* every frame stays in the ring */
+}
+
+static int port_link(uint16_t port)
+{
+	struct rte_eth_link l;
+	if (rte_eth_link_get_nowait(port, &l) != 0)
+		return -1;
+	return l.link_status == RTE_ETH_LINK_UP;
+}
+
+#define RING_FAIL(code, ...)                                             \
+	do {                                                             \
+		snprintf(sh->err, sizeof(sh->err), __VA_ARGS__);         \
+		_exit(code);                                             \
+	} while (0)
+
+/* The application: its EAL, its ring ports, two engines a (10.99.0.1) and b
+ * (10.99.0.2) polled by this one thread. Sends RING_MSGS messages each way,
+ * waits for all of them to be delivered and acknowledged, then for the
+ * rings to be empty, and records what the test checks. */
+static void ring_app(struct ring_shm *sh)
+{
+	char prefix[64];
+	snprintf(prefix, sizeof(prefix), "--file-prefix=warp-test-ring-%d", (int)getpid());
+	char *argv[] = { "app", "-l", "0", "--no-pci", "--in-memory", prefix, "--no-telemetry",
+			 "--log-level=lib.eal:error", NULL };
+	if (rte_eal_init((int)WARP__ARRAY_LEN(argv) - 1, argv) < 0)
+		RING_FAIL(1, "the application's rte_eal_init: %s", rte_strerror(rte_errno));
+	/* ring[0]: what port a sends and port b receives; ring[1] the other
+	 * way. Single producer and consumer: one engine sends into each, the
+	 * other reads it (and this thread peeks into it) */
+	struct rte_ring *ring[2];
+	const char *ring_name[2] = { "warp_ab", "warp_ba" };
+	for (int i = 0; i < 2; i++) {
+		ring[i] = rte_ring_create(ring_name[i], 1024, (int)rte_socket_id(),
+					  RING_F_SP_ENQ | RING_F_SC_DEQ);
+		if (!ring[i])
+			RING_FAIL(2, "rte_ring_create %s: %s", ring_name[i], rte_strerror(rte_errno));
+	}
+	int port[2];
+	port[0] = rte_eth_from_rings("warp_a", &ring[1], 1, &ring[0], 1, rte_socket_id());
+	port[1] = rte_eth_from_rings("warp_b", &ring[0], 1, &ring[1], 1, rte_socket_id());
+	if (port[0] < 0 || port[1] < 0)
+		RING_FAIL(3, "rte_eth_from_rings: %s", rte_strerror(rte_errno));
+	static const char *const name[2] = { "a", "b" };
+	static const char *const addr[2] = { "10.99.0.1:7000", "10.99.0.2:7000" };
+	static warp_dpdk_config_t dc[2];
+	warp_engine_t *e[2];
+	warp_peer_t *p[2];
+	warp_stream_t *s[2];
+	struct side side[2];
+	for (int i = 0; i < 2; i++) {
+		sh->link[i][0] = port_link((uint16_t)port[i]);
+		warp_dpdk_config_init(&dc[i]);
+		dc[i].eal_external = true;
+		/* the name rte_eth_from_rings gives the port */
+		snprintf(dc[i].port, sizeof(dc[i].port), "net_ring_warp_%s", name[i]);
+		dc[i].prefix_len = 24;
+		e[i] = dpdk_engine(name[i], addr[i], &dc[i], 64u << 10);
+		if (!e[i])
+			RING_FAIL(4, "engine %s on %s: %s", name[i], dc[i].port, warp_errdetail());
+		sh->link[i][1] = port_link((uint16_t)port[i]);
+	}
+	for (int i = 0; i < 2; i++) {
+		char peer[64];
+		snprintf(peer, sizeof(peer), "%s@%s", name[1 - i], addr[1 - i]);
+		if (warp_peer_add(e[i], peer, &p[i]) ||
+		    warp_stream_open(e[i], p[i], (uint16_t)(1 + i), 100, &s[i]))
+			RING_FAIL(5, "%s: peer %s: %s", name[i], peer, warp_errdetail());
+		side[i] = (struct side){ .got = &sh->got[i], .bad = &sh->bad[i],
+					 .order = &sh->order[i] };
+		warp_engine_set_recv(e[i], side_recv, &side[i]);
+	}
+	struct ring_wire w[2];
+	for (int i = 0; i < 2; i++)
+		w[i] = (struct ring_wire){ .frames = &sh->frames[i],
+					   .bad_ip = &sh->bad_ip_cksum[i],
+					   .bad_udp = &sh->bad_udp_cksum[i],
+					   .other_macs = &sh->other_macs[i],
+					   .src = sh->src[i],
+					   .dst = sh->dst[i] };
+	static uint8_t buf[64u << 10];
+	uint64_t rnd[2] = { 88172645463325252ull, 2463534242ull }, sent[2] = { 0, 0 };
+	uint64_t t0 = th_mono_ns();
+	for (;;) {
+		bool all = true;
+		for (int i = 0; i < 2; i++) {
+			warp_stats_t st;
+			warp_engine_stats(e[i], &st);
+			all &= atomic_load(&sh->got[1 - i]) >= RING_MSGS && st.msgs_acked >= RING_MSGS;
+			if (sent[i] == RING_MSGS)
+				continue;
+			rnd[i] ^= rnd[i] << 13, rnd[i] ^= rnd[i] >> 7, rnd[i] ^= rnd[i] << 17;
+			/* one in eight up to 64 KiB (fragmented), the rest up to
+			 * 1400 bytes (one packet) */
+			size_t len = rnd[i] % ((rnd[i] >> 32) % 8 == 0 ? sizeof(buf) + 1 : 1401);
+			th_fill(buf, len, th_seed(warp_stream_id(s[i]), sent[i], len));
+			int rc = warp_send(e[i], s[i], buf, len, NULL);
+			if (rc == 0)
+				sent[i]++;
+			else if (rc != WARP_EAGAIN)
+				RING_FAIL(6, "%s: send %llu (%zu bytes): %s (%s)", name[i],
+					  (unsigned long long)sent[i], len, warp_strerror(rc),
+					  warp_errdetail());
+		}
+		if (all)
+			break;
+		if (th_mono_ns() - t0 > 60000000000ull) {
+			warp_stats_t sa, sb;
+			warp_engine_stats(e[0], &sa);
+			warp_engine_stats(e[1], &sb);
+			RING_FAIL(7,
+				  "after 60 s: a got %llu, b got %llu of %u; ARP sent/received: "
+				  "a %llu/%llu, b %llu/%llu; dropped waiting for ARP: a %llu, b %llu",
+				  (unsigned long long)atomic_load(&sh->got[0]),
+				  (unsigned long long)atomic_load(&sh->got[1]), RING_MSGS,
+				  (unsigned long long)sa.drv_arp_tx, (unsigned long long)sa.drv_arp_rx,
+				  (unsigned long long)sb.drv_arp_tx, (unsigned long long)sb.drv_arp_rx,
+				  (unsigned long long)sa.drv_neigh_wait_drops,
+				  (unsigned long long)sb.drv_neigh_wait_drops);
+		}
+		warp_engine_poll(e[0]);
+		ring_look(ring[0], &w[0]);
+		warp_engine_poll(e[1]);
+		ring_look(ring[1], &w[1]);
+	}
+	/* until both rings are empty: then every frame one port sent, the
+	 * other received, and the counts below agree with each other */
+	for (t0 = th_mono_ns(); !rte_ring_empty(ring[0]) || !rte_ring_empty(ring[1]);) {
+		if (th_mono_ns() - t0 > 10000000000ull)
+			RING_FAIL(8, "the rings never emptied: %u and %u frames in them",
+				  rte_ring_count(ring[0]), rte_ring_count(ring[1]));
+		warp_engine_poll(e[0]);
+		ring_look(ring[0], &w[0]);
+		warp_engine_poll(e[1]);
+		ring_look(ring[1], &w[1]);
+	}
+	for (int i = 0; i < 2; i++) {
+		warp_engine_stats(e[i], &sh->st[i]);
+		warp_engine_health(e[i], &sh->health[i]);
+		rte_eth_stats_get((uint16_t)port[i], &sh->es[i]);
+	}
+	for (int i = 0; i < 2; i++) {
+		warp_engine_destroy(e[i]);
+		/* warp stops the application's port and leaves it there */
+		sh->link[i][2] = port_link((uint16_t)port[i]);
+		sh->port_kept[i] = rte_eth_dev_is_valid_port((uint16_t)port[i]);
+	}
+	_exit(0);
+}
+
+#endif /* WARP_TEST_NET_RING */
+
+Test(dpdk_ring, two_engines_on_an_applications_ring_pair_exchange_both_ways_with_arp,
+     .timeout = 120)
+{
+#if !WARP_TEST_NET_RING
+	cr_skip("needs librte_net_ring (DPDK's net_ring PMD, for rte_eth_from_rings), which "
+		"tests/meson.build did not find at build time");
+#else
+	need_hugepages();
+	struct ring_shm *sh = th_shared(sizeof(*sh));
+	pid_t pid = th_fork(getpid()); /* its own EAL: the test process never starts one */
+	if (pid == 0)
+		ring_app(sh);
+	int st;
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "application exit %d: %s", st, sh->err);
+	for (int i = 0; i < 2; i++) {
+		const char *who = i ? "b" : "a", *other = i ? "a" : "b";
+		const warp_stats_t *s = &sh->st[i];
+		cr_assert_eq(atomic_load(&sh->got[i]), RING_MSGS, "%s received %llu", who,
+			     (unsigned long long)atomic_load(&sh->got[i]));
+		cr_assert_eq(atomic_load(&sh->bad[i]), 0, "%s: payloads differ", who);
+		cr_assert_eq(atomic_load(&sh->order[i]), 0, "%s: out of order or twice", who);
+		cr_assert_eq(s->msgs_acked, RING_MSGS, "%s: %llu acknowledged", who,
+			     (unsigned long long)s->msgs_acked);
+		cr_assert_gt(s->msgs_fragmented, 0, "%s sent no fragmented message", who);
+		/* the link: down until warp started the port, up while the
+		 * engine used it, down once it stopped it */
+		cr_assert_eq(sh->link[i][0], 0, "%s: link before the engine: %d", who,
+			     sh->link[i][0]);
+		cr_assert_eq(sh->link[i][1], 1, "%s: link with the engine: %d", who,
+			     sh->link[i][1]);
+		cr_assert_eq(sh->link[i][2], 0, "%s: link after the engine: %d", who,
+			     sh->link[i][2]);
+		cr_assert(sh->port_kept[i], "%s: the application's port is gone", who);
+		cr_assert_eq(sh->health[i].state, WARP_HEALTH_UP, "%s: health %d (%s)", who,
+			     sh->health[i].state, sh->health[i].reason);
+		cr_assert_eq(s->drv_link_down, 0, "%s", who);
+		/* each asked for the other's MAC, or learnt it from its request,
+		 * and answered */
+		cr_assert_geq(s->drv_arp_tx, 1, "%s sent no ARP", who);
+		cr_assert_geq(s->drv_arp_rx, 1, "%s received no ARP", who);
+		cr_assert_eq(s->drv_rx_bad_header, 0, "%s: %llu bad headers (IPv4 checksums)", who,
+			     (unsigned long long)s->drv_rx_bad_header);
+		cr_assert_eq(s->drv_rx_not_ours + s->drv_rx_other_proto + s->drv_rx_segmented, 0,
+			     "%s: frames dropped", who);
+		cr_assert_eq(s->drv_tx_errors, 0, "%s", who);
+		/* the ring path: every frame the engine handed its port (less
+		 * those dropped waiting for ARP), and its ARP, went into the
+		 * ring; every frame the other port put there, this one received
+		 * and handed the engine */
+		const struct rte_eth_stats *out = &sh->es[i], *in = &sh->es[1 - i];
+		cr_assert_gt(out->opackets, 0, "port %s sent nothing", who);
+		cr_assert_eq(out->oerrors, 0, "port %s: %llu frames refused by its ring", who,
+			     (unsigned long long)out->oerrors);
+		cr_assert_eq(out->opackets, s->tx_packets + s->drv_arp_tx - s->drv_neigh_wait_drops,
+			     "port %s sent %llu frames; engine: %llu packets + %llu ARP - %llu "
+			     "dropped waiting for ARP",
+			     who, (unsigned long long)out->opackets, (unsigned long long)s->tx_packets,
+			     (unsigned long long)s->drv_arp_tx,
+			     (unsigned long long)s->drv_neigh_wait_drops);
+		cr_assert_eq(in->ipackets, out->opackets, "port %s received %llu of %llu", other,
+			     (unsigned long long)in->ipackets, (unsigned long long)out->opackets);
+		cr_assert_eq(out->ipackets, s->rx_packets + s->drv_arp_rx,
+			     "port %s received %llu frames; engine: %llu packets + %llu ARP", who,
+			     (unsigned long long)out->ipackets, (unsigned long long)s->rx_packets,
+			     (unsigned long long)s->drv_arp_rx);
+		/* no checksum offload on a ring port: the driver computed both
+		 * checksums of every IPv4 frame */
+		cr_assert_eq(sh->frames[i], out->opackets - s->drv_arp_tx,
+			     "%llu of port %s's %llu IPv4 frames looked at",
+			     (unsigned long long)sh->frames[i], who,
+			     (unsigned long long)(out->opackets - s->drv_arp_tx));
+		cr_assert_eq(sh->bad_ip_cksum[i], 0, "%s: %llu bad IPv4 header checksums", who,
+			     (unsigned long long)sh->bad_ip_cksum[i]);
+		cr_assert_eq(sh->bad_udp_cksum[i], 0, "%s: %llu bad or missing UDP checksums", who,
+			     (unsigned long long)sh->bad_udp_cksum[i]);
+		/* a ring port has no MAC address (all zeros): each engine sends
+		 * from one the driver chose, a unicast address of its own, to
+		 * the one the other engine answered ARP with */
+		static const uint8_t zero[6];
+		const uint8_t *m = sh->src[i];
+		cr_assert(memcmp(m, zero, 6) != 0, "%s sends from MAC 00:00:00:00:00:00", who);
+		cr_assert_eq(m[0] & 1, 0, "%s sends from a multicast MAC", who);
+		cr_assert(memcmp(m, sh->src[1 - i], 6) != 0, "a and b send from the same MAC");
+		cr_assert(memcmp(sh->dst[i], sh->src[1 - i], 6) == 0,
+			  "%s sends to another MAC than %s's", who, other);
+		cr_assert_eq(sh->other_macs[i], 0, "%s: %llu frames with other MACs", who,
+			     (unsigned long long)sh->other_macs[i]);
+	}
+	munmap(sh, sizeof(*sh));
+#endif
 }
 
 /* ---- network namespaces -------------------------------------------------------- */
