@@ -63,6 +63,7 @@ struct warp_sent {
 	uint16_t low_stream; /* index + 1 of the stream whose STREAM_LOW it carries, 0 = none */
 	uint32_t bytes;      /* stream payload bytes it carried (flow control) */
 	bool credit;         /* carried STREAM_CREDIT frames */
+	bool nacks;          /* carried every NACK of the peer's list at the time */
 };
 #define SENT_FREE 0
 #define SENT_INFLIGHT 1
@@ -253,11 +254,16 @@ struct warp_peer {
 	uint32_t breaker_successes;
 	struct warp_timer breaker_timer;
 	uint64_t unsettled;        /* messages queued or in flight */
-	/* NACKs to send */
+	/* Refusals (NACKs) of the peer's messages. An entry goes out in every
+	 * packet we build until a packet that carried it is acknowledged, so
+	 * no ACK of the refused message's packet reaches the peer without it
+	 * (the peer reads a packet's NACKs before its ACK). */
 	struct {
 		uint16_t stream;
 		uint16_t reason;
+		bool due;	/* not in a packet in flight: build one for it */
 		uint64_t msg_id;
+		uint64_t pn;	/* first tracked packet that carried it; UINT64_MAX: none */
 	} nacks[16];
 	uint32_t n_nacks;
 
@@ -388,9 +394,11 @@ struct warp_engine {
 	void *recv_user;
 	warp_recv_fn completion_fn;
 	void *completion_user;
-	bool in_recv;       /* inside the receive callback: warp_msg_reject allowed */
-	bool reject;
-	uint16_t reject_reason;
+	uint32_t in_recv;   /* receive callbacks running (nested when one polls) */
+	bool reject;        /* the innermost callback refused its message */
+	struct warp_peer *rx_cur_peer; /* the innermost callback's message */
+	uint16_t rx_cur_stream;
+	uint64_t rx_cur_msg;
 	bool rx_refuse;     /* a reliable frame of this packet could not be stored */
 	bool rx_dropped;    /* the last delivery found no room (ring and spill full) */
 	bool shutting_down;
@@ -498,6 +506,10 @@ void warp__on_ack(warp_engine_t *e, struct warp_peer *p, const struct warp_frame
 void warp__settle(warp_engine_t *e, struct warp_txmsg *m, int status, uint16_t reason);
 void warp__retire(struct warp_peer *p);
 void warp__credit_check(warp_engine_t *e, struct warp_peer *p, struct warp_rxstream *r);
+/* rx.c: warp_msg_reject's NACK for the innermost callback's message, and
+ * the NACKs the peer has read (our packets up to max_pn that carried them) */
+int warp__nack_queue(warp_engine_t *e, uint16_t reason);
+void warp__nacks_acked(warp_engine_t *e, struct warp_peer *p, uint64_t max_pn);
 void warp__queue_low(warp_engine_t *e, struct warp_peer *p, struct warp_stream *s);
 size_t warp__ack_encode(warp_engine_t *e, struct warp_peer *p, uint8_t *b, size_t room);
 void warp__announce_lows(warp_engine_t *e, struct warp_peer *p);

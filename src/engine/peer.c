@@ -228,6 +228,7 @@ int warp_peer_reopen(warp_engine_t *e, warp_peer_t *p)
 	 * order of its at-least-once streams. Exactly-once streams keep their
 	 * deduplication state: a resent message is still recognised. */
 	warp__rx_window_reset(p);
+	p->n_nacks = 0; /* refusals of messages the close dropped */
 	for (uint32_t i = 0; i < e->cfg.max_streams; i++) {
 		struct warp_rxstream *r = &p->rxs[i];
 		if (r->used && r->guarantee != WARP__EO) {

@@ -210,6 +210,10 @@ static void pkt_lost(warp_engine_t *e, struct warp_peer *p, struct warp_sent *st
 	warp__stat(e, pkts_lost, 1);
 	if (st->low_stream) /* the low-water mark it carried must still arrive */
 		warp__queue_low(e, p, &p->streams[st->low_stream - 1]);
+	if (st->nacks) /* the NACKs it carried must still be read: due again */
+		for (uint32_t i = 0; i < p->n_nacks; i++)
+			if (p->nacks[i].pn <= st->pkt_num)
+				p->nacks[i].due = true;
 	if (st->credit) /* grants are idempotent: announce them all again */
 		for (uint32_t i = 0; i < e->cfg.max_streams; i++)
 			if (p->rxs[i].used)
@@ -277,6 +281,7 @@ void warp__on_ack(warp_engine_t *e, struct warp_peer *p, const struct warp_frame
 	uint64_t lo = hi - f->u.ack.first_range;
 	bool newly_largest = false;
 	uint64_t sample_sent = 0;
+	uint64_t nacks_read = 0; /* the largest of them that carried our NACKs */
 	unsigned i = 0;
 	for (;;) {
 		/* this range: [lo, hi], clamped to what is in flight */
@@ -289,6 +294,8 @@ void warp__on_ack(warp_engine_t *e, struct warp_peer *p, const struct warp_frame
 			st->state = SENT_DONE;
 			p->inflight_bytes -= st->bytes;
 			e->cc->on_ack(&p->cc, st->bytes);
+			if (st->nacks && n > nacks_read)
+				nacks_read = n;
 			if (n > p->largest_acked || !p->largest_acked) {
 				newly_largest = true;
 				sample_sent = st->sent_ns;
@@ -306,6 +313,8 @@ void warp__on_ack(warp_engine_t *e, struct warp_peer *p, const struct warp_frame
 	}
 	if (f->u.ack.largest > p->largest_acked && f->u.ack.largest < p->next_pkt_num)
 		p->largest_acked = f->u.ack.largest;
+	if (warp__unlikely(nacks_read))
+		warp__nacks_acked(e, p, nacks_read);
 	if (newly_largest && sample_sent) {
 		uint64_t rtt = e->now - sample_sent;
 		uint64_t delay = (uint64_t)f->u.ack.ack_delay_us * 1000;
@@ -430,7 +439,6 @@ int warp_msg_reject(warp_engine_t *e, uint16_t reason)
 {
 	if (!e || !e->in_recv)
 		return WARP_ESTATE;
-	e->reject = true;
-	e->reject_reason = reason;
-	return 0;
+	/* queued now, so a poll from the callback after this carries it */
+	return warp__nack_queue(e, reason);
 }

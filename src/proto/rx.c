@@ -106,12 +106,11 @@ void warp__reasm_release(warp_engine_t *e, struct warp_reasm *r)
  * reassembly entry holding the data (or NULL when data points into a
  * packet). Returns true when the data was consumed (delivered, spilled or
  * dropped and counted) and `held`, if any, may be reused by the caller, false
- * when `held` was kept as a spill entry. *rejected is set when the inline
- * callback refused the message (warp_msg_reject). */
+ * when `held` was kept as a spill entry. */
 static bool deliver(warp_engine_t *e, struct warp_channel *target, struct warp_peer *p,
 		    uint16_t stream_id, uint64_t msg_id, uint8_t transport, const void *data,
 		    uint32_t len, int status, uint8_t kind, uint16_t reason,
-		    struct warp_reasm *held, bool *rejected)
+		    struct warp_reasm *held)
 {
 	if (!target && kind == WARP_MSG_DATA && e->recv_fn) {
 		warp_msg_t m = {
@@ -126,15 +125,26 @@ static bool deliver(warp_engine_t *e, struct warp_channel *target, struct warp_p
 			.status = 0,
 			.kind = WARP_MSG_DATA,
 		};
-		e->in_recv = true;
+		/* the callback may poll the engine, and a nested delivery runs
+		 * its own callback: keep ours */
+		struct warp_peer *cur_p = e->rx_cur_peer;
+		uint16_t cur_s = e->rx_cur_stream;
+		uint64_t cur_m = e->rx_cur_msg;
+		bool cur_reject = e->reject;
+		e->rx_cur_peer = p;
+		e->rx_cur_stream = stream_id;
+		e->rx_cur_msg = msg_id;
 		e->reject = false;
+		e->in_recv++;
 		e->recv_fn(e->recv_user, &m);
-		e->in_recv = false;
-		if (e->reject && rejected) {
-			*rejected = true;
-			return true;
-		}
-		warp__stat(e, msgs_delivered, 1);
+		e->in_recv--;
+		bool refused = e->reject;
+		e->rx_cur_peer = cur_p;
+		e->rx_cur_stream = cur_s;
+		e->rx_cur_msg = cur_m;
+		e->reject = cur_reject;
+		if (!refused) /* else warp_msg_reject queued its NACK */
+			warp__stat(e, msgs_delivered, 1);
 		return true;
 	}
 	if (!target && kind == WARP_MSG_COMPLETION && e->completion_fn) {
@@ -235,7 +245,7 @@ void warp__deliver_completion(warp_engine_t *e, struct warp_peer *p, uint16_t st
 	if (!c && (chan >= 0 || !e->completion_fn))
 		return; /* the engine thread's own send: counted, nobody asked */
 	deliver(e, c, p, stream_id, msg_id, p->tp[p->active_tp].transport, NULL, 0, status,
-		WARP_MSG_COMPLETION, reason, NULL, NULL);
+		WARP_MSG_COMPLETION, reason, NULL);
 }
 
 /* ---- reassembly ---------------------------------------------------------- */
@@ -303,22 +313,48 @@ static int iv_add(struct warp_reasm *r, uint32_t lo, uint32_t hi)
 	return 1;
 }
 
-/* Hand a complete data message to the application; a refusal becomes a
- * NACK. Returns deliver()'s verdict on `held`. */
+/* Hand a complete data message to the application (a refusal in the
+ * callback becomes a NACK, queued by warp_msg_reject). Returns deliver()'s
+ * verdict on `held`. */
 static bool deliver_data(warp_engine_t *e, struct warp_peer *p, uint16_t sid, uint64_t mid,
 			 uint8_t transport, const void *data, uint32_t len, struct warp_reasm *held)
 {
-	bool rejected = false;
-	bool done = deliver(e, NULL, p, sid, mid, transport, data, len, 0, WARP_MSG_DATA, 0, held,
-			    &rejected);
-	if (rejected && p->n_nacks < WARP__ARRAY_LEN(p->nacks)) {
-		p->nacks[p->n_nacks].stream = sid;
-		p->nacks[p->n_nacks].msg_id = mid;
-		p->nacks[p->n_nacks].reason = e->reject_reason;
-		p->n_nacks++;
-		warp__tx_activate_peer(e, p);
+	return deliver(e, NULL, p, sid, mid, transport, data, len, 0, WARP_MSG_DATA, 0, held);
+}
+
+int warp__nack_queue(warp_engine_t *e, uint16_t reason)
+{
+	struct warp_peer *p = e->rx_cur_peer;
+	if (e->reject)
+		return 0; /* refused already */
+	e->reject = true;
+	if (warp__unlikely(p->n_nacks >= WARP__ARRAY_LEN(p->nacks))) {
+		/* Known limit: more refusals than the list holds within a
+		 * round trip. This one is not reported to the sender, which
+		 * will take the message as delivered: counted. */
+		warp__stat(e, nacks_unsent, 1);
+		return 0;
 	}
-	return done;
+	p->nacks[p->n_nacks].stream = e->rx_cur_stream;
+	p->nacks[p->n_nacks].msg_id = e->rx_cur_msg;
+	p->nacks[p->n_nacks].reason = reason;
+	p->nacks[p->n_nacks].due = true;
+	p->nacks[p->n_nacks].pn = UINT64_MAX;
+	p->n_nacks++;
+	warp__tx_activate_peer(e, p);
+	return 0;
+}
+
+/* The peer acknowledged packets of ours up to max_pn that carried our NACKs
+ * (warp__on_ack): it has read the NACKs those carried. */
+void warp__nacks_acked(warp_engine_t *e, struct warp_peer *p, uint64_t max_pn)
+{
+	(void)e;
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < p->n_nacks; i++)
+		if (p->nacks[i].pn > max_pn) /* UINT64_MAX: not sent yet */
+			p->nacks[n++] = p->nacks[i];
+	p->n_nacks = n;
 }
 
 /* Deliver the held messages of an ordered stream that are now in order

@@ -56,11 +56,21 @@ static struct warp_stream *stream_most_urgent(struct warp_peer *p)
 	return NULL;
 }
 
+/* A NACK not in any packet in flight: it needs a packet of its own if
+ * nothing else goes out (the others ride along with whatever does). */
+static bool nacks_due(const struct warp_peer *p)
+{
+	for (uint32_t i = 0; i < p->n_nacks; i++)
+		if (p->nacks[i].due)
+			return true;
+	return false;
+}
+
 static bool peer_has_tx(const struct warp_peer *p)
 {
 	return p->hs_tx || p->close_pending || p->hb_pending || p->hb_reply_pending || p->ack_pending ||
 	       p->probe_pending || p->n_credit_pending ||
-	       p->n_nacks || p->low_list || p->rtx_head != p->rtx_tail ||
+	       (p->n_nacks && nacks_due(p)) || p->low_list || p->rtx_head != p->rtx_tail ||
 	       (p->prio_bits[0] | p->prio_bits[1] | p->prio_bits[2] | p->prio_bits[3]);
 }
 
@@ -264,21 +274,23 @@ static uint32_t build_packet(warp_engine_t *e, struct warp_peer *p, struct warp_
 	bool nack_sent = false;
 	uint32_t pkt_bytes = 0;
 
-	/* NACKs go before the ACK of the packet that carried the message: the
-	 * sender reads them first and settles the message as refused. A NACK
-	 * lost with its packet is not sent again (known limit: the resent
-	 * message is then acknowledged as a duplicate). */
-	while (p->n_nacks && can_track) {
-		size_t n = warp__frame_nack_encode(b + off, room - off,
-						   p->nacks[p->n_nacks - 1].stream,
-						   p->nacks[p->n_nacks - 1].msg_id,
-						   p->nacks[p->n_nacks - 1].reason);
-		if (!n)
-			break;
+	/* Every NACK not yet known to be read goes first in every packet, so
+	 * the sender reads it before any ACK of the packet that carried the
+	 * refused message (and settles the message as refused, not as
+	 * delivered). They stay in the list until a tracked packet that
+	 * carried them is acknowledged (warp__nacks_acked); a packet that
+	 * only repeats them is not built unless one is due (lost, or new). */
+	bool nack_due = false;
+	for (uint32_t i = 0; i < p->n_nacks; i++) {
+		size_t n = warp__frame_nack_encode(b + off, room - off, p->nacks[i].stream,
+						   p->nacks[i].msg_id, p->nacks[i].reason);
+		if (!n) /* 16 of 14 bytes always fit: cannot happen */
+			return 0;
 		off += n;
-		p->n_nacks--;
+		nack_due |= p->nacks[i].due;
 		nack_sent = true;
 	}
+	size_t after_nacks = off;
 	if (mode == BUILD_PROBE) {
 		off += warp__frame_heartbeat_encode(b + off, room - off, 0, ++p->hb_seq, e->now);
 		p->probe_pending = false;
@@ -410,8 +422,9 @@ static uint32_t build_packet(warp_engine_t *e, struct warp_peer *p, struct warp_
 			p->prio_head[s->prio] = s->rr_next;
 	}
 done:
-	if (off == start)
-		return 0;
+	if (off == start || (off == after_nacks && !(nack_due && can_track)))
+		return 0; /* nothing, or only NACKs already in flight (or that a
+			   * packet that is not tracked would not get read for sure) */
 	p->next_pkt_num++;
 	size_t body = off;
 	off = p->encrypted ? warp__protect(e, p, b, off, pn) : warp__pkt_seal(b, off);
@@ -427,6 +440,12 @@ done:
 		st->low_stream = low_stream;
 		st->bytes = pkt_bytes;
 		st->credit = credit_sent;
+		st->nacks = nack_sent;
+		for (uint32_t i = 0; nack_sent && i < p->n_nacks; i++) {
+			p->nacks[i].due = false;
+			if (p->nacks[i].pn == UINT64_MAX)
+				p->nacks[i].pn = pn;
+		}
 		p->inflight_bytes += pkt_bytes;
 		uint64_t rto_at = e->now + (p->rto_ns << p->rto_backoff);
 		if (!warp__timer_armed(&p->rto_timer) || p->rto_timer.deadline_ns > rto_at)
@@ -441,6 +460,7 @@ done:
 		st->low_stream = 0;
 		st->bytes = 0;
 		st->credit = false;
+		st->nacks = false;
 	}
 	return (uint32_t)off;
 }

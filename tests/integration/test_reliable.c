@@ -506,6 +506,192 @@ static bool drop_s1_m0(void *arg, const char *from, const char *to, const uint8_
 	return true;
 }
 
+/* A refusal whose NACK is lost is still reported: the NACK goes out again,
+ * first in every packet until one that carried it is acknowledged, so the
+ * ACK of the refused message never reaches the sender without it. It used
+ * to be sent once: lost, the message completed as acknowledged. */
+struct drop_nacks {
+	int dropped, limit; /* b's first `limit` packets that carry a NACK */
+};
+static bool drop_b_nacks(void *arg, const char *from, const char *to, const uint8_t *pkt,
+			 uint32_t len)
+{
+	struct drop_nacks *d = arg;
+	(void)to;
+	if (d->dropped >= d->limit || strcmp(from, "b:1") != 0)
+		return true;
+	struct warp_pkt_hdr h;
+	if (warp__pkt_validate(pkt, len, 9000, UINT32_MAX, &h, NULL))
+		return true;
+	size_t off = WARP_WIRE_HDR_LEN;
+	struct warp_frame f;
+	while (warp__frame_next(pkt, len - WARP_WIRE_CRC_LEN, &off, &f))
+		if (f.type == WARP_FRAME_NACK) {
+			d->dropped++;
+			return false;
+		}
+	return true;
+}
+
+struct refuser {
+	warp_engine_t *b;
+	struct th_log log;
+};
+static void refuse_multiples_of_5(void *user, const warp_msg_t *m)
+{
+	struct refuser *r = user;
+	if (m->msg_id % 5 == 0) {
+		cr_assert_eq(warp_msg_reject(r->b, (uint16_t)(700 + m->msg_id)), 0);
+		cr_assert_eq(warp_msg_reject(r->b, 1), 0, "a second call changes nothing");
+		warp_engine_poll(r->b); /* nested: the refusal is kept */
+		return;
+	}
+	th_recv(&r->log, m);
+}
+
+static void lost_nacks(int guarantee, int drops)
+{
+	struct th_env env;
+	th_env_up(&env, "loop", 93);
+	warp_config_t cfg;
+	warp_config_init(&cfg);
+	warp_engine_t *a = th_make(&env, "a", &cfg);
+	warp_engine_t *b = th_make(&env, "b", &cfg);
+	warp_peer_t *ab = th_link(a, b);
+	th_link(b, a);
+	struct refuser rf = { .b = b };
+	th_log_init(&rf.log);
+	warp_engine_set_recv(b, refuse_multiples_of_5, &rf);
+	struct th_log done;
+	th_log_init(&done);
+	warp_engine_set_completion(a, th_recv, &done);
+	warp_stream_opts_t o = { .priority = 16, .guarantee = (uint8_t)guarantee };
+	warp_stream_t *s;
+	cr_assert_eq(warp_stream_open_ex(a, ab, 1, &o, &s), 0);
+	struct drop_nacks d = { .limit = drops };
+	warp_loop_set_filter(env.net, drop_b_nacks, &d);
+	warp_engine_t *es[2] = { a, b };
+	/* one message at a time, so none waits behind another for order */
+	for (int i = 0; i < 40; i++) {
+		cr_assert_eq(th_send(a, s, 100, NULL), 0);
+		for (int k = 0; k < 20000 && done.n < (size_t)i + 1; k++)
+			th_run(es, 2, 1, 100000);
+		cr_assert_eq(done.n, (size_t)i + 1, "message %d completed", i);
+	}
+	cr_assert_eq(d.dropped, drops, "b's NACK packets dropped: %d", d.dropped);
+	for (size_t i = 0; i < done.n; i++) {
+		struct th_rx *c = &done.rx[i];
+		if (c->msg_id % 5 == 0) {
+			cr_assert_eq(c->status, WARP_ENACK, "message %llu was refused, completed with "
+				     "%s", (unsigned long long)c->msg_id, warp_strerror(c->status));
+			cr_assert_eq(c->nack_reason, 700 + c->msg_id);
+		} else {
+			cr_assert_eq(c->status, 0, "message %llu: %s", (unsigned long long)c->msg_id,
+				     warp_strerror(c->status));
+		}
+	}
+	cr_assert_eq(rf.log.n, 32, "delivered %zu", rf.log.n);
+	cr_assert_eq(rf.log.bad, 0);
+	warp_stats_t sa, sb;
+	warp_engine_stats(a, &sa);
+	warp_engine_stats(b, &sb);
+	cr_assert_eq(sa.msgs_nacked, 8);
+	cr_assert_eq(sb.nacks_unsent, 0);
+	cr_assert_eq(sb.msgs_delivered, 32);
+	cr_assert_eq(b->peers[0].n_nacks, 0, "every NACK was read and left the list");
+	warp_engine_destroy(a);
+	warp_engine_destroy(b);
+	th_env_down(&env);
+	free(rf.log.rx);
+	free(done.rx);
+}
+
+Test(at_least_once, a_refusal_whose_nack_is_lost_is_still_reported)
+{
+	lost_nacks(WARP_AT_LEAST_ONCE, 6);
+}
+Test(exactly_once, a_refusal_whose_nack_is_lost_is_still_reported)
+{
+	lost_nacks(WARP_EXACTLY_ONCE, 6);
+}
+
+/* A refusal while the receiver's own packets fill its sent ring (it cannot
+ * track another packet): its ACK went out alone, the sender settled the
+ * message as acknowledged and ignored the NACK that came later. Now every
+ * packet that carries an ACK carries the NACKs first, tracked or not. */
+static bool drop_b_stream_frames(void *arg, const char *from, const char *to, const uint8_t *pkt,
+				 uint32_t len)
+{
+	int *dropped = arg;
+	(void)to;
+	if (strcmp(from, "b:1") != 0)
+		return true;
+	struct warp_pkt_hdr h;
+	if (warp__pkt_validate(pkt, len, 9000, UINT32_MAX, &h, NULL))
+		return true;
+	size_t off = WARP_WIRE_HDR_LEN;
+	struct warp_frame f;
+	while (warp__frame_next(pkt, len - WARP_WIRE_CRC_LEN, &off, &f))
+		if (f.type == WARP_FRAME_STREAM) {
+			(*dropped)++;
+			return false;
+		}
+	return true;
+}
+
+static warp_engine_t *refusing_b;
+static void refuse_all(void *user, const warp_msg_t *m)
+{
+	(void)m;
+	cr_assert_eq(warp_msg_reject(refusing_b, 77), 0);
+	(*(int *)user)++;
+}
+
+Test(at_least_once, a_refusal_while_the_receivers_sent_ring_is_full_is_reported)
+{
+	struct th_env env;
+	th_env_up(&env, "loop", 12);
+	warp_config_t cfg;
+	warp_config_init(&cfg);
+	cfg.max_unacked_pkts = 16;
+	cfg.rto_min_ns = cfg.rto_initial_ns = 100000000;
+	warp_engine_t *a = th_make(&env, "a", &cfg);
+	warp_engine_t *b = th_make(&env, "b", &cfg);
+	warp_peer_t *ab = th_link(a, b);
+	warp_peer_t *ba = th_link(b, a);
+	int refused = 0;
+	refusing_b = b;
+	warp_engine_set_recv(b, refuse_all, &refused);
+	struct th_log done, at_a;
+	th_log_init(&done);
+	th_log_init(&at_a);
+	warp_engine_set_completion(a, th_recv, &done);
+	warp_engine_set_recv(a, th_recv, &at_a);
+	warp_stream_t *s_ab, *s_ba;
+	cr_assert_eq(warp_stream_open(a, ab, 1, 16, &s_ab), 0);
+	cr_assert_eq(warp_stream_open(b, ba, 2, 16, &s_ba), 0);
+	int dropped = 0;
+	warp_loop_set_filter(env.net, drop_b_stream_frames, &dropped);
+	warp_engine_t *es[2] = { a, b };
+	for (int i = 0; i < 17; i++) { /* b's data is lost: its sent ring fills */
+		cr_assert_eq(th_send(b, s_ba, 100, NULL), 0);
+		th_run(es, 2, 1, 10000);
+	}
+	cr_assert_geq(ba->next_pkt_num - ba->sent_tail, 16, "b's sent ring is full");
+	cr_assert_eq(th_send(a, s_ab, 10, NULL), 0);
+	th_run(es, 2, 3000, 100000);
+	cr_assert_eq(refused, 1);
+	cr_assert_geq(done.n, 1);
+	cr_assert_eq(done.rx[0].status, WARP_ENACK, "the refused message completed with %s",
+		     warp_strerror(done.rx[0].status));
+	cr_assert_eq(done.rx[0].nack_reason, 77);
+	warp_engine_destroy(a);
+	warp_engine_destroy(b);
+	th_env_down(&env);
+	free(done.rx);
+	free(at_a.rx);
+}
+
 Test(flow, per_stream_credit_bounds_what_the_receiver_holds)
 {
 	struct th_env env;
