@@ -11,6 +11,8 @@
  * - interop: a DPDK node on net_af_packet on one end of a veth pair in one
  *   network namespace, a uring-udp node on the other end in another, both
  *   ways, resolving each other with ARP;
+ * - RSS: two engines on a net_tap port of two queue pairs, 16 kernel flows
+ *   spread across them by the kernel, each served whole by one engine;
  * - frames that are not ours (other MAC, address, port, protocol, bad
  *   headers) dropped and counted, ARP requests for us answered;
  * - bad setup: hugepages short, port missing, malformed vdev, more queues
@@ -19,6 +21,9 @@
  * each start its own EAL. They need hugepages (and root for namespaces);
  * without them they say why and skip. .ci/run reserves both.
  */
+/* rte_eth_dev_conf_get (experimental in 22.11): how the driver configured a port */
+#define ALLOW_EXPERIMENTAL_API
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -1434,6 +1439,392 @@ Test(dpdk_interop, a_resolved_neighbour_is_confirmed_every_arp_reachable, .fini 
 	interop_pmd = "net_af_packet0";
 	interop_confirm = true;
 	interop();
+}
+
+/* ---- RSS: kernel flows spread across the engines of one port ------------------------ */
+
+/* A net_tap port of two queue pairs with an engine on each (queue 0 and 1),
+ * both node "dpdk" at 10.77.0.1:7000, polled by one thread; on the kernel's
+ * side of the tap, in the same namespace, RSSQ_FLOWS uring-udp engines
+ * c00, c01, ..., each its own flow (10.77.0.2, port 7100 + i) and each
+ * sending RSSQ_MSGS messages to "dpdk".
+ *
+ * net_tap reports RSS for IP/UDP/TCP (flow_type_rss_offloads), so the
+ * driver configures the port with RTE_ETH_MQ_RX_RSS (read back with
+ * rte_eth_dev_conf_get). The PMD opens the tun device multi-queue, one file
+ * descriptor per queue pair, and the spreading is the kernel's: tun hands a
+ * frame to the queue its flow's symmetric hash (addresses, ports) picks,
+ * unless a queue has written a frame of that flow within the last 3 s: then
+ * to that queue (tun's flow table: a flow's replies pin it).
+ *
+ * Which engine a flow reaches is the kernel's choice, so every engine would
+ * have to know every peer, but a warp engine contacts each peer it knows as
+ * soon as it is added (a responder asks for a handshake, again and again
+ * until one comes), and a request makes the peer start a new attempt: two
+ * engines of one node that both know a peer take its session from each
+ * other, and on tap their requests, not the hash, decide the queue of every
+ * flow (tun pins it to the queue that wrote last). So each engine here
+ * knows only the peers whose flows reach it, found the way a listening
+ * server would accept them: the kernel flows start one at a time (the
+ * kernel nodes are the initiators: "c.." < "dpdk"), the first HELLO of a
+ * flow is dropped as unknown_peer by the engine whose queue it reached, and
+ * that engine alone adds the peer; the next HELLO, on the same queue,
+ * brings the session up. Then every flow sends at once, and each must be
+ * delivered, byte-exact and in order, and acknowledged, all of it by the
+ * engine that took it: a frame of a flow on the other queue would be
+ * dropped there as unknown_peer, counted, and asserted to be none. */
+
+#define RSSQ_FLOWS 16 /* all of them on one queue: a chance of 2^-15 */
+#define RSSQ_MSGS 200
+#define RSSQ_PORT0 7100
+
+struct rssq {
+	_Atomic int ready, go, homed, done; /* go: kernel flows to start; homed: all have an engine */
+	int home[RSSQ_FLOWS];		     /* the queue whose engine took flow i */
+	_Atomic uint64_t got[RSSQ_FLOWS][2]; /* flow i's messages delivered by the engine of queue q */
+	_Atomic uint64_t bad, order, stranger;
+	_Atomic uint64_t acked[RSSQ_FLOWS], failed[RSSQ_FLOWS]; /* the kernel engines' completions */
+	uint64_t unknown_homed[2]; /* unknown_peer drops of each engine once every flow had one */
+	warp_stats_t st[2];	   /* the dpdk engines */
+	warp_stats_t kst[RSSQ_FLOWS];
+	uint64_t q_ipackets[2]; /* the port's own per-queue counters */
+	int mq_mode;		/* how the driver configured the port */
+	uint64_t rss_hf, rss_capa;
+	uint16_t nb_rxq, nb_txq;
+	char err[2][256];
+};
+
+static warp_dpdk_config_t rssq_cfg[2]; /* a driver_arg each */
+
+static warp_engine_t *rssq_dpdk_engine(uint16_t q)
+{
+	warp_dpdk_config_t *c = &rssq_cfg[q];
+	warp_dpdk_config_init(c);
+	snprintf(c->lcores, sizeof(c->lcores), "0");
+	snprintf(c->vdevs[0], sizeof(c->vdevs[0]), "net_tap0,iface=%s", tap_if);
+	c->n_vdevs = 1;
+	snprintf(c->port, sizeof(c->port), "net_tap0");
+	c->queues = 2;
+	c->queue = q;
+	c->prefix_len = 24;
+	warp_config_t cfg;
+	warp_config_init(&cfg);
+	snprintf(cfg.node_id, sizeof(cfg.node_id), "dpdk");
+	cfg.max_payload_bytes = 64u << 10;
+	cfg.tx_arena_bytes = cfg.rx_arena_bytes = 16u << 20;
+	warp_engine_t *e = NULL;
+	if (warp_config_add_transport(&cfg, "dpdk", "10.77.0.1:7000", c) ||
+	    warp_engine_create(&cfg, &e))
+		return NULL;
+	return e;
+}
+
+struct rssq_side {
+	struct rssq *sh;
+	int q;
+	uint64_t *next; /* per flow: the next message id expected, whichever engine */
+};
+
+static void rssq_recv(void *user, const warp_msg_t *m)
+{
+	struct rssq_side *sd = user;
+	unsigned f;
+	if (m->status)
+		return;
+	if (sscanf(m->src_node, "c%u", &f) != 1 || f >= RSSQ_FLOWS) {
+		atomic_fetch_add(&sd->sh->stranger, 1);
+		return;
+	}
+	if (!th_check(m->data, m->len, th_seed(m->stream_id, m->msg_id, m->len)))
+		atomic_fetch_add(&sd->sh->bad, 1);
+	if (m->msg_id != sd->next[f])
+		atomic_fetch_add(&sd->sh->order, 1);
+	sd->next[f] = m->msg_id + 1;
+	atomic_fetch_add(&sd->sh->got[f][sd->q], 1);
+}
+
+static uint64_t unknown_peer_drops(warp_engine_t *e)
+{
+	warp_stats_t st;
+	warp_engine_stats(e, &st);
+	return st.drop[WARP_DROP_UNKNOWN_PEER];
+}
+
+#define RSSQ_FAIL(code, ...)                                              \
+	do {                                                              \
+		snprintf(sh->err[0], sizeof(sh->err[0]), __VA_ARGS__);    \
+		atomic_fetch_add(&sh->ready, 100);                        \
+		_exit(code);                                              \
+	} while (0)
+
+/* The DPDK process: two engines on the tap port, one thread. */
+static void rssq_dpdk_node(struct rssq *sh)
+{
+	enter_ns(ns.a);
+	warp_engine_t *e[2];
+	for (uint16_t q = 0; q < 2; q++)
+		if (!(e[q] = rssq_dpdk_engine(q)))
+			RSSQ_FAIL(1, "queue %u: %s", (unsigned)q, warp_errdetail());
+	uint16_t pid;
+	struct rte_eth_conf conf;
+	struct rte_eth_dev_info di;
+	if (rte_eth_dev_get_port_by_name("net_tap0", &pid) || rte_eth_dev_conf_get(pid, &conf) ||
+	    rte_eth_dev_info_get(pid, &di))
+		RSSQ_FAIL(1, "the port's configuration: %s", rte_strerror(rte_errno));
+	sh->mq_mode = (int)conf.rxmode.mq_mode;
+	sh->rss_hf = conf.rx_adv_conf.rss_conf.rss_hf;
+	sh->rss_capa = di.flow_type_rss_offloads;
+	sh->nb_rxq = di.nb_rx_queues;
+	sh->nb_txq = di.nb_tx_queues;
+	static uint64_t next[RSSQ_FLOWS];
+	struct rssq_side sd[2];
+	for (int q = 0; q < 2; q++) {
+		sd[q] = (struct rssq_side){ .sh = sh, .q = q, .next = next };
+		warp_engine_set_recv(e[q], rssq_recv, &sd[q]);
+	}
+	atomic_fetch_add(&sh->ready, 1);
+	/* the kernel flows one at a time: the engine that drops its HELLO
+	 * (unknown_peer) takes it */
+	for (unsigned i = 0; i < RSSQ_FLOWS; i++) {
+		uint64_t base[2] = { unknown_peer_drops(e[0]), unknown_peer_drops(e[1]) };
+		atomic_store(&sh->go, (int)i + 1);
+		uint64_t t0 = th_mono_ns(), now[2];
+		do {
+			if (th_mono_ns() - t0 > 10000000000ull || atomic_load(&sh->ready) >= 100)
+				RSSQ_FAIL(2, "flow c%02u: no HELLO reached either engine in 10 s", i);
+			warp_engine_poll(e[0]);
+			warp_engine_poll(e[1]);
+			now[0] = unknown_peer_drops(e[0]);
+			now[1] = unknown_peer_drops(e[1]);
+		} while (now[0] == base[0] && now[1] == base[1]);
+		if (now[0] != base[0] && now[1] != base[1])
+			RSSQ_FAIL(2, "flow c%02u: its HELLO reached both queues", i);
+		int q = now[1] != base[1];
+		sh->home[i] = q;
+		char peer[64];
+		snprintf(peer, sizeof(peer), "c%02u@10.77.0.2:%u", i, RSSQ_PORT0 + i);
+		if (warp_peer_add(e[q], peer, NULL))
+			RSSQ_FAIL(2, "queue %d, peer %s: %s", q, peer, warp_errdetail());
+	}
+	/* a resend of a HELLO still on its way counts too: take the counts a
+	 * little later */
+	for (uint64_t t0 = th_mono_ns(); th_mono_ns() - t0 < 50000000ull;) {
+		warp_engine_poll(e[0]);
+		warp_engine_poll(e[1]);
+	}
+	for (int q = 0; q < 2; q++)
+		sh->unknown_homed[q] = unknown_peer_drops(e[q]);
+	atomic_store(&sh->homed, 1);
+	while (!atomic_load(&sh->done)) {
+		warp_engine_poll(e[0]);
+		warp_engine_poll(e[1]);
+	}
+	struct rte_eth_stats ps;
+	if (rte_eth_stats_get(pid, &ps) == 0)
+		for (int q = 0; q < 2; q++)
+			sh->q_ipackets[q] = ps.q_ipackets[q];
+	for (int q = 0; q < 2; q++) {
+		warp_engine_stats(e[q], &sh->st[q]);
+		warp_engine_destroy(e[q]);
+	}
+	_exit(0);
+}
+
+struct rssq_flow {
+	struct rssq *sh;
+	unsigned f;
+};
+
+static void rssq_completion(void *user, const warp_msg_t *m)
+{
+	struct rssq_flow *fl = user;
+	atomic_fetch_add(m->status ? &fl->sh->failed[fl->f] : &fl->sh->acked[fl->f], 1);
+}
+
+static size_t rssq_len(uint64_t i, unsigned f)
+{
+	/* mostly one packet; every 25th message up to 5 fragments */
+	return (size_t)((i * 2654435761u + f * 40503u) % (i % 25 == 0 ? 6000u : 1400u));
+}
+
+/* The kernel process: RSSQ_FLOWS uring-udp engines, one thread. Flow i
+ * starts (its engine is made and its handshake begins) when go > i; the
+ * messages go once every flow has its engine (homed). */
+static void rssq_kernel_node(struct rssq *sh)
+{
+	enter_ns(ns.a);
+	static warp_engine_t *e[RSSQ_FLOWS];
+	static warp_stream_t *s[RSSQ_FLOWS];
+	static struct rssq_flow fl[RSSQ_FLOWS];
+	unsigned n = 0;
+	atomic_fetch_add(&sh->ready, 1);
+	while (!atomic_load(&sh->homed)) {
+		if (atomic_load(&sh->ready) >= 100 || atomic_load(&sh->done))
+			_exit(1); /* the DPDK node gave up */
+		for (unsigned j = 0; j < n; j++)
+			warp_engine_poll(e[j]);
+		if (n == RSSQ_FLOWS || atomic_load(&sh->go) <= (int)n)
+			continue;
+		warp_config_t cfg;
+		warp_config_init(&cfg);
+		snprintf(cfg.node_id, sizeof(cfg.node_id), "c%02u", n);
+		cfg.max_payload_bytes = 64u << 10;
+		cfg.tx_arena_bytes = cfg.rx_arena_bytes = 4u << 20;
+		cfg.pkt_pool = 1024;
+		char listen[32];
+		snprintf(listen, sizeof(listen), "10.77.0.2:%u", RSSQ_PORT0 + n);
+		warp_peer_t *p;
+		if (warp_config_add_transport(&cfg, "uring-udp", listen, NULL))
+			goto fail;
+		/* the tap's other end takes datagrams, not UDP GSO's long frames */
+		cfg.transports[0].flags |= WARP_TRANSPORT_NO_UDP_GSO;
+		if (warp_engine_create(&cfg, &e[n]) || warp_peer_add(e[n], "dpdk@10.77.0.1:7000", &p) ||
+		    warp_stream_open(e[n], p, 1, 100, &s[n]))
+			goto fail;
+		fl[n] = (struct rssq_flow){ .sh = sh, .f = n };
+		warp_engine_set_completion(e[n], rssq_completion, &fl[n]);
+		n++;
+	}
+	static uint8_t buf[6000];
+	for (uint64_t m = 0; m < RSSQ_MSGS; m++) {
+		for (unsigned i = 0; i < RSSQ_FLOWS; i++) {
+			size_t len = rssq_len(m, i);
+			th_fill(buf, len, th_seed(1, m, len));
+			int rc;
+			while ((rc = warp_send(e[i], s[i], buf, len, NULL)) == WARP_EAGAIN)
+				for (unsigned j = 0; j < RSSQ_FLOWS; j++)
+					warp_engine_poll(e[j]);
+			if (rc) {
+				snprintf(sh->err[1], sizeof(sh->err[1]), "c%02u: send %llu: %s", i,
+					 (unsigned long long)m, warp_strerror(rc));
+				_exit(3);
+			}
+		}
+		for (unsigned j = 0; j < RSSQ_FLOWS; j++)
+			warp_engine_poll(e[j]);
+	}
+	while (!atomic_load(&sh->done))
+		for (unsigned j = 0; j < RSSQ_FLOWS; j++)
+			warp_engine_poll(e[j]);
+	for (unsigned i = 0; i < RSSQ_FLOWS; i++) {
+		warp_engine_stats(e[i], &sh->kst[i]);
+		warp_engine_destroy(e[i]);
+	}
+	_exit(0);
+fail:
+	snprintf(sh->err[1], sizeof(sh->err[1]), "c%02u: %s", n, warp_errdetail());
+	atomic_fetch_add(&sh->ready, 100);
+	_exit(1);
+}
+
+Test(dpdk_interop, tap_port_of_two_queues_spreads_kernel_flows_across_its_two_engines,
+     .fini = ns_cleanup, .timeout = 120)
+{
+	ns_setup();
+	struct rssq *sh = th_shared(sizeof(*sh));
+	snprintf(tap_if, sizeof(tap_if), "wt%d", getpid() % 100000);
+	pid_t parent = getpid(), pid[2];
+	pid[0] = th_fork(parent);
+	if (pid[0] == 0)
+		rssq_dpdk_node(sh);
+	/* the tap exists once the DPDK engines are up: address it */
+	uint64_t t = th_mono_ns();
+	while (atomic_load(&sh->ready) == 0 && th_mono_ns() - t < 20000000000ull)
+		usleep(1000);
+	if (atomic_load(&sh->ready) != 1) {
+		kill(pid[0], SIGKILL);
+		waitpid(pid[0], NULL, 0);
+		cr_assert_fail("dpdk node: %s", sh->err[0]);
+	}
+	cr_assert_eq(th_sh("ip -n %s addr add 10.77.0.2/24 dev %s && ip -n %s link set %s up", ns.a,
+			   tap_if, ns.a, tap_if),
+		     0);
+	pid[1] = th_fork(parent);
+	if (pid[1] == 0)
+		rssq_kernel_node(sh);
+	uint64_t t0 = th_mono_ns();
+	for (;;) {
+		uint64_t settled = 0;
+		for (unsigned i = 0; i < RSSQ_FLOWS; i++)
+			settled += atomic_load(&sh->acked[i]) + atomic_load(&sh->failed[i]);
+		if (settled >= (uint64_t)RSSQ_FLOWS * RSSQ_MSGS || atomic_load(&sh->ready) >= 100 ||
+		    th_mono_ns() - t0 > 60000000000ull)
+			break;
+		usleep(1000);
+	}
+	atomic_store(&sh->done, 1);
+	int st[2];
+	for (int i = 0; i < 2; i++)
+		waitpid(pid[i], &st[i], 0);
+	cr_assert_str_empty(sh->err[0], "dpdk node: %s", sh->err[0]);
+	cr_assert_str_empty(sh->err[1], "kernel node: %s", sh->err[1]);
+	cr_assert(WIFEXITED(st[0]) && WEXITSTATUS(st[0]) == 0, "dpdk node exit %d", st[0]);
+	cr_assert(WIFEXITED(st[1]) && WEXITSTATUS(st[1]) == 0, "kernel node exit %d", st[1]);
+
+	/* the port: two queue pairs, RSS on for IPv4/UDP as the PMD offers it */
+	cr_assert_eq(sh->nb_rxq, 2, "rx queues %u", sh->nb_rxq);
+	cr_assert_eq(sh->nb_txq, 2, "tx queues %u", sh->nb_txq);
+	cr_assert_neq(sh->rss_capa & RTE_ETH_RSS_NONFRAG_IPV4_UDP, 0,
+		      "net_tap reports no IPv4/UDP RSS (flow_type_rss_offloads %#llx)",
+		      (unsigned long long)sh->rss_capa);
+	cr_assert_eq(sh->mq_mode, RTE_ETH_MQ_RX_RSS, "mq_mode %d, not RSS", sh->mq_mode);
+	cr_assert_eq(sh->rss_hf, (RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP) & sh->rss_capa,
+		     "rss_hf %#llx", (unsigned long long)sh->rss_hf);
+
+	char map[RSSQ_FLOWS + 1] = "";
+	uint64_t per_engine[2] = { 0, 0 };
+	unsigned flows_on[2] = { 0, 0 };
+	for (unsigned i = 0; i < RSSQ_FLOWS; i++) {
+		map[i] = (char)('0' + sh->home[i]);
+		flows_on[sh->home[i]]++;
+		per_engine[0] += atomic_load(&sh->got[i][0]);
+		per_engine[1] += atomic_load(&sh->got[i][1]);
+	}
+	fprintf(stderr, "rss: flow -> queue %s", map);
+	for (int q = 0; q < 2; q++)
+		fprintf(stderr,
+			"; queue %d: %u flows, %llu rx packets (port: %llu frames), ARP %llu sent "
+			"%llu received",
+			q, flows_on[q], (unsigned long long)sh->st[q].rx_packets,
+			(unsigned long long)sh->q_ipackets[q], (unsigned long long)sh->st[q].drv_arp_tx,
+			(unsigned long long)sh->st[q].drv_arp_rx);
+	fprintf(stderr, "\n");
+	/* the kernel spread the flows over both queues */
+	cr_assert(flows_on[0] > 0 && flows_on[1] > 0, "every flow on one queue: %s", map);
+	/* every flow: all its messages delivered, by the engine that took it,
+	 * byte-exact and in order, and acknowledged */
+	for (unsigned i = 0; i < RSSQ_FLOWS; i++) {
+		int q = sh->home[i];
+		uint64_t mine = atomic_load(&sh->got[i][q]), other = atomic_load(&sh->got[i][1 - q]);
+		cr_assert_eq(mine, RSSQ_MSGS, "flow c%02u: %llu messages delivered by queue %d", i,
+			     (unsigned long long)mine, q);
+		cr_assert_eq(other, 0, "flow c%02u: %llu messages delivered by the other queue", i,
+			     (unsigned long long)other);
+		cr_assert_eq(atomic_load(&sh->acked[i]), RSSQ_MSGS,
+			     "flow c%02u: %llu acknowledged, %llu failed", i,
+			     (unsigned long long)atomic_load(&sh->acked[i]),
+			     (unsigned long long)atomic_load(&sh->failed[i]));
+		cr_assert_eq(sh->kst[i].msgs_acked, RSSQ_MSGS);
+		cr_assert_eq(sh->kst[i].peer_restarts, 0, "flow c%02u: its session restarted", i);
+	}
+	cr_assert_eq(atomic_load(&sh->bad), 0, "payloads differ");
+	cr_assert_eq(atomic_load(&sh->order), 0, "out of order");
+	cr_assert_eq(atomic_load(&sh->stranger), 0, "messages from unknown nodes");
+	for (int q = 0; q < 2; q++) {
+		cr_assert_gt(sh->st[q].rx_packets, 0, "queue %d: its engine received nothing", q);
+		cr_assert_eq(sh->st[q].msgs_delivered, per_engine[q], "queue %d: %llu delivered", q,
+			     (unsigned long long)sh->st[q].msgs_delivered);
+		/* once every flow had its engine, no frame of one reached the other */
+		cr_assert_eq(sh->st[q].drop[WARP_DROP_UNKNOWN_PEER], sh->unknown_homed[q],
+			     "queue %d: %llu frames of another queue's flows", q,
+			     (unsigned long long)(sh->st[q].drop[WARP_DROP_UNKNOWN_PEER] -
+						  sh->unknown_homed[q]));
+		cr_assert_eq(sh->st[q].drv_rx_not_ours, 0, "queue %d: %llu frames not ours", q,
+			     (unsigned long long)sh->st[q].drv_rx_not_ours);
+		cr_assert_eq(sh->st[q].drv_rx_bad_header, 0);
+	}
+	cr_assert_eq(per_engine[0] + per_engine[1], (uint64_t)RSSQ_FLOWS * RSSQ_MSGS);
+	munmap(sh, sizeof(*sh));
 }
 
 /* ---- frames that are not ours ------------------------------------------------------ */
