@@ -515,6 +515,7 @@ size_t warp__ack_encode(warp_engine_t *e, struct warp_peer *p, uint8_t *b, size_
 void warp__announce_lows(warp_engine_t *e, struct warp_peer *p);
 /* resil/breaker.c */
 int warp__breaker_admit(warp_engine_t *e, struct warp_peer *p);
+void warp__breaker_unadmit(warp_engine_t *e, struct warp_peer *p);
 void warp__breaker_outcome(warp_engine_t *e, struct warp_peer *p, int status);
 void warp__breaker_timer(struct warp_timer *t, uint64_t now);
 /* crypto/handshake.c */

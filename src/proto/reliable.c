@@ -70,6 +70,8 @@ void warp__settle(warp_engine_t *e, struct warp_txmsg *m, int status, uint16_t r
 	warp__txmsg_free(e, m);
 	if (verdict)
 		warp__breaker_outcome(e, p, status);
+	else
+		warp__breaker_unadmit(e, p); /* a lost at-most-once trial says nothing */
 	warp__deliver_completion(e, p, sid, mid, status, reason, chan);
 }
 

@@ -139,8 +139,10 @@ int warp__tx_enqueue(warp_engine_t *e, warp_stream_t *s, uint64_t msg_id, const 
 	if (warp__unlikely(rc))
 		return rc;
 	int64_t i = warp__idx_get(&e->txmsg_free);
-	if (warp__unlikely(i < 0))
+	if (warp__unlikely(i < 0)) {
+		warp__breaker_unadmit(e, p); /* not sent: not a trial */
 		return WARP_EAGAIN;
+	}
 	struct warp_txmsg *m = &e->txmsgs[i];
 	uint32_t nfrags = len ? (uint32_t)((len + e->stream_payload_max - 1) / e->stream_payload_max)
 			      : 1;
@@ -148,6 +150,7 @@ int warp__tx_enqueue(warp_engine_t *e, warp_stream_t *s, uint64_t msg_id, const 
 	m->data = warp__buddy_alloc(&e->txa, body + ((nfrags + 63) / 64) * 8);
 	if (warp__unlikely(!m->data)) {
 		warp__idx_put(&e->txmsg_free, (uint32_t)i);
+		warp__breaker_unadmit(e, p);
 		return WARP_EAGAIN;
 	}
 	if (len)

@@ -58,6 +58,17 @@ int warp__breaker_admit(warp_engine_t *e, struct warp_peer *p)
 	return WARP_ECIRCUIT_OPEN;
 }
 
+/* A send admitted as a half-open trial that did not go out after all, or
+ * whose message settled without a verdict: the trial is free again. With
+ * no timer in the half-open state, trials that never report would hold it
+ * half-open for good, refusing every send. */
+void warp__breaker_unadmit(warp_engine_t *e, struct warp_peer *p)
+{
+	(void)e;
+	if (p->breaker == WARP_BREAKER_HALF_OPEN && p->breaker_trials > 0)
+		p->breaker_trials--;
+}
+
 void warp__breaker_outcome(warp_engine_t *e, struct warp_peer *p, int status)
 {
 	/* Messages settled because the peer closed, or because the handshake
@@ -65,8 +76,10 @@ void warp__breaker_outcome(warp_engine_t *e, struct warp_peer *p, int status)
 	 * nor failure (a refusal is a setting or certificate to fix, reported
 	 * as such, and the handshake retries with its own back-off). */
 	if (!e->cfg.breaker_failure_threshold || status == WARP_ECLOSED ||
-	    status == WARP_EHANDSHAKE)
+	    status == WARP_EHANDSHAKE) {
+		warp__breaker_unadmit(e, p);
 		return;
+	}
 	bool failed = status == WARP_ETIMEDOUT;
 	switch (p->breaker) {
 	case WARP_BREAKER_CLOSED:

@@ -159,6 +159,48 @@ Test(breaker, a_refused_handshake_neither_closes_nor_opens_it)
 		cr_assert_eq(t.done.rx[i].status, WARP_EHANDSHAKE, "status %d", t.done.rx[i].status);
 	cr_assert_eq(warp_peer_breaker(t.ab), WARP_BREAKER_HALF_OPEN,
 		     "refusals are not successes (state %d)", warp_peer_breaker(t.ab));
+	/* nor do they use the trials up */
+	cr_assert_eq(t.ab->breaker_trials, 0, "trials taken: %u", t.ab->breaker_trials);
+	two_down(&t);
+}
+
+/* Trials that end without a verdict give their slot back: lost at-most-once
+ * messages said nothing of the peer, and with no timer in the half-open
+ * state, trials that never report used to hold it half-open for good,
+ * refusing every send to a peer that was long reachable again. */
+Test(breaker, trials_without_a_verdict_do_not_hold_it_half_open)
+{
+	warp_config_t c = breaker_cfg();
+	struct two t;
+	two_up(&t, &c);
+	warp_stream_opts_t o = { .priority = 16, .guarantee = WARP_AT_MOST_ONCE };
+	warp_stream_t *amo;
+	cr_assert_eq(warp_stream_open_ex(t.a, t.ab, 3, &o, &amo), 0);
+	cr_assert_eq(warp_loop_partition(t.env.net, "a:1", "b:1", true), 0);
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(th_send(t.a, t.s, 10, NULL), 0);
+	run_ms(&t, 30);
+	cr_assert_eq(warp_peer_breaker(t.ab), WARP_BREAKER_OPEN);
+	run_ms(&t, 60);
+	cr_assert_eq(warp_peer_breaker(t.ab), WARP_BREAKER_HALF_OPEN);
+	/* both trials at-most-once, both lost */
+	cr_assert_eq(th_send(t.a, amo, 10, NULL), 0);
+	cr_assert_eq(th_send(t.a, amo, 10, NULL), 0);
+	size_t before = t.done.n;
+	for (int k = 0; k < 5000 && t.done.n < before + 2; k++)
+		run_ms(&t, 1);
+	cr_assert_eq(t.done.n, before + 2);
+	for (size_t i = before; i < t.done.n; i++)
+		cr_assert_eq(t.done.rx[i].status, WARP_ETIMEDOUT);
+	cr_assert_eq(warp_peer_breaker(t.ab), WARP_BREAKER_HALF_OPEN);
+	cr_assert_eq(warp_loop_partition(t.env.net, "a:1", "b:1", false), 0);
+	run_ms(&t, 100);
+	/* reliable trials now, to the reachable peer: they close it */
+	for (int i = 0; i < 2; i++)
+		cr_assert_eq(th_send(t.a, t.s, 10, NULL), 0, "trial %d admitted", i);
+	run_ms(&t, 30);
+	cr_assert_eq(warp_peer_breaker(t.ab), WARP_BREAKER_CLOSED, "state %d",
+		     warp_peer_breaker(t.ab));
 	two_down(&t);
 }
 
