@@ -86,6 +86,8 @@ struct warp_stream {
 	bool credit_blocked; /* has unframed data but no credit: off the priority lists */
 	bool any_queued;
 	uint64_t low_sent;  /* low-water mark last announced (STREAM_LOW) */
+	uint64_t low_owed;  /* 0, or a mark to announce once it is reached: one
+			     * past a message given up out of order */
 	bool low_pending;
 	struct warp_stream *rr_next, *rr_prev;
 	struct warp_stream *low_next; /* peer's list of streams with a STREAM_LOW to send */

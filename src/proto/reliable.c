@@ -51,13 +51,21 @@ void warp__settle(warp_engine_t *e, struct warp_txmsg *m, int status, uint16_t r
 	else if (status == WARP_ETIMEDOUT)
 		warp__stat(e, msgs_timed_out, 1);
 	/* An ordered stream's receiver must not wait for a message that will
-	 * not come: announce the new low-water mark. */
-	if (status && status != WARP_ECLOSED && s->guarantee != WARP__AMO) {
+	 * not come: announce the new low-water mark. The mark is the oldest
+	 * message not settled, so one given up while an older one is still in
+	 * flight is owed: announced once the older ones settle, however they
+	 * do (else the receiver waits for it for good). */
+	if (status && status != WARP_ECLOSED && s->guarantee != WARP__AMO &&
+	    m->msg_id + 1 > s->low_owed)
+		s->low_owed = m->msg_id + 1;
+	if (warp__unlikely(s->low_owed)) {
 		uint64_t low = warp__stream_low(s);
 		if (low > s->low_sent) {
 			s->low_sent = low;
 			warp__queue_low(e, p, s);
 		}
+		if (low >= s->low_owed)
+			s->low_owed = 0;
 	}
 	uint16_t sid = s->id;
 	uint64_t mid = m->msg_id;

@@ -692,6 +692,91 @@ Test(at_least_once, a_refusal_while_the_receivers_sent_ring_is_full_is_reported)
 	free(at_a.rx);
 }
 
+/* A message given up while an older one of its ordered stream is still in
+ * flight (a one-fragment message has fewer retries than a four-fragment
+ * one) is announced once the older one settles: the receiver used to wait
+ * for it for good, and everything after it stayed acknowledged but never
+ * delivered. */
+struct give_up_drops {
+	int m0, m1;
+};
+static bool drop_m1_always_m0_sometimes(void *arg, const char *from, const char *to,
+					const uint8_t *pkt, uint32_t len)
+{
+	struct give_up_drops *d = arg;
+	(void)to;
+	if (strcmp(from, "a:1") != 0)
+		return true;
+	struct warp_pkt_hdr h;
+	if (warp__pkt_validate(pkt, len, 9000, UINT32_MAX, &h, NULL))
+		return true;
+	size_t off = WARP_WIRE_HDR_LEN;
+	struct warp_frame f;
+	while (warp__frame_next(pkt, len - WARP_WIRE_CRC_LEN, &off, &f)) {
+		if (f.type != WARP_FRAME_STREAM || f.u.stream.stream_id != 1)
+			continue;
+		if (f.u.stream.msg_id == 1) { /* message 1: every sending lost */
+			d->m1++;
+			return false;
+		}
+		if (f.u.stream.msg_id == 0 && f.u.stream.offset > 0 && d->m0 < 4) {
+			d->m0++; /* message 0's later fragments: lost a few times */
+			return false;
+		}
+	}
+	return true;
+}
+
+Test(at_least_once, a_message_given_up_behind_an_older_one_does_not_stall_the_stream)
+{
+	struct th_env env;
+	th_env_up(&env, "loop", 13);
+	warp_config_t cfg;
+	warp_config_init(&cfg);
+	cfg.ack_timeout_ns = 0; /* given up by retries only */
+	cfg.max_retries = 2;
+	cfg.breaker_failure_threshold = 0;
+	warp_engine_t *a = th_make(&env, "a", &cfg);
+	warp_engine_t *b = th_make(&env, "b", &cfg);
+	warp_peer_t *ab = th_link(a, b);
+	th_link(b, a);
+	struct th_log rx, done;
+	th_log_init(&rx);
+	th_log_init(&done);
+	warp_engine_set_recv(b, th_recv, &rx);
+	warp_engine_set_completion(a, th_recv, &done);
+	warp_stream_t *s;
+	warp_stream_opts_t o = { .priority = 16, .guarantee = WARP_AT_LEAST_ONCE };
+	cr_assert_eq(warp_stream_open_ex(a, ab, 1, &o, &s), 0);
+	struct give_up_drops d = { 0, 0 };
+	warp_loop_set_filter(env.net, drop_m1_always_m0_sometimes, &d);
+	warp_engine_t *es[2] = { a, b };
+	cr_assert_eq(th_send(a, s, 5000, NULL), 0); /* 4 fragments: 8 resends allowed */
+	cr_assert_eq(th_send(a, s, 100, NULL), 0);  /* 1 fragment: 2 resends */
+	th_run(es, 2, 5000, 100000);
+	for (int i = 0; i < 4; i++)
+		cr_assert_eq(th_send(a, s, 100, NULL), 0);
+	th_run(es, 2, 30000, 100000);
+	cr_assert_eq(d.m0, 4, "message 0 was resent past its losses");
+	cr_assert_eq(done.n, 6);
+	for (size_t i = 0; i < done.n; i++) {
+		struct th_rx *c = &done.rx[i];
+		cr_assert_eq(c->status, c->msg_id == 1 ? WARP_ETIMEDOUT : 0, "message %llu: %s",
+			     (unsigned long long)c->msg_id, warp_strerror(c->status));
+	}
+	cr_assert_eq(rx.n, 5, "delivered %zu of 5", rx.n);
+	uint64_t want[5] = { 0, 2, 3, 4, 5 };
+	for (size_t i = 0; i < rx.n; i++)
+		cr_assert_eq(rx.rx[i].msg_id, want[i], "delivery %zu is message %llu", i,
+			     (unsigned long long)rx.rx[i].msg_id);
+	cr_assert_eq(rx.bad, 0);
+	warp_engine_destroy(a);
+	warp_engine_destroy(b);
+	th_env_down(&env);
+	free(rx.rx);
+	free(done.rx);
+}
+
 Test(flow, per_stream_credit_bounds_what_the_receiver_holds)
 {
 	struct th_env env;
