@@ -43,6 +43,7 @@ struct warp_txmsg {
 	int32_t chan;        /* submitting channel index, -1 = the engine thread */
 	uint32_t retries;    /* fragment resends; the limit is max_retries per fragment */
 	uint64_t deadline_ns; /* ack_timeout from the first transmission, 0 = not sent yet */
+	uint64_t queued_ns;   /* engine clock when it was queued */
 };
 
 /* A fragment reference: which fragment of which message a packet carried. */
@@ -84,6 +85,8 @@ struct warp_stream {
 	uint64_t last_id;   /* id of the last message queued */
 	uint64_t credit_max; /* ordered streams: ids below this may be framed (peer's credit) */
 	bool credit_blocked; /* has unframed data but no credit: off the priority lists */
+	uint64_t blocked_since; /* waiting for credit since (engine clock), 0: not; the
+				 * wait counts against ack_timeout of what is not framed */
 	bool any_queued;
 	uint64_t low_sent;  /* low-water mark last announced (STREAM_LOW) */
 	uint64_t low_owed;  /* 0, or a mark to announce once it is reached: one
@@ -92,6 +95,17 @@ struct warp_stream {
 	struct warp_stream *rr_next, *rr_prev;
 	struct warp_stream *low_next; /* peer's list of streams with a STREAM_LOW to send */
 };
+
+/* When a message times out: ack_timeout after its first transmission, or
+ * for one not framed yet because the receiver grants no credit, ack_timeout
+ * after it began to wait for credit (queued, or the stream blocked,
+ * whichever came later). 0: never. */
+static inline uint64_t warp__msg_deadline(const struct warp_stream *s, const struct warp_txmsg *m)
+{
+	if (m->deadline_ns || !s->blocked_since || !s->ack_timeout_ns)
+		return m->deadline_ns;
+	return WARP__MAX(s->blocked_since, m->queued_ns) + s->ack_timeout_ns;
+}
 
 /* The stream's low-water mark: its oldest unsettled message, or the next id
  * after the last one queued. */

@@ -276,8 +276,9 @@ static void rearm_rto(warp_engine_t *e, struct warp_peer *p)
 	}
 	for (uint32_t i = 0; i < p->n_streams; i++) {
 		const struct warp_txmsg *m = p->streams[i].uhead;
-		if (m && m->deadline_ns && m->deadline_ns < at)
-			at = m->deadline_ns;
+		uint64_t dl = m ? warp__msg_deadline(&p->streams[i], m) : 0;
+		if (dl && dl < at)
+			at = dl;
 	}
 	if (at == UINT64_MAX)
 		warp__wheel_cancel(&e->wheel, &p->rto_timer);
@@ -373,8 +374,12 @@ void warp__peer_rto_timer(struct warp_timer *t, uint64_t now)
 	/* messages past their ack_timeout */
 	for (uint32_t i = 0; i < p->n_streams; i++) {
 		struct warp_stream *s = &p->streams[i];
-		while (s->uhead && s->uhead->deadline_ns && s->uhead->deadline_ns <= now)
+		for (;;) {
+			uint64_t dl = s->uhead ? warp__msg_deadline(s, s->uhead) : 0;
+			if (!dl || dl > now)
+				break;
 			warp__settle(e, s->uhead, WARP_ETIMEDOUT, 0);
+		}
 	}
 	warp__retire(p);
 	rearm_rto(e, p);

@@ -544,8 +544,10 @@ static void on_stream_credit(warp_engine_t *e, struct warp_peer *p, const struct
 		struct warp_stream *s = &p->streams[i];
 		if (s->id != f->u.low.stream_id)
 			continue;
-		if (f->u.low.low > s->credit_max)
+		if (f->u.low.low > s->credit_max) {
 			s->credit_max = f->u.low.low;
+			s->blocked_since = 0; /* the receiver takes more: no longer a wait */
+		}
 		if (s->credit_blocked && s->cursor) {
 			s->credit_blocked = false;
 			warp__stream_activate(p, s);

@@ -163,6 +163,7 @@ int warp__tx_enqueue(warp_engine_t *e, warp_stream_t *s, uint64_t msg_id, const 
 	m->acked_frags = 0;
 	m->retries = 0;
 	m->deadline_ns = 0;
+	m->queued_ns = e->now;
 	m->msg_id = msg_id;
 	m->chan = chan;
 	m->stream = s;
@@ -400,6 +401,15 @@ static uint32_t build_packet(warp_engine_t *e, struct warp_peer *p, struct warp_
 			warp__stream_deactivate(p, s);
 			s->credit_blocked = true;
 			warp__stat(e, flow_blocked, 1);
+			if (!s->blocked_since && s->ack_timeout_ns) {
+				/* a receiver that never grants more (gone, or stuck)
+				 * must not hold these for ever: the peer's timer also
+				 * watches the wait */
+				s->blocked_since = e->now ? e->now : 1;
+				uint64_t at = s->blocked_since + s->ack_timeout_ns;
+				if (!warp__timer_armed(&p->rto_timer) || p->rto_timer.deadline_ns > at)
+					warp__wheel_arm(&e->wheel, &p->rto_timer, at);
+			}
 			continue;
 		}
 		uint32_t flen = frag_len(e, m, m->next_frag);

@@ -777,6 +777,69 @@ Test(at_least_once, a_message_given_up_behind_an_older_one_does_not_stall_the_st
 	free(done.rx);
 }
 
+/* Messages a stream cannot frame because the receiver grants no more
+ * credit (it is gone) time out too: the wait counts against ack_timeout.
+ * They used to stay queued for ever (never framed, never given a deadline),
+ * and warp_engine_shutdown could only time out. When the peer is back, the
+ * stream goes on past them. */
+Test(flow, messages_waiting_for_credit_time_out_when_the_peer_is_gone)
+{
+	struct th_env env;
+	th_env_up(&env, "loop", 8);
+	warp_config_t cfg;
+	warp_config_init(&cfg);
+	cfg.ack_timeout_ns = 10000000; /* 10 ms */
+	cfg.breaker_failure_threshold = 0;
+	cfg.stream_window_msgs = 4;
+	warp_engine_t *a = th_make(&env, "a", &cfg);
+	warp_engine_t *b = th_make(&env, "b", &cfg);
+	warp_peer_t *ab = th_link(a, b);
+	warp_peer_t *ba = th_link(b, a);
+	th_up2(a, ab, b, ba);
+	struct th_log rx, done;
+	th_log_init(&rx);
+	th_log_init(&done);
+	warp_engine_set_recv(b, th_recv, &rx);
+	warp_engine_set_completion(a, th_recv, &done);
+	warp_stream_t *s;
+	warp_stream_opts_t o = { .priority = 16, .guarantee = WARP_AT_LEAST_ONCE };
+	cr_assert_eq(warp_stream_open_ex(a, ab, 1, &o, &s), 0);
+	cr_assert_eq(warp_loop_partition(env.net, "a:1", "b:1", true), 0);
+	warp_engine_t *es[2] = { a, b };
+	for (int i = 0; i < 10; i++)
+		cr_assert_eq(th_send(a, s, 10, NULL), 0);
+	th_run(es, 2, 3000, 100000); /* 300 ms */
+	cr_assert_eq(done.n, 10, "completions: %zu of 10", done.n);
+	for (size_t i = 0; i < done.n; i++)
+		cr_assert_eq(done.rx[i].status, WARP_ETIMEDOUT);
+	cr_assert_eq(a->unsettled, 0);
+	warp_stats_t st;
+	warp_engine_stats(a, &st);
+	cr_assert_gt(st.flow_blocked, 0, "the stream waited for credit");
+	cr_assert_eq(st.msgs_timed_out, 10);
+	/* the peer is back: once the STREAM_LOW lost in the partition has been
+	 * resent (at a's backed-off resend timeout) and b grants credit again,
+	 * what follows is delivered */
+	cr_assert_eq(warp_loop_partition(env.net, "a:1", "b:1", false), 0);
+	th_run(es, 2, 50000, 100000); /* 5 s */
+	cr_assert_geq(s->credit_max, 14, "b grants past the given-up ones: %llu",
+		      (unsigned long long)s->credit_max);
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(th_send(a, s, 10, NULL), 0);
+	th_run(es, 2, 1000, 100000);
+	cr_assert_eq(done.n, 13);
+	for (size_t i = 10; i < done.n; i++)
+		cr_assert_eq(done.rx[i].status, 0, "message %llu: %s",
+			     (unsigned long long)done.rx[i].msg_id, warp_strerror(done.rx[i].status));
+	cr_assert_eq(rx.n, 3);
+	cr_assert_eq(rx.bad, 0);
+	warp_engine_destroy(a);
+	warp_engine_destroy(b);
+	th_env_down(&env);
+	free(rx.rx);
+	free(done.rx);
+}
+
 Test(flow, per_stream_credit_bounds_what_the_receiver_holds)
 {
 	struct th_env env;
