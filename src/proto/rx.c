@@ -269,11 +269,33 @@ static void reasm_unhash(warp_engine_t *e, struct warp_reasm *r)
 	r->hnext = -1;
 }
 
+/* A partial message of an ordered stream that the stream has not moved past,
+ * from a peer not closed: its acknowledged fragments are never resent, so
+ * dropping it would stall the stream for good; its missing ones are resent
+ * until the sender completes it or gives it up (its STREAM_LOW then moves
+ * the stream past it, and the next timeout drops it). What it holds is
+ * bounded by the stream's credit window. */
+static bool reasm_still_owed(warp_engine_t *e, const struct warp_reasm *r)
+{
+	const struct warp_peer *p = &e->peers[r->peer_idx];
+	if (p->closed)
+		return false;
+	for (uint32_t i = 0; i < e->cfg.max_streams; i++) {
+		const struct warp_rxstream *rs = &p->rxs[i];
+		if (rs->used && rs->id == r->stream_id)
+			return r->msg_id >= rs->next;
+	}
+	return false; /* at-most-once: lost fragments are not resent */
+}
+
 void warp__reasm_timeout(struct warp_timer *t, uint64_t now)
 {
 	struct warp_reasm *r = warp__container_of(t, struct warp_reasm, timer);
 	warp_engine_t *e = r->engine;
-	(void)now;
+	if (reasm_still_owed(e, r)) {
+		warp__wheel_arm(&e->wheel, &r->timer, now + e->cfg.reassembly_timeout_ns);
+		return;
+	}
 	reasm_unhash(e, r);
 	warp__stat(e, reassembly_timeouts, 1);
 	warp__reasm_release(e, r);

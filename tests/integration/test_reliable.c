@@ -840,6 +840,87 @@ Test(flow, messages_waiting_for_credit_time_out_when_the_peer_is_gone)
 	free(done.rx);
 }
 
+/* The message an ordered stream waits for keeps its partial reassembly past
+ * reassembly_timeout while its sender is heard from: its first fragment was
+ * acknowledged and is never resent, so dropping the partial used to leave
+ * the message acknowledged and never delivered, and the stream stalled for
+ * good behind it. */
+struct second_frag_drops {
+	int dropped, limit;
+};
+static bool drop_m0_second_frag(void *arg, const char *from, const char *to, const uint8_t *pkt,
+				uint32_t len)
+{
+	struct second_frag_drops *d = arg;
+	(void)to;
+	if (d->dropped >= d->limit || strcmp(from, "a:1") != 0)
+		return true;
+	struct warp_pkt_hdr h;
+	if (warp__pkt_validate(pkt, len, 9000, UINT32_MAX, &h, NULL))
+		return true;
+	size_t off = WARP_WIRE_HDR_LEN;
+	struct warp_frame f;
+	while (warp__frame_next(pkt, len - WARP_WIRE_CRC_LEN, &off, &f))
+		if (f.type == WARP_FRAME_STREAM && f.u.stream.stream_id == 1 &&
+		    f.u.stream.msg_id == 0 && f.u.stream.offset > 0) {
+			d->dropped++;
+			return false;
+		}
+	return true;
+}
+
+Test(flow, the_awaited_message_outlives_reassembly_timeout_while_its_sender_resends)
+{
+	struct th_env env;
+	th_env_up(&env, "loop", 9);
+	warp_config_t cfg;
+	warp_config_init(&cfg);
+	cfg.reassembly_timeout_ns = 1000000; /* 1 ms: below the 20 ms first resend timeout */
+	cfg.stream_window_msgs = 4;
+	cfg.ack_timeout_ns = 0; /* given up by max_retries only */
+	warp_engine_t *a = th_make(&env, "a", &cfg);
+	warp_engine_t *b = th_make(&env, "b", &cfg);
+	warp_peer_t *ab = th_link(a, b);
+	warp_peer_t *ba = th_link(b, a);
+	th_up2(a, ab, b, ba);
+	struct th_log rx, done;
+	th_log_init(&rx);
+	th_log_init(&done);
+	warp_engine_set_recv(b, th_recv, &rx);
+	warp_engine_set_completion(a, th_recv, &done);
+	warp_stream_t *s;
+	warp_stream_opts_t o = { .priority = 16, .guarantee = WARP_AT_LEAST_ONCE };
+	cr_assert_eq(warp_stream_open_ex(a, ab, 1, &o, &s), 0);
+	struct second_frag_drops d = { .limit = 4 };
+	warp_loop_set_filter(env.net, drop_m0_second_frag, &d);
+	warp_engine_t *es[2] = { a, b };
+	cr_assert_eq(th_send(a, s, 2000, NULL), 0); /* two fragments */
+	for (int i = 0; i < 9; i++) {
+		int rc;
+		while ((rc = th_send(a, s, 100, NULL)) == WARP_EAGAIN)
+			th_run(es, 2, 10, 100000);
+		cr_assert_eq(rc, 0);
+	}
+	for (int k = 0; k < 100000 && done.n < 10; k++)
+		th_run(es, 2, 1, 100000);
+	warp_stats_t sb;
+	warp_engine_stats(b, &sb);
+	cr_assert_eq(d.dropped, 4);
+	cr_assert_eq(done.n, 10, "completions %zu; delivered %zu; b reassembly timeouts %llu; a unsettled %llu",
+		     done.n, rx.n, (unsigned long long)sb.reassembly_timeouts, (unsigned long long)a->unsettled);
+	for (size_t i = 0; i < done.n; i++)
+		cr_assert_eq(done.rx[i].status, 0);
+	cr_assert_eq(rx.n, 10, "delivered %zu of 10", rx.n);
+	for (size_t i = 0; i < rx.n; i++)
+		cr_assert_eq(rx.rx[i].msg_id, i);
+	cr_assert_eq(rx.bad, 0);
+	warp_engine_destroy(a);
+	warp_engine_destroy(b);
+	th_env_down(&env);
+	free(rx.rx);
+	free(done.rx);
+}
+
 Test(flow, per_stream_credit_bounds_what_the_receiver_holds)
 {
 	struct th_env env;
