@@ -606,8 +606,16 @@ static int rx_window_peek(const struct warp_peer *p, uint64_t pn)
 {
 	if (pn == 0)
 		return 1 + WARP_DROP_OLD_PACKET; /* numbering starts at 1 */
-	if (pn > p->rx_largest)
+	if (pn > p->rx_largest) {
+		/* A sender numbers every packet, and cannot get far ahead of
+		 * what arrives: tracked packets wait for acknowledgements, the
+		 * others answer or probe. A number far beyond (a forged or
+		 * corrupted plaintext packet whose CRC holds) would move the
+		 * window past every genuine packet to come. */
+		if (warp__unlikely(p->rx_largest && pn - p->rx_largest > WARP_PKT_NUM_JUMP_MAX))
+			return 1 + WARP_DROP_PKT_NUM_JUMP;
 		return 0;
+	}
 	if (p->rx_largest - pn >= (WARP_RX_WINDOW_WORDS - 1) * 64)
 		return 1 + WARP_DROP_OLD_PACKET;
 	if (p->rx_window[(pn / 64) % WARP_RX_WINDOW_WORDS] & (1ull << (pn & 63)))

@@ -113,7 +113,11 @@ enum warp_frame_type {
 	X(NO_SESSION, no_session, "no session with the sender yet")                            \
 	X(PLAINTEXT, plaintext, "plaintext packet from a peer with an encrypted session")       \
 	X(HS_STALE, hs_stale, "handshake frame of an attempt no longer current")               \
-	X(HS_BUSY, hs_busy, "handshake refused: all handshake slots busy")
+	X(HS_BUSY, hs_busy, "handshake refused: all handshake slots busy")                   \
+	X(PKT_NUM_JUMP, pkt_num_jump, "packet number more than 2^24 above the largest received")
+
+/* How far above the largest packet number received a new one may be. */
+#define WARP_PKT_NUM_JUMP_MAX (1ull << 24)
 
 enum warp_drop_reason {
 #define WARP__DROP_ENUM(up, low, s) WARP_DROP_##up,

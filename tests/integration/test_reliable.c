@@ -921,6 +921,61 @@ Test(flow, the_awaited_message_outlives_reassembly_timeout_while_its_sender_rese
 	free(done.rx);
 }
 
+/* One plaintext packet with a valid CRC and a packet number far ahead (forged,
+ * or corrupted past the CRC) is dropped and named: it used to move the
+ * receive window past every genuine packet, which were then all dropped as
+ * old until a new session. */
+Test(flow, a_packet_number_far_ahead_is_dropped_and_the_connection_goes_on)
+{
+	struct th_env env;
+	th_env_up(&env, "loop", 10);
+	warp_config_t cfg;
+	warp_config_init(&cfg);
+	warp_engine_t *a = th_make(&env, "a", &cfg);
+	warp_engine_t *b = th_make(&env, "b", &cfg);
+	warp_peer_t *ab = th_link(a, b);
+	warp_peer_t *ba = th_link(b, a);
+	th_up2(a, ab, b, ba);
+	struct th_log rx;
+	th_log_init(&rx);
+	warp_engine_set_recv(b, th_recv, &rx);
+	warp_stream_t *s;
+	cr_assert_eq(warp_stream_open(a, ab, 1, 16, &s), 0);
+	warp_engine_t *es[2] = { a, b };
+	cr_assert_eq(th_send(a, s, 10, NULL), 0);
+	th_run(es, 2, 50, 100000);
+	cr_assert_eq(rx.n, 1);
+	cr_assert_eq(ba->encrypted, false);
+	uint64_t jumps[2] = { 1ull << 62, ba->rx_largest + WARP_PKT_NUM_JUMP_MAX + 1 };
+	for (int i = 0; i < 2; i++) {
+		struct warp_pkt *pkt = warp__pkt_get(&b->pkts);
+		cr_assert_not_null(pkt);
+		size_t off = warp__hdr_encode(pkt->data, 1400, WARP_PKT_FRAMES, warp__conn_id("a"),
+					      jumps[i]);
+		off += warp__frame_heartbeat_encode(pkt->data + off, 1400 - off,
+						    WARP_HEARTBEAT_REPLY, 1, 0);
+		pkt->len = (uint32_t)warp__pkt_seal(pkt->data, off);
+		pkt->transport = 0;
+		warp__rx_packet(b, pkt);
+		warp__pkt_put(&b->pkts, pkt);
+	}
+	warp_stats_t sb;
+	warp_engine_stats(b, &sb);
+	cr_assert_eq(sb.drop[WARP_DROP_PKT_NUM_JUMP], 2);
+	cr_assert_str_eq(warp_drop_reason_name(WARP_DROP_PKT_NUM_JUMP), "pkt_num_jump");
+	for (int i = 0; i < 5; i++)
+		cr_assert_eq(th_send(a, s, 10, NULL), 0);
+	th_run(es, 2, 3000, 100000);
+	warp_engine_stats(b, &sb);
+	cr_assert_eq(rx.n, 6, "delivered %zu of 6 (old_packet drops %llu)", rx.n,
+		     (unsigned long long)sb.drop[WARP_DROP_OLD_PACKET]);
+	cr_assert_eq(sb.drop[WARP_DROP_OLD_PACKET], 0);
+	warp_engine_destroy(a);
+	warp_engine_destroy(b);
+	th_env_down(&env);
+	free(rx.rx);
+}
+
 Test(flow, per_stream_credit_bounds_what_the_receiver_holds)
 {
 	struct th_env env;
