@@ -479,19 +479,58 @@ Test(acks, ack_ranges_match_the_receive_window)
 	run_down(&r);
 }
 
-/* Per-stream credit: while message 0 of stream 1 is lost, the receiver
- * holds what follows it; the sender stays within the stream's window
- * (stream_window_msgs) instead of filling the receiver, and stream 2 is not
- * held back by stream 1's window. */
-struct drop_first {
-	int dropped, limit; /* the first `limit` packets from a carrying it */
+/* Engines a and b on a loop net, linked both ways with the session up; b
+ * logs what it receives, a its completions; a's stream 1 to b is ordered
+ * at-least-once, priority 16. */
+struct pair {
+	struct th_env env;
+	warp_engine_t *a, *b;
+	warp_peer_t *ab, *ba;
+	warp_stream_t *s;
+	struct th_log rx, done;
 };
-static bool drop_s1_m0(void *arg, const char *from, const char *to, const uint8_t *pkt,
-		       uint32_t len)
+
+static void pair_up(struct pair *t, warp_config_t *cfg, uint64_t seed)
 {
-	struct drop_first *d = arg;
+	memset(t, 0, sizeof(*t));
+	th_env_up(&t->env, "loop", seed);
+	t->a = th_make(&t->env, "a", cfg);
+	t->b = th_make(&t->env, "b", cfg);
+	t->ab = th_link(t->a, t->b);
+	t->ba = th_link(t->b, t->a);
+	th_up2(t->a, t->ab, t->b, t->ba);
+	th_log_init(&t->rx);
+	th_log_init(&t->done);
+	warp_engine_set_recv(t->b, th_recv, &t->rx);
+	warp_engine_set_completion(t->a, th_recv, &t->done);
+	warp_stream_opts_t o = { .priority = 16, .guarantee = WARP_AT_LEAST_ONCE };
+	cr_assert_eq(warp_stream_open_ex(t->a, t->ab, 1, &o, &t->s), 0);
+}
+
+static void pair_down(struct pair *t)
+{
+	warp_engine_destroy(t->a);
+	warp_engine_destroy(t->b);
+	th_env_down(&t->env);
+	free(t->rx.rx);
+	free(t->done.rx);
+}
+
+/* A loop filter: drops the packets from `from` that carry a frame `match`
+ * picks, the first `limit` of them (0: all), and counts them. m0 and m1 are
+ * for matchers that count further. */
+struct frame_drop {
+	const char *from;
+	bool (*match)(struct frame_drop *d, const struct warp_frame *f);
+	int dropped, limit;
+	int m0, m1;
+};
+static bool drop_frames(void *arg, const char *from, const char *to, const uint8_t *pkt,
+			uint32_t len)
+{
+	struct frame_drop *d = arg;
 	(void)to;
-	if (d->dropped >= d->limit || strcmp(from, "a:1") != 0)
+	if ((d->limit && d->dropped >= d->limit) || strcmp(from, d->from) != 0)
 		return true;
 	struct warp_pkt_hdr h;
 	if (warp__pkt_validate(pkt, len, 9000, UINT32_MAX, &h, NULL))
@@ -499,38 +538,27 @@ static bool drop_s1_m0(void *arg, const char *from, const char *to, const uint8_
 	size_t off = WARP_WIRE_HDR_LEN;
 	struct warp_frame f;
 	while (warp__frame_next(pkt, len - WARP_WIRE_CRC_LEN, &off, &f))
-		if (f.type == WARP_FRAME_STREAM && f.u.stream.stream_id == 1 && f.u.stream.msg_id == 0) {
+		if (d->match(d, &f)) {
 			d->dropped++;
 			return false;
 		}
 	return true;
 }
 
+static bool is_s1_m0(struct frame_drop *d, const struct warp_frame *f)
+{
+	(void)d;
+	return f->type == WARP_FRAME_STREAM && f->u.stream.stream_id == 1 && f->u.stream.msg_id == 0;
+}
+
 /* A refusal whose NACK is lost is still reported: the NACK goes out again,
  * first in every packet until one that carried it is acknowledged, so the
  * ACK of the refused message never reaches the sender without it. It used
  * to be sent once: lost, the message completed as acknowledged. */
-struct drop_nacks {
-	int dropped, limit; /* b's first `limit` packets that carry a NACK */
-};
-static bool drop_b_nacks(void *arg, const char *from, const char *to, const uint8_t *pkt,
-			 uint32_t len)
+static bool is_nack(struct frame_drop *d, const struct warp_frame *f)
 {
-	struct drop_nacks *d = arg;
-	(void)to;
-	if (d->dropped >= d->limit || strcmp(from, "b:1") != 0)
-		return true;
-	struct warp_pkt_hdr h;
-	if (warp__pkt_validate(pkt, len, 9000, UINT32_MAX, &h, NULL))
-		return true;
-	size_t off = WARP_WIRE_HDR_LEN;
-	struct warp_frame f;
-	while (warp__frame_next(pkt, len - WARP_WIRE_CRC_LEN, &off, &f))
-		if (f.type == WARP_FRAME_NACK) {
-			d->dropped++;
-			return false;
-		}
-	return true;
+	(void)d;
+	return f->type == WARP_FRAME_NACK;
 }
 
 struct refuser {
@@ -568,8 +596,8 @@ static void lost_nacks(int guarantee, int drops)
 	warp_stream_opts_t o = { .priority = 16, .guarantee = (uint8_t)guarantee };
 	warp_stream_t *s;
 	cr_assert_eq(warp_stream_open_ex(a, ab, 1, &o, &s), 0);
-	struct drop_nacks d = { .limit = drops };
-	warp_loop_set_filter(env.net, drop_b_nacks, &d);
+	struct frame_drop d = { .from = "b:1", .match = is_nack, .limit = drops };
+	warp_loop_set_filter(env.net, drop_frames, &d);
 	warp_engine_t *es[2] = { a, b };
 	/* one message at a time, so none waits behind another for order */
 	for (int i = 0; i < 40; i++) {
@@ -619,24 +647,10 @@ Test(exactly_once, a_refusal_whose_nack_is_lost_is_still_reported)
  * track another packet): its ACK went out alone, the sender settled the
  * message as acknowledged and ignored the NACK that came later. Now every
  * packet that carries an ACK carries the NACKs first, tracked or not. */
-static bool drop_b_stream_frames(void *arg, const char *from, const char *to, const uint8_t *pkt,
-				 uint32_t len)
+static bool is_stream(struct frame_drop *d, const struct warp_frame *f)
 {
-	int *dropped = arg;
-	(void)to;
-	if (strcmp(from, "b:1") != 0)
-		return true;
-	struct warp_pkt_hdr h;
-	if (warp__pkt_validate(pkt, len, 9000, UINT32_MAX, &h, NULL))
-		return true;
-	size_t off = WARP_WIRE_HDR_LEN;
-	struct warp_frame f;
-	while (warp__frame_next(pkt, len - WARP_WIRE_CRC_LEN, &off, &f))
-		if (f.type == WARP_FRAME_STREAM) {
-			(*dropped)++;
-			return false;
-		}
-	return true;
+	(void)d;
+	return f->type == WARP_FRAME_STREAM;
 }
 
 static warp_engine_t *refusing_b;
@@ -670,8 +684,8 @@ Test(at_least_once, a_refusal_while_the_receivers_sent_ring_is_full_is_reported)
 	warp_stream_t *s_ab, *s_ba;
 	cr_assert_eq(warp_stream_open(a, ab, 1, 16, &s_ab), 0);
 	cr_assert_eq(warp_stream_open(b, ba, 2, 16, &s_ba), 0);
-	int dropped = 0;
-	warp_loop_set_filter(env.net, drop_b_stream_frames, &dropped);
+	struct frame_drop d = { .from = "b:1", .match = is_stream };
+	warp_loop_set_filter(env.net, drop_frames, &d);
 	warp_engine_t *es[2] = { a, b };
 	for (int i = 0; i < 17; i++) { /* b's data is lost: its sent ring fills */
 		cr_assert_eq(th_send(b, s_ba, 100, NULL), 0);
@@ -697,84 +711,55 @@ Test(at_least_once, a_refusal_while_the_receivers_sent_ring_is_full_is_reported)
  * one) is announced once the older one settles: the receiver used to wait
  * for it for good, and everything after it stayed acknowledged but never
  * delivered. */
-struct give_up_drops {
-	int m0, m1;
-};
-static bool drop_m1_always_m0_sometimes(void *arg, const char *from, const char *to,
-					const uint8_t *pkt, uint32_t len)
+/* message 1 of stream 1: every sending; message 0's later fragments: the
+ * first four */
+static bool is_m1_or_early_m0_tail(struct frame_drop *d, const struct warp_frame *f)
 {
-	struct give_up_drops *d = arg;
-	(void)to;
-	if (strcmp(from, "a:1") != 0)
+	if (f->type != WARP_FRAME_STREAM || f->u.stream.stream_id != 1)
+		return false;
+	if (f->u.stream.msg_id == 1) {
+		d->m1++;
 		return true;
-	struct warp_pkt_hdr h;
-	if (warp__pkt_validate(pkt, len, 9000, UINT32_MAX, &h, NULL))
-		return true;
-	size_t off = WARP_WIRE_HDR_LEN;
-	struct warp_frame f;
-	while (warp__frame_next(pkt, len - WARP_WIRE_CRC_LEN, &off, &f)) {
-		if (f.type != WARP_FRAME_STREAM || f.u.stream.stream_id != 1)
-			continue;
-		if (f.u.stream.msg_id == 1) { /* message 1: every sending lost */
-			d->m1++;
-			return false;
-		}
-		if (f.u.stream.msg_id == 0 && f.u.stream.offset > 0 && d->m0 < 4) {
-			d->m0++; /* message 0's later fragments: lost a few times */
-			return false;
-		}
 	}
-	return true;
+	if (f->u.stream.msg_id == 0 && f->u.stream.offset > 0 && d->m0 < 4) {
+		d->m0++;
+		return true;
+	}
+	return false;
 }
 
 Test(at_least_once, a_message_given_up_behind_an_older_one_does_not_stall_the_stream)
 {
-	struct th_env env;
-	th_env_up(&env, "loop", 13);
 	warp_config_t cfg;
 	warp_config_init(&cfg);
 	cfg.ack_timeout_ns = 0; /* given up by retries only */
 	cfg.max_retries = 2;
 	cfg.breaker_failure_threshold = 0;
-	warp_engine_t *a = th_make(&env, "a", &cfg);
-	warp_engine_t *b = th_make(&env, "b", &cfg);
-	warp_peer_t *ab = th_link(a, b);
-	th_link(b, a);
-	struct th_log rx, done;
-	th_log_init(&rx);
-	th_log_init(&done);
-	warp_engine_set_recv(b, th_recv, &rx);
-	warp_engine_set_completion(a, th_recv, &done);
-	warp_stream_t *s;
-	warp_stream_opts_t o = { .priority = 16, .guarantee = WARP_AT_LEAST_ONCE };
-	cr_assert_eq(warp_stream_open_ex(a, ab, 1, &o, &s), 0);
-	struct give_up_drops d = { 0, 0 };
-	warp_loop_set_filter(env.net, drop_m1_always_m0_sometimes, &d);
-	warp_engine_t *es[2] = { a, b };
-	cr_assert_eq(th_send(a, s, 5000, NULL), 0); /* 4 fragments: 8 resends allowed */
-	cr_assert_eq(th_send(a, s, 100, NULL), 0);  /* 1 fragment: 2 resends */
+	struct pair t;
+	pair_up(&t, &cfg, 13);
+	struct frame_drop d = { .from = "a:1", .match = is_m1_or_early_m0_tail };
+	warp_loop_set_filter(t.env.net, drop_frames, &d);
+	warp_engine_t *es[2] = { t.a, t.b };
+	cr_assert_eq(th_send(t.a, t.s, 5000, NULL), 0); /* 4 fragments: 8 resends allowed */
+	cr_assert_eq(th_send(t.a, t.s, 100, NULL), 0);  /* 1 fragment: 2 resends */
 	th_run(es, 2, 5000, 100000);
 	for (int i = 0; i < 4; i++)
-		cr_assert_eq(th_send(a, s, 100, NULL), 0);
+		cr_assert_eq(th_send(t.a, t.s, 100, NULL), 0);
 	th_run(es, 2, 30000, 100000);
 	cr_assert_eq(d.m0, 4, "message 0 was resent past its losses");
-	cr_assert_eq(done.n, 6);
-	for (size_t i = 0; i < done.n; i++) {
-		struct th_rx *c = &done.rx[i];
+	cr_assert_eq(t.done.n, 6);
+	for (size_t i = 0; i < t.done.n; i++) {
+		struct th_rx *c = &t.done.rx[i];
 		cr_assert_eq(c->status, c->msg_id == 1 ? WARP_ETIMEDOUT : 0, "message %llu: %s",
 			     (unsigned long long)c->msg_id, warp_strerror(c->status));
 	}
-	cr_assert_eq(rx.n, 5, "delivered %zu of 5", rx.n);
+	cr_assert_eq(t.rx.n, 5, "delivered %zu of 5", t.rx.n);
 	uint64_t want[5] = { 0, 2, 3, 4, 5 };
-	for (size_t i = 0; i < rx.n; i++)
-		cr_assert_eq(rx.rx[i].msg_id, want[i], "delivery %zu is message %llu", i,
-			     (unsigned long long)rx.rx[i].msg_id);
-	cr_assert_eq(rx.bad, 0);
-	warp_engine_destroy(a);
-	warp_engine_destroy(b);
-	th_env_down(&env);
-	free(rx.rx);
-	free(done.rx);
+	for (size_t i = 0; i < t.rx.n; i++)
+		cr_assert_eq(t.rx.rx[i].msg_id, want[i], "delivery %zu is message %llu", i,
+			     (unsigned long long)t.rx.rx[i].msg_id);
+	cr_assert_eq(t.rx.bad, 0);
+	pair_down(&t);
 }
 
 /* Messages a stream cannot frame because the receiver grants no more
@@ -784,60 +769,43 @@ Test(at_least_once, a_message_given_up_behind_an_older_one_does_not_stall_the_st
  * stream goes on past them. */
 Test(flow, messages_waiting_for_credit_time_out_when_the_peer_is_gone)
 {
-	struct th_env env;
-	th_env_up(&env, "loop", 8);
 	warp_config_t cfg;
 	warp_config_init(&cfg);
 	cfg.ack_timeout_ns = 10000000; /* 10 ms */
 	cfg.breaker_failure_threshold = 0;
 	cfg.stream_window_msgs = 4;
-	warp_engine_t *a = th_make(&env, "a", &cfg);
-	warp_engine_t *b = th_make(&env, "b", &cfg);
-	warp_peer_t *ab = th_link(a, b);
-	warp_peer_t *ba = th_link(b, a);
-	th_up2(a, ab, b, ba);
-	struct th_log rx, done;
-	th_log_init(&rx);
-	th_log_init(&done);
-	warp_engine_set_recv(b, th_recv, &rx);
-	warp_engine_set_completion(a, th_recv, &done);
-	warp_stream_t *s;
-	warp_stream_opts_t o = { .priority = 16, .guarantee = WARP_AT_LEAST_ONCE };
-	cr_assert_eq(warp_stream_open_ex(a, ab, 1, &o, &s), 0);
-	cr_assert_eq(warp_loop_partition(env.net, "a:1", "b:1", true), 0);
-	warp_engine_t *es[2] = { a, b };
+	struct pair t;
+	pair_up(&t, &cfg, 8);
+	cr_assert_eq(warp_loop_partition(t.env.net, "a:1", "b:1", true), 0);
+	warp_engine_t *es[2] = { t.a, t.b };
 	for (int i = 0; i < 10; i++)
-		cr_assert_eq(th_send(a, s, 10, NULL), 0);
+		cr_assert_eq(th_send(t.a, t.s, 10, NULL), 0);
 	th_run(es, 2, 3000, 100000); /* 300 ms */
-	cr_assert_eq(done.n, 10, "completions: %zu of 10", done.n);
-	for (size_t i = 0; i < done.n; i++)
-		cr_assert_eq(done.rx[i].status, WARP_ETIMEDOUT);
-	cr_assert_eq(a->unsettled, 0);
+	cr_assert_eq(t.done.n, 10, "completions: %zu of 10", t.done.n);
+	for (size_t i = 0; i < t.done.n; i++)
+		cr_assert_eq(t.done.rx[i].status, WARP_ETIMEDOUT);
+	cr_assert_eq(t.a->unsettled, 0);
 	warp_stats_t st;
-	warp_engine_stats(a, &st);
+	warp_engine_stats(t.a, &st);
 	cr_assert_gt(st.flow_blocked, 0, "the stream waited for credit");
 	cr_assert_eq(st.msgs_timed_out, 10);
 	/* the peer is back: once the STREAM_LOW lost in the partition has been
-	 * resent (at a's backed-off resend timeout) and b grants credit again,
+	 * resent (at t.a't.s backed-off resend timeout) and t.b grants credit again,
 	 * what follows is delivered */
-	cr_assert_eq(warp_loop_partition(env.net, "a:1", "b:1", false), 0);
-	th_run(es, 2, 50000, 100000); /* 5 s */
-	cr_assert_geq(s->credit_max, 14, "b grants past the given-up ones: %llu",
-		      (unsigned long long)s->credit_max);
+	cr_assert_eq(warp_loop_partition(t.env.net, "a:1", "b:1", false), 0);
+	th_run(es, 2, 50000, 100000); /* 5 t.s */
+	cr_assert_geq(t.s->credit_max, 14, "b grants past the given-up ones: %llu",
+		      (unsigned long long)t.s->credit_max);
 	for (int i = 0; i < 3; i++)
-		cr_assert_eq(th_send(a, s, 10, NULL), 0);
+		cr_assert_eq(th_send(t.a, t.s, 10, NULL), 0);
 	th_run(es, 2, 1000, 100000);
-	cr_assert_eq(done.n, 13);
-	for (size_t i = 10; i < done.n; i++)
-		cr_assert_eq(done.rx[i].status, 0, "message %llu: %s",
-			     (unsigned long long)done.rx[i].msg_id, warp_strerror(done.rx[i].status));
-	cr_assert_eq(rx.n, 3);
-	cr_assert_eq(rx.bad, 0);
-	warp_engine_destroy(a);
-	warp_engine_destroy(b);
-	th_env_down(&env);
-	free(rx.rx);
-	free(done.rx);
+	cr_assert_eq(t.done.n, 13);
+	for (size_t i = 10; i < t.done.n; i++)
+		cr_assert_eq(t.done.rx[i].status, 0, "message %llu: %s",
+			     (unsigned long long)t.done.rx[i].msg_id, warp_strerror(t.done.rx[i].status));
+	cr_assert_eq(t.rx.n, 3);
+	cr_assert_eq(t.rx.bad, 0);
+	pair_down(&t);
 }
 
 /* The message an ordered stream waits for keeps its partial reassembly past
@@ -845,80 +813,46 @@ Test(flow, messages_waiting_for_credit_time_out_when_the_peer_is_gone)
  * acknowledged and is never resent, so dropping the partial used to leave
  * the message acknowledged and never delivered, and the stream stalled for
  * good behind it. */
-struct second_frag_drops {
-	int dropped, limit;
-};
-static bool drop_m0_second_frag(void *arg, const char *from, const char *to, const uint8_t *pkt,
-				uint32_t len)
+static bool is_m0_tail(struct frame_drop *d, const struct warp_frame *f)
 {
-	struct second_frag_drops *d = arg;
-	(void)to;
-	if (d->dropped >= d->limit || strcmp(from, "a:1") != 0)
-		return true;
-	struct warp_pkt_hdr h;
-	if (warp__pkt_validate(pkt, len, 9000, UINT32_MAX, &h, NULL))
-		return true;
-	size_t off = WARP_WIRE_HDR_LEN;
-	struct warp_frame f;
-	while (warp__frame_next(pkt, len - WARP_WIRE_CRC_LEN, &off, &f))
-		if (f.type == WARP_FRAME_STREAM && f.u.stream.stream_id == 1 &&
-		    f.u.stream.msg_id == 0 && f.u.stream.offset > 0) {
-			d->dropped++;
-			return false;
-		}
-	return true;
+	(void)d;
+	return f->type == WARP_FRAME_STREAM && f->u.stream.stream_id == 1 &&
+	       f->u.stream.msg_id == 0 && f->u.stream.offset > 0;
 }
 
 Test(flow, the_awaited_message_outlives_reassembly_timeout_while_its_sender_resends)
 {
-	struct th_env env;
-	th_env_up(&env, "loop", 9);
 	warp_config_t cfg;
 	warp_config_init(&cfg);
 	cfg.reassembly_timeout_ns = 1000000; /* 1 ms: below the 20 ms first resend timeout */
 	cfg.stream_window_msgs = 4;
 	cfg.ack_timeout_ns = 0; /* given up by max_retries only */
-	warp_engine_t *a = th_make(&env, "a", &cfg);
-	warp_engine_t *b = th_make(&env, "b", &cfg);
-	warp_peer_t *ab = th_link(a, b);
-	warp_peer_t *ba = th_link(b, a);
-	th_up2(a, ab, b, ba);
-	struct th_log rx, done;
-	th_log_init(&rx);
-	th_log_init(&done);
-	warp_engine_set_recv(b, th_recv, &rx);
-	warp_engine_set_completion(a, th_recv, &done);
-	warp_stream_t *s;
-	warp_stream_opts_t o = { .priority = 16, .guarantee = WARP_AT_LEAST_ONCE };
-	cr_assert_eq(warp_stream_open_ex(a, ab, 1, &o, &s), 0);
-	struct second_frag_drops d = { .limit = 4 };
-	warp_loop_set_filter(env.net, drop_m0_second_frag, &d);
-	warp_engine_t *es[2] = { a, b };
-	cr_assert_eq(th_send(a, s, 2000, NULL), 0); /* two fragments */
+	struct pair t;
+	pair_up(&t, &cfg, 9);
+	struct frame_drop d = { .from = "a:1", .match = is_m0_tail, .limit = 4 };
+	warp_loop_set_filter(t.env.net, drop_frames, &d);
+	warp_engine_t *es[2] = { t.a, t.b };
+	cr_assert_eq(th_send(t.a, t.s, 2000, NULL), 0); /* two fragments */
 	for (int i = 0; i < 9; i++) {
 		int rc;
-		while ((rc = th_send(a, s, 100, NULL)) == WARP_EAGAIN)
+		while ((rc = th_send(t.a, t.s, 100, NULL)) == WARP_EAGAIN)
 			th_run(es, 2, 10, 100000);
 		cr_assert_eq(rc, 0);
 	}
-	for (int k = 0; k < 100000 && done.n < 10; k++)
+	for (int k = 0; k < 100000 && t.done.n < 10; k++)
 		th_run(es, 2, 1, 100000);
 	warp_stats_t sb;
-	warp_engine_stats(b, &sb);
+	warp_engine_stats(t.b, &sb);
 	cr_assert_eq(d.dropped, 4);
-	cr_assert_eq(done.n, 10, "completions %zu; delivered %zu; b reassembly timeouts %llu; a unsettled %llu",
-		     done.n, rx.n, (unsigned long long)sb.reassembly_timeouts, (unsigned long long)a->unsettled);
-	for (size_t i = 0; i < done.n; i++)
-		cr_assert_eq(done.rx[i].status, 0);
-	cr_assert_eq(rx.n, 10, "delivered %zu of 10", rx.n);
-	for (size_t i = 0; i < rx.n; i++)
-		cr_assert_eq(rx.rx[i].msg_id, i);
-	cr_assert_eq(rx.bad, 0);
-	warp_engine_destroy(a);
-	warp_engine_destroy(b);
-	th_env_down(&env);
-	free(rx.rx);
-	free(done.rx);
+	cr_assert_eq(t.done.n, 10, "completions %zu; delivered %zu; b reassembly timeouts %llu; a unsettled %llu",
+		     t.done.n, t.rx.n, (unsigned long long)sb.reassembly_timeouts, (unsigned long long)t.a->unsettled);
+	for (size_t i = 0; i < t.done.n; i++)
+		cr_assert_eq(t.done.rx[i].status, 0);
+	cr_assert_eq(t.rx.n, 10, "delivered %zu of 10", t.rx.n);
+	for (size_t i = 0; i < t.rx.n; i++)
+		cr_assert_eq(t.rx.rx[i].msg_id, i);
+	cr_assert_eq(t.rx.bad, 0);
+	pair_down(&t);
 }
 
 /* One plaintext packet with a valid CRC and a packet number far ahead (forged,
@@ -927,28 +861,18 @@ Test(flow, the_awaited_message_outlives_reassembly_timeout_while_its_sender_rese
  * old until a new session. */
 Test(flow, a_packet_number_far_ahead_is_dropped_and_the_connection_goes_on)
 {
-	struct th_env env;
-	th_env_up(&env, "loop", 10);
 	warp_config_t cfg;
 	warp_config_init(&cfg);
-	warp_engine_t *a = th_make(&env, "a", &cfg);
-	warp_engine_t *b = th_make(&env, "b", &cfg);
-	warp_peer_t *ab = th_link(a, b);
-	warp_peer_t *ba = th_link(b, a);
-	th_up2(a, ab, b, ba);
-	struct th_log rx;
-	th_log_init(&rx);
-	warp_engine_set_recv(b, th_recv, &rx);
-	warp_stream_t *s;
-	cr_assert_eq(warp_stream_open(a, ab, 1, 16, &s), 0);
-	warp_engine_t *es[2] = { a, b };
-	cr_assert_eq(th_send(a, s, 10, NULL), 0);
+	struct pair t;
+	pair_up(&t, &cfg, 10);
+	warp_engine_t *es[2] = { t.a, t.b };
+	cr_assert_eq(th_send(t.a, t.s, 10, NULL), 0);
 	th_run(es, 2, 50, 100000);
-	cr_assert_eq(rx.n, 1);
-	cr_assert_eq(ba->encrypted, false);
-	uint64_t jumps[2] = { 1ull << 62, ba->rx_largest + WARP_PKT_NUM_JUMP_MAX + 1 };
+	cr_assert_eq(t.rx.n, 1);
+	cr_assert_eq(t.ba->encrypted, false);
+	uint64_t jumps[2] = { 1ull << 62, t.ba->rx_largest + WARP_PKT_NUM_JUMP_MAX + 1 };
 	for (int i = 0; i < 2; i++) {
-		struct warp_pkt *pkt = warp__pkt_get(&b->pkts);
+		struct warp_pkt *pkt = warp__pkt_get(&t.b->pkts);
 		cr_assert_not_null(pkt);
 		size_t off = warp__hdr_encode(pkt->data, 1400, WARP_PKT_FRAMES, warp__conn_id("a"),
 					      jumps[i]);
@@ -956,26 +880,27 @@ Test(flow, a_packet_number_far_ahead_is_dropped_and_the_connection_goes_on)
 						    WARP_HEARTBEAT_REPLY, 1, 0);
 		pkt->len = (uint32_t)warp__pkt_seal(pkt->data, off);
 		pkt->transport = 0;
-		warp__rx_packet(b, pkt);
-		warp__pkt_put(&b->pkts, pkt);
+		warp__rx_packet(t.b, pkt);
+		warp__pkt_put(&t.b->pkts, pkt);
 	}
 	warp_stats_t sb;
-	warp_engine_stats(b, &sb);
+	warp_engine_stats(t.b, &sb);
 	cr_assert_eq(sb.drop[WARP_DROP_PKT_NUM_JUMP], 2);
 	cr_assert_str_eq(warp_drop_reason_name(WARP_DROP_PKT_NUM_JUMP), "pkt_num_jump");
 	for (int i = 0; i < 5; i++)
-		cr_assert_eq(th_send(a, s, 10, NULL), 0);
+		cr_assert_eq(th_send(t.a, t.s, 10, NULL), 0);
 	th_run(es, 2, 3000, 100000);
-	warp_engine_stats(b, &sb);
-	cr_assert_eq(rx.n, 6, "delivered %zu of 6 (old_packet drops %llu)", rx.n,
+	warp_engine_stats(t.b, &sb);
+	cr_assert_eq(t.rx.n, 6, "delivered %zu of 6 (old_packet drops %llu)", t.rx.n,
 		     (unsigned long long)sb.drop[WARP_DROP_OLD_PACKET]);
 	cr_assert_eq(sb.drop[WARP_DROP_OLD_PACKET], 0);
-	warp_engine_destroy(a);
-	warp_engine_destroy(b);
-	th_env_down(&env);
-	free(rx.rx);
+	pair_down(&t);
 }
 
+/* Per-stream credit: while message 0 of stream 1 is lost, the receiver
+ * holds what follows it; the sender stays within the stream's window
+ * (stream_window_msgs) instead of filling the receiver, and stream 2 is not
+ * held back by stream 1's window. */
 Test(flow, per_stream_credit_bounds_what_the_receiver_holds)
 {
 	struct th_env env;
@@ -993,8 +918,8 @@ Test(flow, per_stream_credit_bounds_what_the_receiver_holds)
 	warp_stream_t *s1, *s2;
 	cr_assert_eq(warp_stream_open(a, ab, 1, 16, &s1), 0);
 	cr_assert_eq(warp_stream_open(a, ab, 2, 16, &s2), 0);
-	struct drop_first d = { .limit = 1 };
-	warp_loop_set_filter(env.net, drop_s1_m0, &d);
+	struct frame_drop d = { .from = "a:1", .match = is_s1_m0, .limit = 1 };
+	warp_loop_set_filter(env.net, drop_frames, &d);
 	warp_engine_t *es[2] = { a, b };
 	for (int i = 0; i < 100; i++)
 		cr_assert_eq(th_send(a, s1, 500, NULL), 0);
@@ -1053,8 +978,8 @@ Test(flow, messages_behind_a_lost_one_leave_it_a_reassembly_slot)
 	warp_stream_t *s1;
 	cr_assert_eq(warp_stream_open(a, ab, 1, 16, &s1), 0);
 	/* message 0 is six fragments; every packet of its first sending is lost */
-	struct drop_first d = { .limit = 6 };
-	warp_loop_set_filter(env.net, drop_s1_m0, &d);
+	struct frame_drop d = { .from = "a:1", .match = is_s1_m0, .limit = 6 };
+	warp_loop_set_filter(env.net, drop_frames, &d);
 	warp_engine_t *es[2] = { a, b };
 	cr_assert_eq(th_send(a, s1, 8000, NULL), 0);
 	for (int i = 0; i < 40; i++)
@@ -1121,8 +1046,8 @@ Test(exactly_once, a_refused_frame_stays_unacknowledged_when_the_callback_polls)
 	warp_stream_opts_t later = { .priority = 200, .guarantee = WARP_EXACTLY_ONCE };
 	cr_assert_eq(warp_stream_open_ex(a, ab, 1, &urgent, &s1), 0);
 	cr_assert_eq(warp_stream_open_ex(a, ab, 2, &later, &s2), 0);
-	struct drop_first d = { .limit = 1 };
-	warp_loop_set_filter(env.net, drop_s1_m0, &d);
+	struct frame_drop d = { .from = "a:1", .match = is_s1_m0, .limit = 1 };
+	warp_loop_set_filter(env.net, drop_frames, &d);
 	warp_engine_t *es[2] = { a, b };
 	/* stream 1's frames go first in each packet, stream 2's fill the rest
 	 * and the packets after */
