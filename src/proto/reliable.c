@@ -432,6 +432,8 @@ void warp__rx_stream_reset(warp_engine_t *e, struct warp_peer *p, struct warp_rx
 		r->held = h->onext;
 		h->held = false;
 		warp__reasm_release(e, h);
+		/* acknowledged to the sender and never delivered: counted */
+		warp__stat(e, msgs_dropped_reset, 1);
 	}
 	r->used = false;
 }

@@ -897,6 +897,33 @@ Test(flow, a_packet_number_far_ahead_is_dropped_and_the_connection_goes_on)
 	pair_down(&t);
 }
 
+/* Messages held for order when their stream is reset (the receiver reopens
+ * the peer) were acknowledged and are never delivered: they are counted. */
+Test(at_least_once, held_messages_dropped_by_a_reopen_are_counted)
+{
+	warp_config_t cfg;
+	warp_config_init(&cfg);
+	struct pair t;
+	pair_up(&t, &cfg, 14);
+	struct frame_drop d = { .from = "a:1", .match = is_s1_m0 }; /* message 0: always */
+	warp_loop_set_filter(t.env.net, drop_frames, &d);
+	warp_engine_t *es[2] = { t.a, t.b };
+	for (int i = 0; i < 4; i++) { /* one packet each */
+		cr_assert_eq(th_send(t.a, t.s, 10, NULL), 0);
+		th_run(es, 2, 1, 100000);
+	}
+	th_run(es, 2, 100, 100000);
+	cr_assert_gt(d.dropped, 0);
+	cr_assert_eq(t.rx.n, 0, "1..3 wait for 0");
+	warp_stats_t sb;
+	warp_engine_stats(t.b, &sb);
+	cr_assert_eq(sb.msgs_dropped_reset, 0);
+	cr_assert_eq(warp_peer_reopen(t.b, t.ba), 0);
+	warp_engine_stats(t.b, &sb);
+	cr_assert_eq(sb.msgs_dropped_reset, 3);
+	pair_down(&t);
+}
+
 /* Per-stream credit: while message 0 of stream 1 is lost, the receiver
  * holds what follows it; the sender stays within the stream's window
  * (stream_window_msgs) instead of filling the receiver, and stream 2 is not
