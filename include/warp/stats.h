@@ -51,6 +51,7 @@ extern "C" {
 	X(pkts_lost, "sent packets declared lost (packet threshold or RTO)")             \
 	X(rto_fired, "retransmission timeouts")                                          \
 	X(dup_msgs, "reliable-stream messages received again and dropped")               \
+	X(dup_amo_msgs, "at-most-once messages in a copy of a refused packet, dropped")  \
 	X(breaker_transitions, "circuit breaker state changes")                          \
 	X(failovers, "peers moved to their next transport")                               \
 	X(peer_restarts, "peers seen starting over (new process)")                        \

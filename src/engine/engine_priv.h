@@ -222,6 +222,12 @@ struct warp_peer {
 	uint64_t next_pkt_num;
 	uint64_t rx_largest;  /* largest packet number received, 0 = none */
 	uint64_t rx_window[WARP_RX_WINDOW_WORDS];
+	/* Packets refused (their numbers cleared from rx_window so that the
+	 * sender resends their reliable frames), same indexing, cleared with
+	 * it: a second copy is acted upon again, except for its at-most-once
+	 * frames, which the first copy delivered or dropped. */
+	uint64_t rx_refused[WARP_RX_WINDOW_WORDS];
+	bool rx_refused_any; /* a bit of rx_refused may be set */
 	/* Ack encoding cache: when rx_run_ok, every number in [rx_run_lo,
 	 * rx_largest] is in rx_window (packets arrived in order since the last
 	 * ACK was built), so the ACK's first range needs no scan in the
@@ -491,6 +497,8 @@ static inline void warp__rx_window_reset(struct warp_peer *p)
 	p->rx_largest = 0;
 	p->rx_run_ok = false; /* the ack encoder's cached run goes with it */
 	memset(p->rx_window, 0, sizeof(p->rx_window));
+	memset(p->rx_refused, 0, sizeof(p->rx_refused));
+	p->rx_refused_any = false;
 }
 
 void warp__stream_activate(struct warp_peer *p, struct warp_stream *s);

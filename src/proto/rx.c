@@ -465,7 +465,7 @@ static void complete_msg(warp_engine_t *e, struct warp_peer *p, struct warp_rxst
 }
 
 static void on_stream_frame(warp_engine_t *e, struct warp_peer *p, const struct warp_frame *f,
-			    uint8_t transport)
+			    uint8_t transport, bool again)
 {
 	uint16_t sid = f->u.stream.stream_id;
 	uint64_t mid = f->u.stream.msg_id;
@@ -474,7 +474,13 @@ static void on_stream_frame(warp_engine_t *e, struct warp_peer *p, const struct 
 	warp__stat(e, rx_frames, 1);
 
 	struct warp_rxstream *rs = NULL;
-	if (g != WARP__AMO) {
+	if (g == WARP__AMO) {
+		if (warp__unlikely(again)) {
+			/* a copy of a refused packet: this frame was acted upon */
+			warp__stat(e, dup_amo_msgs, 1);
+			return;
+		}
+	} else {
 		rs = warp__rx_stream(e, p, sid, g);
 		if (!rs) {
 			warp__drop(e, WARP_DROP_REASSEMBLY_FULL);
@@ -629,11 +635,15 @@ static void rx_window_mark(struct warp_peer *p, uint64_t pn)
 {
 	if (pn > p->rx_largest) {
 		uint64_t cur = p->rx_largest / 64, nb = pn / 64;
-		if (nb - cur >= WARP_RX_WINDOW_WORDS)
+		if (nb - cur >= WARP_RX_WINDOW_WORDS) {
 			memset(p->rx_window, 0, sizeof(p->rx_window));
-		else
-			for (uint64_t b = cur + 1; b <= nb; b++)
+			memset(p->rx_refused, 0, sizeof(p->rx_refused));
+		} else {
+			for (uint64_t b = cur + 1; b <= nb; b++) {
 				p->rx_window[b % WARP_RX_WINDOW_WORDS] = 0;
+				p->rx_refused[b % WARP_RX_WINDOW_WORDS] = 0;
+			}
+		}
 		if (pn != p->rx_largest + 1)
 			p->rx_run_ok = false; /* a gap below the new largest */
 		p->rx_largest = pn;
@@ -643,14 +653,14 @@ static void rx_window_mark(struct warp_peer *p, uint64_t pn)
 
 /* Act on one frame of a validated packet from p. */
 static inline void rx_frame(warp_engine_t *e, struct warp_peer *p, const struct warp_frame *f,
-			    uint8_t transport, bool *eliciting, bool *saw_hb_reply)
+			    uint8_t transport, bool again, bool *eliciting, bool *saw_hb_reply)
 {
 	if (f->type != WARP_FRAME_ACK && f->type != WARP_FRAME_CREDIT)
 		*eliciting = true;
 	switch (f->type) {
 	case WARP_FRAME_STREAM:
 		if (!p->closed)
-			on_stream_frame(e, p, f, transport);
+			on_stream_frame(e, p, f, transport, again);
 		break;
 	case WARP_FRAME_ACK:
 		warp__stat(e, acks_rx, 1);
@@ -766,6 +776,9 @@ void warp__rx_packet(warp_engine_t *e, struct warp_pkt *pkt)
 		body = pkt->len - WARP_WIRE_CRC_LEN;
 	}
 	rx_window_mark(p, h.pkt_num);
+	uint64_t *refused_w = &p->rx_refused[(h.pkt_num / 64) % WARP_RX_WINDOW_WORDS];
+	uint64_t pn_bit = 1ull << (h.pkt_num & 63);
+	bool again = warp__unlikely(p->rx_refused_any) && (*refused_w & pn_bit);
 	p->last_rx_ns = e->now;
 	if (h.pkt_num == p->rx_largest)
 		p->ack_largest_rx_ns = e->now;
@@ -778,10 +791,10 @@ void warp__rx_packet(warp_engine_t *e, struct warp_pkt *pkt)
 	e->rx_refuse = false;
 	/* the frames validation kept, then (a packet of many frames) the rest */
 	for (uint32_t i = 0; i < fr.n; i++)
-		rx_frame(e, p, &fr.f[i], pkt->transport, &eliciting, &saw_hb_reply);
+		rx_frame(e, p, &fr.f[i], pkt->transport, again, &eliciting, &saw_hb_reply);
 	struct warp_frame f;
 	while (warp__frame_next(pkt->data, body, &off, &f))
-		rx_frame(e, p, &f, pkt->transport, &eliciting, &saw_hb_reply);
+		rx_frame(e, p, &f, pkt->transport, again, &eliciting, &saw_hb_reply);
 	/* which of the peer's transports it came over */
 	uint32_t via = p->active_tp;
 	for (uint32_t i = 0; i < p->n_tp; i++)
@@ -797,8 +810,11 @@ void warp__rx_packet(warp_engine_t *e, struct warp_pkt *pkt)
 	e->rx_refuse = outer_refuse;
 	if (warp__unlikely(refuse)) {
 		/* part of it could not be kept: do not acknowledge it, so the
-		 * sender resends (what was delivered is deduplicated) */
-		p->rx_window[(h.pkt_num / 64) % WARP_RX_WINDOW_WORDS] &= ~(1ull << (h.pkt_num & 63));
+		 * sender resends (what was delivered is deduplicated; a copy
+		 * of this packet skips its at-most-once frames) */
+		p->rx_window[(h.pkt_num / 64) % WARP_RX_WINDOW_WORDS] &= ~pn_bit;
+		*refused_w |= pn_bit;
+		p->rx_refused_any = true;
 		p->rx_run_ok = false;
 	} else if (eliciting && !p->closed) {
 		p->ack_pending = true;
