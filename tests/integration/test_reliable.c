@@ -1110,61 +1110,48 @@ Test(exactly_once, a_refused_frame_stays_unacknowledged_when_the_callback_polls)
  * no deduplication but the packet window. */
 Test(at_most_once, a_copy_of_a_refused_packet_does_not_deliver_its_messages_again)
 {
-	struct th_env env;
-	th_env_up(&env, "loop", 94);
-	warp_config_t ca, cb;
-	warp_config_init(&ca);
-	warp_config_init(&cb);
-	cb.max_reassembly = 4; /* stream 1's messages behind the lost one soon find no slot */
-	warp_engine_t *a = th_make(&env, "a", &ca);
-	warp_engine_t *b = th_make(&env, "b", &cb);
-	warp_peer_t *ab = th_link(a, b);
-	th_link(b, a);
-	struct th_log rx;
-	th_log_init(&rx);
-	warp_engine_set_recv(b, th_recv, &rx);
-	warp_stream_t *s1, *s2;
-	warp_stream_opts_t ordered = { .priority = 16, .guarantee = WARP_AT_LEAST_ONCE };
+	warp_config_t cfg;
+	warp_config_init(&cfg);
+	cfg.max_reassembly = 4; /* stream 1's messages behind the lost one soon find no slot */
+	struct pair t;
+	pair_up(&t, &cfg, 94);
+	warp_stream_t *s2;
 	warp_stream_opts_t amo = { .priority = 200, .guarantee = WARP_AT_MOST_ONCE };
-	cr_assert_eq(warp_stream_open_ex(a, ab, 1, &ordered, &s1), 0);
-	cr_assert_eq(warp_stream_open_ex(a, ab, 2, &amo, &s2), 0);
+	cr_assert_eq(warp_stream_open_ex(t.a, t.ab, 2, &amo, &s2), 0);
 	struct frame_drop d = { .from = "a:1", .match = is_s1_m0, .limit = 1 };
-	warp_loop_set_filter(env.net, drop_frames, &d);
+	warp_loop_set_filter(t.env.net, drop_frames, &d);
 	warp_loop_fault_t f = { .duplicate = 1.0 };
-	cr_assert_eq(warp_loop_set_fault(env.net, "a:1", "b:1", &f), 0);
-	warp_engine_t *es[2] = { a, b };
+	cr_assert_eq(warp_loop_set_fault(t.env.net, "a:1", "b:1", &f), 0);
+	warp_engine_t *es[2] = { t.a, t.b };
 	/* stream 1's frames go first in each packet, stream 2's fill the rest */
 	for (int i = 0; i < 40; i++)
-		cr_assert_eq(th_send(a, s1, 100, NULL), 0);
+		cr_assert_eq(th_send(t.a, t.s, 100, NULL), 0);
 	for (int i = 0; i < 120; i++)
-		cr_assert_eq(th_send(a, s2, 100, NULL), 0);
+		cr_assert_eq(th_send(t.a, s2, 100, NULL), 0);
 	th_run(es, 2, 40000, 10000); /* 400 ms */
 	cr_assert_eq(d.dropped, 1);
 	warp_stats_t sb;
-	warp_engine_stats(b, &sb);
+	warp_engine_stats(t.b, &sb);
 	cr_assert_gt(sb.drop[WARP_DROP_REASSEMBLY_FULL], 0, "b refused packets");
 	cr_assert_gt(sb.drop[WARP_DROP_DUP_PACKET], 0, "copies of accepted packets are dropped");
 	cr_assert_gt(sb.dup_amo_msgs, 0, "copies of refused packets carried stream 2's frames");
-	cr_assert_eq(rx.bad, 0);
+	cr_assert_eq(t.rx.bad, 0);
 	uint64_t next1 = 0;
 	size_t n2 = 0;
 	static uint8_t seen[120];
 	memset(seen, 0, sizeof(seen));
-	for (size_t i = 0; i < rx.n; i++) {
-		if (rx.rx[i].stream == 1) {
-			cr_assert_eq(rx.rx[i].msg_id, next1++);
+	for (size_t i = 0; i < t.rx.n; i++) {
+		if (t.rx.rx[i].stream == 1) {
+			cr_assert_eq(t.rx.rx[i].msg_id, next1++);
 			continue;
 		}
-		cr_assert_eq(rx.rx[i].stream, 2);
-		cr_assert_lt(rx.rx[i].msg_id, 120);
-		cr_assert_eq(seen[rx.rx[i].msg_id]++, 0, "stream 2's message %llu delivered twice",
-			     (unsigned long long)rx.rx[i].msg_id);
+		cr_assert_eq(t.rx.rx[i].stream, 2);
+		cr_assert_lt(t.rx.rx[i].msg_id, 120);
+		cr_assert_eq(seen[t.rx.rx[i].msg_id]++, 0, "stream 2's message %llu delivered twice",
+			     (unsigned long long)t.rx.rx[i].msg_id);
 		n2++;
 	}
 	cr_assert_eq(next1, 40, "stream 1 delivered %llu of 40", (unsigned long long)next1);
 	cr_assert_eq(n2, 120, "stream 2 delivered %zu of 120", n2);
-	warp_engine_destroy(a);
-	warp_engine_destroy(b);
-	th_env_down(&env);
-	free(rx.rx);
+	pair_down(&t);
 }
