@@ -110,7 +110,11 @@ void warp_engine_set_completion(warp_engine_t *e, warp_recv_fn fn, void *user);
 /**
  * Refuse a message from inside the receive callback: it is not delivered
  * again, and the sender's completion is WARP_ENACK with `reason`.
- * @return 0; WARP_ESTATE outside a receive callback. [engine thread]
+ * @return 0; WARP_ESTATE outside a receive callback; WARP_EAGAIN when the
+ *         refusal cannot be reported (16 refusals from this peer wait unread
+ *         by it): the sender will take the message as delivered, so handle
+ *         it as delivered (it counts in msgs_delivered and nacks_unsent).
+ *         [engine thread]
  */
 int warp_msg_reject(warp_engine_t *e, uint16_t reason);
 

@@ -417,7 +417,7 @@ struct warp_engine {
 	warp_recv_fn completion_fn;
 	void *completion_user;
 	uint32_t in_recv;   /* receive callbacks running (nested when one polls) */
-	bool reject;        /* the innermost callback refused its message */
+	uint8_t reject;     /* the innermost callback's refusal: WARP__REJECT_* */
 	struct warp_peer *rx_cur_peer; /* the innermost callback's message */
 	uint16_t rx_cur_stream;
 	uint64_t rx_cur_msg;
@@ -532,6 +532,7 @@ void warp__retire(struct warp_peer *p);
 void warp__credit_check(warp_engine_t *e, struct warp_peer *p, struct warp_rxstream *r);
 /* rx.c: warp_msg_reject's NACK for the innermost callback's message, and
  * the NACKs the peer has read (our packets up to max_pn that carried them) */
+enum { WARP__REJECT_NONE, WARP__REJECT_QUEUED, WARP__REJECT_UNSENT };
 int warp__nack_queue(warp_engine_t *e, uint16_t reason);
 void warp__nacks_acked(warp_engine_t *e, struct warp_peer *p, uint64_t max_pn);
 void warp__queue_low(warp_engine_t *e, struct warp_peer *p, struct warp_stream *s);

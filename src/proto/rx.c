@@ -130,15 +130,17 @@ static bool deliver(warp_engine_t *e, struct warp_channel *target, struct warp_p
 		struct warp_peer *cur_p = e->rx_cur_peer;
 		uint16_t cur_s = e->rx_cur_stream;
 		uint64_t cur_m = e->rx_cur_msg;
-		bool cur_reject = e->reject;
+		uint8_t cur_reject = e->reject;
 		e->rx_cur_peer = p;
 		e->rx_cur_stream = stream_id;
 		e->rx_cur_msg = msg_id;
-		e->reject = false;
+		e->reject = WARP__REJECT_NONE;
 		e->in_recv++;
 		e->recv_fn(e->recv_user, &m);
 		e->in_recv--;
-		bool refused = e->reject;
+		/* a refusal that could not be queued counts as delivered: so
+		 * the sender takes it, and warp_msg_reject said so */
+		bool refused = e->reject == WARP__REJECT_QUEUED;
 		e->rx_cur_peer = cur_p;
 		e->rx_cur_stream = cur_s;
 		e->rx_cur_msg = cur_m;
@@ -347,16 +349,25 @@ static bool deliver_data(warp_engine_t *e, struct warp_peer *p, uint16_t sid, ui
 int warp__nack_queue(warp_engine_t *e, uint16_t reason)
 {
 	struct warp_peer *p = e->rx_cur_peer;
-	if (e->reject)
+	if (e->reject == WARP__REJECT_QUEUED)
 		return 0; /* refused already */
-	e->reject = true;
-	if (warp__unlikely(p->n_nacks >= WARP__ARRAY_LEN(p->nacks))) {
+	if (warp__unlikely(e->reject == WARP__REJECT_UNSENT ||
+			   p->n_nacks >= WARP__ARRAY_LEN(p->nacks))) {
 		/* Known limit: more refusals than the list holds within a
 		 * round trip. This one is not reported to the sender, which
-		 * will take the message as delivered: counted. */
-		warp__stat(e, nacks_unsent, 1);
-		return 0;
+		 * will take the message as delivered: counted once, and the
+		 * caller told, so the message is handled as delivered. */
+		if (e->reject == WARP__REJECT_NONE)
+			warp__stat(e, nacks_unsent, 1);
+		e->reject = WARP__REJECT_UNSENT;
+		return warp__err(WARP_EAGAIN,
+				 "peer '%s' stream %u message %llu: the refusal cannot be "
+				 "reported, %zu refusals wait unread by the sender; it takes "
+				 "the message as delivered",
+				 p->node, (unsigned)e->rx_cur_stream,
+				 (unsigned long long)e->rx_cur_msg, WARP__ARRAY_LEN(p->nacks));
 	}
+	e->reject = WARP__REJECT_QUEUED;
 	p->nacks[p->n_nacks].stream = e->rx_cur_stream;
 	p->nacks[p->n_nacks].msg_id = e->rx_cur_msg;
 	p->nacks[p->n_nacks].reason = reason;

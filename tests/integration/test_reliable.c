@@ -481,7 +481,7 @@ Test(acks, ack_ranges_match_the_receive_window)
 
 /* Engines a and b on a loop net, linked both ways with the session up; b
  * logs what it receives, a its completions; a's stream 1 to b is ordered
- * at-least-once, priority 16. */
+ * at-least-once (pair_up_as: `guarantee`), priority 16. */
 struct pair {
 	struct th_env env;
 	warp_engine_t *a, *b;
@@ -490,7 +490,7 @@ struct pair {
 	struct th_log rx, done;
 };
 
-static void pair_up(struct pair *t, warp_config_t *cfg, uint64_t seed)
+static void pair_up_as(struct pair *t, warp_config_t *cfg, uint64_t seed, int guarantee)
 {
 	memset(t, 0, sizeof(*t));
 	th_env_up(&t->env, "loop", seed);
@@ -503,8 +503,13 @@ static void pair_up(struct pair *t, warp_config_t *cfg, uint64_t seed)
 	th_log_init(&t->done);
 	warp_engine_set_recv(t->b, th_recv, &t->rx);
 	warp_engine_set_completion(t->a, th_recv, &t->done);
-	warp_stream_opts_t o = { .priority = 16, .guarantee = WARP_AT_LEAST_ONCE };
+	warp_stream_opts_t o = { .priority = 16, .guarantee = (uint8_t)guarantee };
 	cr_assert_eq(warp_stream_open_ex(t->a, t->ab, 1, &o, &t->s), 0);
+}
+
+static void pair_up(struct pair *t, warp_config_t *cfg, uint64_t seed)
+{
+	pair_up_as(t, cfg, seed, WARP_AT_LEAST_ONCE);
 }
 
 static void pair_down(struct pair *t)
@@ -641,6 +646,85 @@ Test(at_least_once, a_refusal_whose_nack_is_lost_is_still_reported)
 Test(exactly_once, a_refusal_whose_nack_is_lost_is_still_reported)
 {
 	lost_nacks(WARP_EXACTLY_ONCE, 6);
+}
+
+/* More refusals in one round trip than the NACK list holds (16 per peer):
+ * the ones beyond cannot be reported, and the sender takes those messages as
+ * delivered. warp_msg_reject says so (WARP_EAGAIN, with the limit in the
+ * detail), so the application knows to handle them as delivered; it used to
+ * return 0 for them too. Each message's completion matches what the
+ * receiver was told. */
+struct refuse_all {
+	warp_engine_t *b;
+	int rc[256];  /* warp_msg_reject's result per message id */
+	int calls;
+	char detail[256];
+};
+static void refuse_everything(void *user, const warp_msg_t *m)
+{
+	struct refuse_all *r = user;
+	cr_assert_lt(m->msg_id, 256);
+	r->rc[m->msg_id] = warp_msg_reject(r->b, 9);
+	r->calls++;
+	if (r->rc[m->msg_id] == WARP_EAGAIN) {
+		snprintf(r->detail, sizeof(r->detail), "%s", warp_errdetail());
+		cr_assert_eq(warp_msg_reject(r->b, 9), WARP_EAGAIN, "a second call says the same");
+	}
+}
+
+static void refusals_beyond_the_list(int guarantee)
+{
+	struct pair t;
+	warp_config_t cfg;
+	warp_config_init(&cfg);
+	pair_up_as(&t, &cfg, 97, guarantee);
+	struct refuse_all rf = { .b = t.b };
+	warp_engine_set_recv(t.b, refuse_everything, &rf);
+	enum { N = 200 };
+	for (int i = 0; i < N; i++) /* all queued before b reads any */
+		cr_assert_eq(th_send(t.a, t.s, 40, NULL), 0);
+	warp_engine_t *es[2] = { t.a, t.b };
+	for (int k = 0; k < 20000 && t.done.n < N; k++)
+		th_run(es, 2, 1, 100000);
+	cr_assert_eq(t.done.n, N, "completed %zu of %d", t.done.n, N);
+	cr_assert_eq(rf.calls, N, "each message delivered once: %d", rf.calls);
+	int nacked = 0, unsent = 0;
+	for (size_t i = 0; i < t.done.n; i++) {
+		struct th_rx *c = &t.done.rx[i];
+		int rc = rf.rc[c->msg_id];
+		cr_assert(rc == 0 || rc == WARP_EAGAIN, "message %llu: reject gave %d",
+			  (unsigned long long)c->msg_id, rc);
+		if (rc == 0) {
+			cr_assert_eq(c->status, WARP_ENACK, "message %llu refused, completed with %s",
+				     (unsigned long long)c->msg_id, warp_strerror(c->status));
+			cr_assert_eq(c->nack_reason, 9);
+			nacked++;
+		} else {
+			cr_assert_eq(c->status, 0, "message %llu: b was told its refusal is unsent, "
+				     "completed with %s", (unsigned long long)c->msg_id,
+				     warp_strerror(c->status));
+			unsent++;
+		}
+	}
+	cr_assert_geq(nacked, 16, "nacked %d", nacked);
+	cr_assert_gt(unsent, 0, "the list overflowed: nacked %d, unsent %d", nacked, unsent);
+	cr_assert(strstr(rf.detail, "16 refusals wait unread") != NULL, "detail: %s", rf.detail);
+	warp_stats_t sa, sb;
+	warp_engine_stats(t.a, &sa);
+	warp_engine_stats(t.b, &sb);
+	cr_assert_eq(sa.msgs_nacked, (uint64_t)nacked);
+	cr_assert_eq(sb.nacks_unsent, (uint64_t)unsent);
+	cr_assert_eq(sb.msgs_delivered, (uint64_t)unsent, "the unsent refusals count as delivered");
+	pair_down(&t);
+}
+
+Test(at_least_once, refusals_beyond_the_nack_list_are_reported_to_the_refuser)
+{
+	refusals_beyond_the_list(WARP_AT_LEAST_ONCE);
+}
+Test(exactly_once, refusals_beyond_the_nack_list_are_reported_to_the_refuser)
+{
+	refusals_beyond_the_list(WARP_EXACTLY_ONCE);
 }
 
 /* A refusal while the receiver's own packets fill its sent ring (it cannot
