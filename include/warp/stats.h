@@ -44,7 +44,7 @@ extern "C" {
 	X(retransmits, "fragments sent again after a loss")                             \
 	X(msgs_acked, "sent messages acknowledged")                                      \
 	X(msgs_nacked, "sent messages refused by the receiving application")            \
-	X(nacks_unsent, "refusals not reported to the sender: more than 16 unread at once (it takes them as delivered)") \
+	X(nacks_unsent, "refusals not reported to the sender (16 unread at once, or the message was acknowledged while it waited for order): it takes them as delivered") \
 	X(msgs_timed_out, "sent messages given up (ack_timeout, max_retries, or at-most-once lost)") \
 	X(acks_tx, "ack frames sent")                                                    \
 	X(rtt_samples, "round-trip time samples taken from acks")                         \

@@ -288,6 +288,10 @@ struct warp_peer {
 		uint64_t pn;	/* first tracked packet that carried it; UINT64_MAX: none */
 	} nacks[16];
 	uint32_t n_nacks;
+	/* ACK frames built for the peer: a message held for order notes the
+	 * count, and a refusal once it changed comes too late (its packet has
+	 * been acknowledged) */
+	uint32_t acks_built;
 
 	/* streams and transmit scheduling */
 	struct warp_stream *streams; /* max_streams slots */
@@ -322,6 +326,7 @@ struct warp_reasm {
 		uint32_t lo, hi;
 	} iv[WARP_REASM_MAX_IVALS];
 	uint64_t rx_ns;
+	uint32_t ack_mark; /* held for order: the peer's acks_built then */
 };
 
 /* Channel records. */
@@ -418,6 +423,8 @@ struct warp_engine {
 	void *completion_user;
 	uint32_t in_recv;   /* receive callbacks running (nested when one polls) */
 	uint8_t reject;     /* the innermost callback's refusal: WARP__REJECT_* */
+	bool rx_cur_acked;  /* the innermost callback's message was acknowledged before */
+	bool rx_next_acked; /* drain_held: the message deliver() gets next was */
 	struct warp_peer *rx_cur_peer; /* the innermost callback's message */
 	uint16_t rx_cur_stream;
 	uint64_t rx_cur_msg;

@@ -154,8 +154,10 @@ size_t warp__ack_encode(warp_engine_t *e, struct warp_peer *p, uint8_t *b, size_
 	size_t w = warp__frame_ack_encode(b, room, largest, first,
 					  (uint16_t)(delay_us > 65535 ? 65535 : delay_us), ranges,
 					  (uint8_t)nr);
-	if (w)
+	if (w) {
 		warp__stat(e, acks_tx, 1);
+		p->acks_built++;
+	}
 	return w;
 }
 

@@ -112,6 +112,8 @@ static bool deliver(warp_engine_t *e, struct warp_channel *target, struct warp_p
 		    uint32_t len, int status, uint8_t kind, uint16_t reason,
 		    struct warp_reasm *held)
 {
+	bool acked = e->rx_next_acked;
+	e->rx_next_acked = false;
 	if (!target && kind == WARP_MSG_DATA && e->recv_fn) {
 		warp_msg_t m = {
 			.peer = p,
@@ -131,9 +133,11 @@ static bool deliver(warp_engine_t *e, struct warp_channel *target, struct warp_p
 		uint16_t cur_s = e->rx_cur_stream;
 		uint64_t cur_m = e->rx_cur_msg;
 		uint8_t cur_reject = e->reject;
+		bool cur_acked = e->rx_cur_acked;
 		e->rx_cur_peer = p;
 		e->rx_cur_stream = stream_id;
 		e->rx_cur_msg = msg_id;
+		e->rx_cur_acked = acked;
 		e->reject = WARP__REJECT_NONE;
 		e->in_recv++;
 		e->recv_fn(e->recv_user, &m);
@@ -144,6 +148,7 @@ static bool deliver(warp_engine_t *e, struct warp_channel *target, struct warp_p
 		e->rx_cur_peer = cur_p;
 		e->rx_cur_stream = cur_s;
 		e->rx_cur_msg = cur_m;
+		e->rx_cur_acked = cur_acked;
 		e->reject = cur_reject;
 		if (!refused) /* else warp_msg_reject queued its NACK */
 			warp__stat(e, msgs_delivered, 1);
@@ -351,15 +356,25 @@ int warp__nack_queue(warp_engine_t *e, uint16_t reason)
 	struct warp_peer *p = e->rx_cur_peer;
 	if (e->reject == WARP__REJECT_QUEUED)
 		return 0; /* refused already */
-	if (warp__unlikely(e->reject == WARP__REJECT_UNSENT ||
+	if (warp__unlikely(e->reject == WARP__REJECT_UNSENT || e->rx_cur_acked ||
 			   p->n_nacks >= WARP__ARRAY_LEN(p->nacks))) {
-		/* Known limit: more refusals than the list holds within a
-		 * round trip. This one is not reported to the sender, which
-		 * will take the message as delivered: counted once, and the
-		 * caller told, so the message is handled as delivered. */
+		/* Known limits: the message waited for order and an ACK of its
+		 * packet went out meanwhile (the sender settles at the packet
+		 * acknowledgement), or more refusals than the list holds
+		 * within a round trip. This one is not reported, and the
+		 * sender takes the message as delivered: counted once, and the
+		 * caller told, so the message is handled as delivered. No NACK
+		 * either, so the sender cannot see it refused after all. */
 		if (e->reject == WARP__REJECT_NONE)
 			warp__stat(e, nacks_unsent, 1);
 		e->reject = WARP__REJECT_UNSENT;
+		if (e->rx_cur_acked)
+			return warp__err(WARP_EAGAIN,
+					 "peer '%s' stream %u message %llu: the refusal cannot be "
+					 "reported, the message waited for order and its packet was "
+					 "acknowledged meanwhile; the sender takes it as delivered",
+					 p->node, (unsigned)e->rx_cur_stream,
+					 (unsigned long long)e->rx_cur_msg);
 		return warp__err(WARP_EAGAIN,
 				 "peer '%s' stream %u message %llu: the refusal cannot be "
 				 "reported, %zu refusals wait unread by the sender; it takes "
@@ -406,6 +421,7 @@ static void drain_held(warp_engine_t *e, struct warp_peer *p, struct warp_rxstre
 			continue;
 		}
 		rs->next++;
+		e->rx_next_acked = h->ack_mark != p->acks_built;
 		if (deliver_data(e, p, h->stream_id, h->msg_id, h->transport, h->buf, h->msg_len, h))
 			warp__reasm_release(e, h);
 	}
@@ -462,6 +478,7 @@ static void complete_msg(warp_engine_t *e, struct warp_peer *p, struct warp_rxst
 		held->transport = transport;
 	}
 	warp__wheel_cancel(&e->wheel, &held->timer);
+	held->ack_mark = p->acks_built;
 	int32_t *pp = &rs->held;
 	while (*pp >= 0 && e->reasm[*pp].msg_id < mid)
 		pp = &e->reasm[*pp].onext;

@@ -727,6 +727,85 @@ Test(exactly_once, refusals_beyond_the_nack_list_are_reported_to_the_refuser)
 	refusals_beyond_the_list(WARP_EXACTLY_ONCE);
 }
 
+/* A message that waited for order behind a lost one: by the time the gap
+ * fills, b has acknowledged its packet and a has settled it as delivered, so
+ * a refusal cannot be reported. warp_msg_reject says so (WARP_EAGAIN) and
+ * sends no NACK; it used to return 0. A refusal of a message that did not
+ * wait is reported as before. */
+struct refuse_ids {
+	warp_engine_t *b;
+	uint64_t ids[2];
+	int rc[2];
+	char detail[256];
+	struct th_log log;
+};
+static void refuse_listed(void *user, const warp_msg_t *m)
+{
+	struct refuse_ids *r = user;
+	for (int i = 0; i < 2; i++)
+		if (m->stream_id == 1 && m->msg_id == r->ids[i]) {
+			r->rc[i] = warp_msg_reject(r->b, (uint16_t)(50 + i));
+			if (r->rc[i] == WARP_EAGAIN)
+				snprintf(r->detail, sizeof(r->detail), "%s", warp_errdetail());
+			return;
+		}
+	th_recv(&r->log, m);
+}
+
+static void refusal_after_the_wait(int guarantee)
+{
+	struct pair t;
+	warp_config_t cfg;
+	warp_config_init(&cfg);
+	pair_up_as(&t, &cfg, 98, guarantee);
+	/* message 3 waits behind message 0, lost once; 14 is sent after all
+	 * of 0..9 have completed. 1200 bytes: one message per packet */
+	struct refuse_ids rf = { .b = t.b, .ids = { 3, 14 }, .rc = { 1, 1 } };
+	th_log_init(&rf.log);
+	warp_engine_set_recv(t.b, refuse_listed, &rf);
+	struct frame_drop d = { .from = "a:1", .match = is_s1_m0, .limit = 1 };
+	warp_loop_set_filter(t.env.net, drop_frames, &d);
+	warp_engine_t *es[2] = { t.a, t.b };
+	for (int i = 0; i < 10; i++)
+		cr_assert_eq(th_send(t.a, t.s, 1200, NULL), 0);
+	for (int k = 0; k < 20000 && t.done.n < 10; k++)
+		th_run(es, 2, 1, 100000);
+	cr_assert_eq(t.done.n, 10, "completed %zu of 10", t.done.n);
+	cr_assert_eq(d.dropped, 1);
+	for (int i = 10; i < 20; i++)
+		cr_assert_eq(th_send(t.a, t.s, 1200, NULL), 0);
+	for (int k = 0; k < 20000 && t.done.n < 20; k++)
+		th_run(es, 2, 1, 100000);
+	cr_assert_eq(t.done.n, 20, "completed %zu of 20", t.done.n);
+	cr_assert_eq(rf.rc[0], WARP_EAGAIN, "message 3 waited and was acknowledged: %d", rf.rc[0]);
+	cr_assert(strstr(rf.detail, "waited for order") != NULL, "detail: %s", rf.detail);
+	cr_assert_eq(rf.rc[1], 0, "message 14 did not wait: its refusal is reported");
+	for (size_t i = 0; i < t.done.n; i++) {
+		struct th_rx *c = &t.done.rx[i];
+		int want = c->msg_id == 14 ? WARP_ENACK : 0;
+		cr_assert_eq(c->status, want, "message %llu completed with %s",
+			     (unsigned long long)c->msg_id, warp_strerror(c->status));
+	}
+	cr_assert_eq(rf.log.n, 18);
+	warp_stats_t sa, sb;
+	warp_engine_stats(t.a, &sa);
+	warp_engine_stats(t.b, &sb);
+	cr_assert_eq(sa.msgs_nacked, 1);
+	cr_assert_eq(sb.nacks_unsent, 1);
+	cr_assert_eq(sb.msgs_delivered, 19, "18 taken, and 3, whose refusal was not sent");
+	free(rf.log.rx);
+	pair_down(&t);
+}
+
+Test(at_least_once, a_refusal_after_the_wait_for_order_is_reported_to_the_refuser)
+{
+	refusal_after_the_wait(WARP_AT_LEAST_ONCE);
+}
+Test(exactly_once, a_refusal_after_the_wait_for_order_is_reported_to_the_refuser)
+{
+	refusal_after_the_wait(WARP_EXACTLY_ONCE);
+}
+
 /* A refusal while the receiver's own packets fill its sent ring (it cannot
  * track another packet): its ACK went out alone, the sender settled the
  * message as acknowledged and ignored the NACK that came later. Now every
