@@ -152,9 +152,11 @@ static int submit_one(warp_engine_t *e, struct warp_channel *c, const void *rec,
 {
 	const struct warp_chrec_send *r = rec;
 	int rc = warp__tx_enqueue(e, r->stream, r->msg_id, r + 1, len - sizeof(*r), c->idx);
-	if (rc && rc != WARP_EAGAIN) /* closed, circuit open, shutting down */
+	if (rc && rc != WARP_EAGAIN) { /* closed, circuit open, shutting down */
+		warp__stream_refused(e, r->stream, r->msg_id, rc);
 		warp__deliver_completion(e, r->stream->peer, r->stream->id, r->msg_id, rc, 0,
 					 c->idx);
+	}
 	return rc;
 }
 

@@ -535,6 +535,10 @@ struct warp_rxstream *warp__rx_stream(warp_engine_t *e, struct warp_peer *p, uin
 				      uint8_t guarantee);
 void warp__on_ack(warp_engine_t *e, struct warp_peer *p, const struct warp_frame *f);
 void warp__settle(warp_engine_t *e, struct warp_txmsg *m, int status, uint16_t reason);
+/* A message id the engine refused before queueing it (a channel record: its
+ * id was taken when the application wrote it): the stream moves past it as
+ * past a message settled with `status`, so its receiver does not wait. */
+void warp__stream_refused(warp_engine_t *e, struct warp_stream *s, uint64_t msg_id, int status);
 void warp__retire(struct warp_peer *p);
 void warp__credit_check(warp_engine_t *e, struct warp_peer *p, struct warp_rxstream *r);
 /* rx.c: warp_msg_reject's NACK for the innermost callback's message, and

@@ -23,6 +23,38 @@
 
 /* ---- completions -------------------------------------------------------- */
 
+/* An ordered stream's receiver must not wait for a message that will not
+ * come: announce the new low-water mark. The mark is the oldest message not
+ * settled, so one given up while an older one is still in flight is owed:
+ * announced once the older ones settle, however they do (else the receiver
+ * waits for it for good). A close drops messages without a mark: the reopen
+ * announces it. */
+static void stream_low_update(warp_engine_t *e, struct warp_stream *s, uint64_t msg_id, int status)
+{
+	if (status && status != WARP_ECLOSED && s->guarantee != WARP__AMO &&
+	    msg_id + 1 > s->low_owed)
+		s->low_owed = msg_id + 1;
+	if (warp__unlikely(s->low_owed)) {
+		uint64_t low = warp__stream_low(s);
+		if (low > s->low_sent) {
+			s->low_sent = low;
+			warp__queue_low(e, s->peer, s);
+		}
+		if (low >= s->low_owed)
+			s->low_owed = 0;
+	}
+}
+
+void warp__stream_refused(warp_engine_t *e, struct warp_stream *s, uint64_t msg_id, int status)
+{
+	if (s->guarantee == WARP__AMO)
+		return;
+	if (!s->any_queued || msg_id > s->last_id)
+		s->last_id = msg_id;
+	s->any_queued = true;
+	stream_low_update(e, s, msg_id, status);
+}
+
 void warp__settle(warp_engine_t *e, struct warp_txmsg *m, int status, uint16_t reason)
 {
 	struct warp_stream *s = m->stream;
@@ -50,23 +82,7 @@ void warp__settle(warp_engine_t *e, struct warp_txmsg *m, int status, uint16_t r
 		warp__stat(e, msgs_nacked, 1);
 	else if (status == WARP_ETIMEDOUT)
 		warp__stat(e, msgs_timed_out, 1);
-	/* An ordered stream's receiver must not wait for a message that will
-	 * not come: announce the new low-water mark. The mark is the oldest
-	 * message not settled, so one given up while an older one is still in
-	 * flight is owed: announced once the older ones settle, however they
-	 * do (else the receiver waits for it for good). */
-	if (status && status != WARP_ECLOSED && s->guarantee != WARP__AMO &&
-	    m->msg_id + 1 > s->low_owed)
-		s->low_owed = m->msg_id + 1;
-	if (warp__unlikely(s->low_owed)) {
-		uint64_t low = warp__stream_low(s);
-		if (low > s->low_sent) {
-			s->low_sent = low;
-			warp__queue_low(e, p, s);
-		}
-		if (low >= s->low_owed)
-			s->low_owed = 0;
-	}
+	stream_low_update(e, s, m->msg_id, status);
 	uint16_t sid = s->id;
 	uint64_t mid = m->msg_id;
 	int chan = m->chan;

@@ -225,6 +225,67 @@ Test(breaker, a_failed_trial_opens_it_again)
 	two_down(&t);
 }
 
+/* Channel sends refused while the circuit is open took their message ids
+ * when the application wrote them. The stream's receiver used to wait for
+ * those ids for good: the trials after them were acknowledged (and closed
+ * the circuit) but held, never delivered, and so was everything after.
+ * Now the stream moves past a refused id as past a failed message, and its
+ * receiver is told (STREAM_LOW). */
+static int chan_send(warp_channel_t *ch, warp_stream_t *s)
+{
+	uint8_t buf[10];
+	th_fill(buf, sizeof(buf), th_seed(s->id, s->next_msg_id, sizeof(buf)));
+	return warp_channel_send(ch, s, buf, sizeof(buf), NULL);
+}
+
+Test(breaker, channel_sends_refused_while_open_leave_no_hole_in_the_stream)
+{
+	warp_config_t c = breaker_cfg();
+	struct two t;
+	two_up(&t, &c);
+	warp_channel_t *ch;
+	cr_assert_eq(warp_channel_open(t.a, WARP_CHANNEL_COMPLETIONS, &ch), 0);
+	cr_assert_eq(warp_loop_partition(t.env.net, "a:1", "b:1", true), 0);
+	for (int i = 0; i < 3; i++) /* ids 0-2 time out: the circuit opens */
+		cr_assert_eq(th_send(t.a, t.s, 10, NULL), 0);
+	run_ms(&t, 30);
+	cr_assert_eq(warp_peer_breaker(t.ab), WARP_BREAKER_OPEN);
+	for (int i = 0; i < 2; i++) /* ids 3 and 4: refused by the engine */
+		cr_assert_eq(chan_send(ch, t.s), 0);
+	run_ms(&t, 1);
+	warp_msg_t m[16];
+	int n = warp_channel_recv_burst(ch, m, 16);
+	cr_assert_eq(n, 2);
+	for (int i = 0; i < n; i++) {
+		cr_assert_eq(m[i].msg_id, (uint64_t)(3 + i));
+		cr_assert_eq(m[i].status, WARP_ECIRCUIT_OPEN);
+	}
+	warp_channel_recv_done(ch);
+	cr_assert_eq(warp_loop_partition(t.env.net, "a:1", "b:1", false), 0);
+	run_ms(&t, 60);
+	cr_assert_eq(warp_peer_breaker(t.ab), WARP_BREAKER_HALF_OPEN);
+	for (int i = 0; i < 2; i++) /* ids 5 and 6: the trials */
+		cr_assert_eq(chan_send(ch, t.s), 0);
+	run_ms(&t, 5);
+	cr_assert_eq(warp_peer_breaker(t.ab), WARP_BREAKER_CLOSED);
+	for (int i = 0; i < 3; i++) /* ids 7-9 */
+		cr_assert_eq(chan_send(ch, t.s), 0);
+	run_ms(&t, 10);
+	n = warp_channel_recv_burst(ch, m, 16);
+	cr_assert_eq(n, 5);
+	for (int i = 0; i < n; i++) {
+		cr_assert_eq(m[i].msg_id, (uint64_t)(5 + i));
+		cr_assert_eq(m[i].status, 0, "message %d: %s", 5 + i, warp_strerror(m[i].status));
+	}
+	warp_channel_recv_done(ch);
+	/* what the sender was told arrived, arrived */
+	cr_assert_eq(t.rx.n, 5, "b delivered %zu of the 5 acknowledged", t.rx.n);
+	cr_assert_eq(t.rx.bad, 0);
+	for (size_t i = 0; i < t.rx.n; i++)
+		cr_assert_eq(t.rx.rx[i].msg_id, 5 + i);
+	two_down(&t);
+}
+
 Test(breaker, successes_reset_the_failure_count)
 {
 	warp_config_t c = breaker_cfg();
