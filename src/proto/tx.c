@@ -144,10 +144,9 @@ int warp__tx_enqueue(warp_engine_t *e, warp_stream_t *s, uint64_t msg_id, const 
 		return WARP_EAGAIN;
 	}
 	struct warp_txmsg *m = &e->txmsgs[i];
-	uint32_t nfrags = len ? (uint32_t)((len + e->stream_payload_max - 1) / e->stream_payload_max)
-			      : 1;
+	uint32_t nfrags = warp__tx_nfrags(len, e->stream_payload_max);
 	size_t body = (len + 7) & ~(size_t)7;
-	m->data = warp__buddy_alloc(&e->txa, body + ((nfrags + 63) / 64) * 8);
+	m->data = warp__buddy_alloc(&e->txa, warp__tx_block_bytes(len, e->stream_payload_max));
 	if (warp__unlikely(!m->data)) {
 		warp__idx_put(&e->txmsg_free, (uint32_t)i);
 		warp__breaker_unadmit(e, p);

@@ -195,6 +195,27 @@ Test(errors, bad_arguments_and_unknown_things)
 	warp_config_add_transport(&cfg, "loop", "a:1", p.net);
 	cr_assert_eq(warp_engine_create(&cfg, &e2), WARP_EDRIVER);
 	cr_assert(strstr(warp_errdetail(), "in use"), "%s", warp_errdetail());
+	/* a TX arena as large as max_payload_bytes has no room for that
+	 * message's fragment map: it used to be accepted, and such a message
+	 * was refused with WARP_EAGAIN for ever */
+	warp_config_t big;
+	warp_config_init(&big);
+	strcpy(big.node_id, "y");
+	warp_config_add_transport(&big, "loop", "y:1", p.net);
+	big.max_payload_bytes = 1u << 20;
+	big.tx_arena_bytes = 1u << 20;
+	cr_assert_eq(warp_config_validate(&big), 0);
+	cr_assert_eq(warp_engine_create(&big, &e2), WARP_ECONFIG);
+	cr_assert(strstr(warp_errdetail(), "tx_arena_bytes: 1048576") &&
+		  strstr(warp_errdetail(), "give at least 2097152"), "%s", warp_errdetail());
+	big.tx_arena_bytes = 2u << 20;
+	cr_assert_eq(warp_engine_create(&big, &e2), 0, "%s", warp_errdetail());
+	warp_peer_t *yb = th_peer(e2, "b");
+	cr_assert_eq(warp_stream_open(e2, yb, 1, 16, &s), 0);
+	uint8_t *m = calloc(1, 1u << 20);
+	cr_assert_eq(warp_send(e2, s, m, 1u << 20, NULL), 0, "the largest message fits");
+	free(m);
+	warp_engine_destroy(e2);
 	pair_down(&p);
 }
 
