@@ -36,6 +36,7 @@ extern "C" {
 	X(send_too_big, "engine-thread sends refused with WARP_ETOOBIG")                            \
 	X(tx_driver_full, "packets a driver could not take this poll (retried)")      \
 	X(rx_spilled, "deliveries that waited for a full channel ring")               \
+	X(completions_parked, "channel completions that waited for a full ring (in their send's slot)") \
 	X(heartbeats_tx, "heartbeat frames sent (replies not included)")                                     \
 	X(heartbeats_rx, "heartbeat frames received")                                 \
 	X(acks_rx, "ack frames received")                                             \

@@ -44,6 +44,7 @@ int warp_channel_open(warp_engine_t *e, unsigned flags, warp_channel_t **out)
 	c->e = e;
 	c->flags = flags;
 	c->spill_head = c->spill_tail = -1;
+	c->cpend_head = c->cpend_tail = -1;
 	c->idx = (int32_t)e->n_channels;
 	e->channels[e->n_channels++] = c;
 	if (flags & WARP_CHANNEL_RECV)
@@ -151,6 +152,12 @@ void warp_channel_recv_done(warp_channel_t *c)
 static int submit_one(warp_engine_t *e, struct warp_channel *c, const void *rec, uint32_t len)
 {
 	const struct warp_chrec_send *r = rec;
+	/* A channel that wants completions submits only while a completion
+	 * fits in its ring: the one a refusal needs now, and the ones its
+	 * sends will need go behind those that wait (cpend), never lost. */
+	if ((c->flags & WARP_CHANNEL_COMPLETIONS) &&
+	    (c->cpend_head >= 0 || !warp_spsc_fits(c->del, sizeof(struct warp_chrec_msg))))
+		return WARP_EAGAIN;
 	int rc = warp__tx_enqueue(e, r->stream, r->msg_id, r + 1, len - sizeof(*r), c->idx);
 	if (rc && rc != WARP_EAGAIN) { /* closed, circuit open, shutting down */
 		warp__stream_refused(e, r->stream, r->msg_id, rc);

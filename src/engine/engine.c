@@ -356,7 +356,7 @@ static int engine_poll(warp_engine_t *e)
 
 	if (e->n_channels)
 		work += warp__channels_drain(e);
-	if (e->n_spilled)
+	if (e->n_spilled || e->n_cpend)
 		work += warp__deliver_spilled(e);
 
 	/* Receive. A packet is only parsed when every receiving channel has
@@ -454,7 +454,7 @@ static bool channels_pending(const warp_engine_t *e)
  * a message spilled aside, or received packets held back (rx_room). */
 static bool waits_for_room(const warp_engine_t *e)
 {
-	return e->n_spilled || e->rx_next < e->rx_n;
+	return e->n_spilled || e->n_cpend || e->rx_next < e->rx_n;
 }
 
 /* The application has made the room they wait for, so the next poll
@@ -467,6 +467,9 @@ static bool room_made(warp_engine_t *e)
 	bool spilled = false;
 	for (uint32_t i = 0; i < e->n_channels; i++) {
 		struct warp_channel *c = e->channels[i];
+		if (c->cpend_head >= 0 &&
+		    warp_spsc_fits(c->del, (uint32_t)sizeof(struct warp_chrec_msg)))
+			return true; /* a parked completion fits (they do not hold packets back) */
 		if (c->spill_head < 0)
 			continue;
 		spilled = true;

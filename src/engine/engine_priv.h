@@ -44,6 +44,11 @@ struct warp_txmsg {
 	uint32_t retries;    /* fragment resends; the limit is max_retries per fragment */
 	uint64_t deadline_ns; /* ack_timeout from the first transmission, 0 = not sent yet */
 	uint64_t queued_ns;   /* engine clock when it was queued */
+	/* settled, its completion waiting for room in its channel's ring (the
+	 * entry is kept, its data freed): the channel's list, in order */
+	int32_t cnext;
+	int cstatus;
+	uint16_t creason;
 };
 
 /* A fragment reference: which fragment of which message a packet carried. */
@@ -372,6 +377,10 @@ struct warp_channel {
 	uint32_t stalled_len;
 	bool del_dirty;      /* records reserved in del, not committed yet */
 	int32_t spill_head, spill_tail;
+	/* completions of settled sends that found the ring full: their tx
+	 * messages, kept until the completion fits (txmsgs indices, -1 = none).
+	 * While any wait, the channel's submissions wait too. */
+	int32_t cpend_head, cpend_tail;
 };
 
 struct warp_transport {
@@ -425,6 +434,7 @@ struct warp_engine {
 	int32_t *reasm_hash;
 	uint32_t reasm_hash_mask;
 	uint32_t n_spilled;
+	uint32_t n_cpend;   /* completions parked in tx messages (warp_channel.cpend_*) */
 
 	struct warp_wheel wheel;
 
@@ -531,8 +541,13 @@ void warp__tx_drop_peer_queue(warp_engine_t *e, struct warp_peer *p, int status)
 /* proto/rx.c */
 void warp__rx_packet(warp_engine_t *e, struct warp_pkt *pkt);
 void warp__reasm_timeout(struct warp_timer *t, uint64_t now);
-void warp__deliver_completion(warp_engine_t *e, struct warp_peer *p, uint16_t stream_id,
+/* A send's outcome to whoever asked for it: the engine's completion
+ * callback, or the submitting channel's ring. False when that ring has no
+ * room (or completions wait before it): the caller parks it. */
+bool warp__deliver_completion(warp_engine_t *e, struct warp_peer *p, uint16_t stream_id,
 			      uint64_t msg_id, int status, uint16_t reason, int chan);
+/* Keep settled m, its data freed, until its completion fits in its channel. */
+void warp__completion_park(warp_engine_t *e, struct warp_txmsg *m, int status, uint16_t reason);
 unsigned warp__deliver_spilled(warp_engine_t *e);
 void warp__rx_commit(warp_engine_t *e);
 void warp__reasm_release(warp_engine_t *e, struct warp_reasm *r);

@@ -91,12 +91,18 @@ void warp__settle(warp_engine_t *e, struct warp_txmsg *m, int status, uint16_t r
 	/* at-most-once losses are expected: only reliable messages that ran out
 	 * of retries (or were acknowledged) speak for the peer's health */
 	bool verdict = s->guarantee != WARP__AMO || status == 0;
-	warp__txmsg_free(e, m);
+	/* a channel's completion goes into its ring now, or waits in m (never
+	 * lost: m's slot is what bounds the sends awaiting completions) */
+	if (chan >= 0 && !warp__deliver_completion(e, p, sid, mid, status, reason, chan))
+		warp__completion_park(e, m, status, reason);
+	else
+		warp__txmsg_free(e, m);
 	if (verdict)
 		warp__breaker_outcome(e, p, status);
 	else
 		warp__breaker_unadmit(e, p); /* a lost at-most-once trial says nothing */
-	warp__deliver_completion(e, p, sid, mid, status, reason, chan);
+	if (chan < 0)
+		warp__deliver_completion(e, p, sid, mid, status, reason, chan);
 }
 
 /* ---- acknowledgements ------------------------------------------------------ */

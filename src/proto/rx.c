@@ -208,11 +208,71 @@ static bool deliver(warp_engine_t *e, struct warp_channel *target, struct warp_p
 	return r != held;
 }
 
+bool warp__deliver_completion(warp_engine_t *e, struct warp_peer *p, uint16_t stream_id,
+			      uint64_t msg_id, int status, uint16_t reason, int chan)
+{
+	if (chan < 0) {
+		if (e->completion_fn) /* else the engine thread's own send: counted */
+			deliver(e, NULL, p, stream_id, msg_id, p->tp[p->active_tp].transport,
+				NULL, 0, status, WARP_MSG_COMPLETION, reason, NULL);
+		return true;
+	}
+	struct warp_channel *c = e->channels[chan];
+	if (!(c->flags & WARP_CHANNEL_COMPLETIONS))
+		return true; /* counted; the channel did not ask */
+	/* in order behind those that wait; not behind spilled messages (a
+	 * completion is not part of any received stream's order) */
+	return c->cpend_head < 0 &&
+	       chan_put(c, p, stream_id, msg_id, p->tp[p->active_tp].transport, e->now, status,
+			WARP_MSG_COMPLETION, reason, NULL, 0);
+}
+
+void warp__completion_park(warp_engine_t *e, struct warp_txmsg *m, int status, uint16_t reason)
+{
+	struct warp_channel *c = e->channels[m->chan];
+	warp__buddy_free(&e->txa, m->data);
+	m->data = NULL;
+	m->gen++; /* fragment references to it are stale from now on */
+	m->cstatus = status;
+	m->creason = reason;
+	m->cnext = -1;
+	int32_t i = (int32_t)(m - e->txmsgs);
+	if (c->cpend_tail >= 0)
+		e->txmsgs[c->cpend_tail].cnext = i;
+	else
+		c->cpend_head = i;
+	c->cpend_tail = i;
+	e->n_cpend++;
+	warp__stat(e, completions_parked, 1);
+}
+
+/* The parked completions of c that fit now, in order. */
+static unsigned deliver_parked(warp_engine_t *e, struct warp_channel *c)
+{
+	unsigned n = 0;
+	while (c->cpend_head >= 0) {
+		struct warp_txmsg *m = &e->txmsgs[c->cpend_head];
+		struct warp_peer *p = m->stream->peer;
+		if (!chan_put(c, p, m->stream->id, m->msg_id, p->tp[p->active_tp].transport, e->now,
+			      m->cstatus, WARP_MSG_COMPLETION, m->creason, NULL, 0))
+			break;
+		c->cpend_head = m->cnext;
+		if (c->cpend_head < 0)
+			c->cpend_tail = -1;
+		e->n_cpend--;
+		warp__idx_put(&e->txmsg_free, (uint32_t)(m - e->txmsgs));
+		n++;
+	}
+	return n;
+}
+
 unsigned warp__deliver_spilled(warp_engine_t *e)
 {
 	unsigned n = 0;
 	for (uint32_t i = 0; i < e->n_channels; i++) {
 		struct warp_channel *c = e->channels[i];
+		if (c->cpend_head >= 0)
+			n += deliver_parked(e, c);
 		while (c->spill_head >= 0) {
 			struct warp_reasm *r = &e->reasm[c->spill_head];
 			if (!chan_put(c, &e->peers[r->peer_idx], r->stream_id, r->msg_id,
@@ -241,18 +301,6 @@ void warp__rx_commit(warp_engine_t *e)
 			c->del_dirty = false;
 		}
 	}
-}
-
-void warp__deliver_completion(warp_engine_t *e, struct warp_peer *p, uint16_t stream_id,
-			      uint64_t msg_id, int status, uint16_t reason, int chan)
-{
-	struct warp_channel *c = chan >= 0 ? e->channels[chan] : NULL;
-	if (c && !(c->flags & WARP_CHANNEL_COMPLETIONS))
-		return; /* counted; the channel did not ask */
-	if (!c && (chan >= 0 || !e->completion_fn))
-		return; /* the engine thread's own send: counted, nobody asked */
-	deliver(e, c, p, stream_id, msg_id, p->tp[p->active_tp].transport, NULL, 0, status,
-		WARP_MSG_COMPLETION, reason, NULL);
 }
 
 /* ---- reassembly ---------------------------------------------------------- */

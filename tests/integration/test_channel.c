@@ -113,25 +113,51 @@ Test(channel, two_started_engines_exchange_100k_messages_in_order)
 	warp_loop_net_destroy(net);
 }
 
+/* Engines a and b polled by the test thread on a loop net (1000-byte
+ * payloads, 4096-byte channel rings); b logs what it receives; a's stream
+ * 1 to b is written through channel ch, opened with completions. */
+struct chpair {
+	warp_loop_net_t *net;
+	warp_engine_t *a, *b;
+	warp_peer_t *ab;
+	warp_stream_t *s;
+	warp_channel_t *ch;
+	struct th_log lb;
+};
+
+static void chpair_up(struct chpair *t, warp_config_t *cfg)
+{
+	cr_assert_eq(warp_loop_net_create(1, 0, &t->net), 0);
+	cfg->max_payload_bytes = 1000;
+	cfg->channel_ring_bytes = 4096;
+	t->a = th_engine(t->net, "a", cfg);
+	t->b = th_engine(t->net, "b", cfg);
+	t->ab = th_peer(t->a, "b");
+	th_peer(t->b, "a");
+	th_log_init(&t->lb);
+	warp_engine_set_recv(t->b, th_recv, &t->lb);
+	cr_assert_eq(warp_stream_open(t->a, t->ab, 1, 16, &t->s), 0);
+	cr_assert_eq(warp_channel_open(t->a, WARP_CHANNEL_COMPLETIONS, &t->ch), 0);
+}
+
+static void chpair_down(struct chpair *t)
+{
+	warp_engine_destroy(t->a);
+	warp_engine_destroy(t->b);
+	warp_loop_net_destroy(t->net);
+	free(t->lb.rx);
+}
+
 Test(channel, full_ring_is_backpressure_and_refusals_are_clear)
 {
-	warp_loop_net_t *net;
-	cr_assert_eq(warp_loop_net_create(1, 0, &net), 0);
+	struct chpair t;
 	warp_config_t cfg;
 	warp_config_init(&cfg);
-	cfg.max_payload_bytes = 1000;
-	cfg.channel_ring_bytes = 4096;
-	warp_engine_t *a = th_engine(net, "a", &cfg);
-	warp_engine_t *b = th_engine(net, "b", &cfg);
-	warp_peer_t *ab = th_peer(a, "b");
-	th_peer(b, "a");
-	struct th_log lb;
-	th_log_init(&lb);
-	warp_engine_set_recv(b, th_recv, &lb);
-	warp_stream_t *s;
-	cr_assert_eq(warp_stream_open(a, ab, 1, 16, &s), 0);
-	warp_channel_t *ch;
-	cr_assert_eq(warp_channel_open(a, WARP_CHANNEL_COMPLETIONS, &ch), 0);
+	chpair_up(&t, &cfg);
+	warp_engine_t *a = t.a, *b = t.b;
+	warp_peer_t *ab = t.ab;
+	warp_stream_t *s = t.s;
+	warp_channel_t *ch = t.ch;
 	uint8_t buf[1001];
 	cr_assert_eq(warp_channel_send(ch, s, buf, 1001, NULL), WARP_ETOOBIG);
 	cr_assert_eq(warp_channel_send(ch, NULL, buf, 1, NULL), WARP_EINVAL);
@@ -147,8 +173,8 @@ Test(channel, full_ring_is_backpressure_and_refusals_are_clear)
 	cr_assert_geq(accepted, 3);
 	warp_engine_t *es[2] = { a, b };
 	th_run(es, 2, 10, 1000);
-	cr_assert_eq(lb.n, (size_t)accepted, "everything accepted arrives");
-	cr_assert_eq(lb.bad, 0);
+	cr_assert_eq(t.lb.n, (size_t)accepted, "everything accepted arrives");
+	cr_assert_eq(t.lb.bad, 0);
 	th_fill(buf, 500, th_seed(1, s->next_msg_id, 500));
 	cr_assert_eq(warp_channel_send(ch, s, buf, 500, NULL), 0, "room again after a poll");
 	/* every accepted message completes as acknowledged */
@@ -176,10 +202,67 @@ Test(channel, full_ring_is_backpressure_and_refusals_are_clear)
 		cr_assert_eq(m[i].status, WARP_ECLOSED, "record %d: %d", i, m[i].status);
 	cr_assert_null(m[0].data);
 	warp_channel_recv_done(ch);
-	warp_engine_destroy(a);
-	warp_engine_destroy(b);
-	warp_loop_net_destroy(net);
-	free(lb.rx);
+	chpair_down(&t);
+}
+
+/* An application that reads its completions late: the completions that
+ * find its ring full wait in their send's slot and the channel's
+ * submissions wait behind them, so every accepted send gets exactly one
+ * completion. They used to spill into reassembly entries (taking the ones
+ * received data needs) and, once those ran out, were dropped uncounted to
+ * the application. */
+Test(channel, completions_read_late_are_all_delivered)
+{
+	struct chpair t;
+	warp_config_t cfg;
+	warp_config_init(&cfg);
+	cfg.max_reassembly = 8;
+	chpair_up(&t, &cfg); /* a 4096-byte ring: room for ~85 completions */
+	warp_engine_t *a = t.a;
+	warp_stream_t *s = t.s;
+	warp_channel_t *ch = t.ch;
+	warp_engine_t *es[2] = { t.a, t.b };
+	uint8_t buf[20];
+	size_t accepted = 0;
+	/* send whenever the channel takes it, read nothing */
+	for (int round = 0; round < 300; round++) {
+		for (;;) {
+			th_fill(buf, sizeof(buf), th_seed(1, s->next_msg_id, sizeof(buf)));
+			int rc = warp_channel_send(ch, s, buf, sizeof(buf), NULL);
+			if (rc == WARP_EAGAIN)
+				break;
+			cr_assert_eq(rc, 0, "%s", warp_strerror(rc));
+			accepted++;
+		}
+		th_run(es, 2, 1, 1000);
+	}
+	cr_assert_gt(accepted, 200, "more sends than the ring has completions: %zu", accepted);
+	warp_stats_t st;
+	warp_engine_stats(a, &st);
+	cr_assert_gt(st.completions_parked, 0, "completions waited for the ring");
+	cr_assert_gt(st.send_backpressure, 0, "and the submissions behind them");
+	/* now read: one completion per accepted send, in order */
+	size_t got = 0;
+	for (int k = 0; k < 2000 && got < accepted; k++) {
+		warp_msg_t m[64];
+		int n = warp_channel_recv_burst(ch, m, 64);
+		for (int i = 0; i < n; i++) {
+			cr_assert_eq(m[i].kind, WARP_MSG_COMPLETION);
+			cr_assert_eq(m[i].msg_id, (uint64_t)got, "completion %zu is for message %llu",
+				     got, (unsigned long long)m[i].msg_id);
+			cr_assert_eq(m[i].status, 0, "%s", warp_strerror(m[i].status));
+			got++;
+		}
+		warp_channel_recv_done(ch);
+		th_run(es, 2, 1, 1000);
+	}
+	cr_assert_eq(got, accepted, "completions %zu of %zu accepted sends", got, accepted);
+	cr_assert_eq(t.lb.n, accepted);
+	cr_assert_eq(t.lb.bad, 0);
+	warp_engine_stats(a, &st);
+	cr_assert_eq(st.drop[WARP_DROP_RX_BACKPRESSURE], 0);
+	cr_assert_eq(st.msgs_acked, accepted);
+	chpair_down(&t);
 }
 
 /* Each idle strategy keeps a started engine responsive: messages submitted
