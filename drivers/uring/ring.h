@@ -61,6 +61,18 @@ static inline void warp__uring_submit(struct warp__uring *r)
 	io_uring_submit(&r->ring);
 }
 
+/* Room for n SQEs taken one after another (a linked pair must not be cut):
+ * when the SQ lacks it, what is queued is submitted first, which empties
+ * it. False only when even that did not make room: take none. */
+static inline bool warp__uring_sq_room(struct warp__uring *r, unsigned n)
+{
+	if (warp__likely(io_uring_sq_space_left(&r->ring) >= n))
+		return true;
+	if (r->enabled)
+		warp__uring_submit(r);
+	return io_uring_sq_space_left(&r->ring) >= n;
+}
+
 /* Submit what is queued (without waiting), enable the eventfd's signals
  * and return it (-1: none): for an engine that sleeps on several transports
  * at once. Work that came before the signals were on is signalled here. */

@@ -122,9 +122,9 @@ static void set_error(struct uring_tcp *t, const char *what, const warp__addr_t 
 
 static void arm_accept(struct uring_tcp *t)
 {
+	if (!warp__uring_sq_room(&t->r, 1))
+		return; /* accept_armed stays false: the next poll tries again */
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&t->r.ring);
-	if (!sqe)
-		return;
 	io_uring_prep_multishot_accept(sqe, t->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	io_uring_sqe_set_data64(sqe, ud(0, 0, OP_ACCEPT));
 	t->accept_armed = true;
@@ -132,18 +132,21 @@ static void arm_accept(struct uring_tcp *t)
 	warp__cnt_add(t->cnt->drv_rx_rearms, 1);
 }
 
-static void arm_recv(struct uring_tcp *t, uint32_t i)
+/* False only when the SQ had no room: the caller keeps the connection on
+ * the re-arm list, else nothing would ever read it again. */
+static bool arm_recv(struct uring_tcp *t, uint32_t i)
 {
 	struct conn *c = &t->c[i];
 	if (c->rx_inflight || c->state != C_UP || c->rx_len >= RXCAP)
-		return;
+		return true;
+	if (!warp__uring_sq_room(&t->r, 1))
+		return false;
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&t->r.ring);
-	if (!sqe)
-		return;
 	io_uring_prep_recv(sqe, c->fd, c->rx + c->rx_len, RXCAP - c->rx_len, 0);
 	io_uring_sqe_set_data64(sqe, ud(i, c->gen, OP_RECV));
 	c->rx_inflight = true;
 	t->r.need_submit = true;
+	return true;
 }
 
 /* A receive that completed is armed again after this poll's sends are
@@ -159,11 +162,15 @@ static void rearm_later(struct uring_tcp *t, uint32_t i)
 
 static void rearm_now(struct uring_tcp *t)
 {
+	uint32_t kept = 0;
 	for (uint32_t r = 0; r < t->nrearm; r++) {
-		t->c[t->rearm[r]].rearm = false;
-		arm_recv(t, t->rearm[r]);
+		uint32_t i = t->rearm[r];
+		if (arm_recv(t, i))
+			t->c[i].rearm = false;
+		else
+			t->rearm[kept++] = i; /* the next poll tries again */
 	}
-	t->nrearm = 0;
+	t->nrearm = kept;
 }
 
 static void arm_send(struct uring_tcp *t, uint32_t i)
@@ -171,9 +178,9 @@ static void arm_send(struct uring_tcp *t, uint32_t i)
 	struct conn *c = &t->c[i];
 	if (c->tx_inflight || c->state != C_UP || c->tx_head == c->tx_tail)
 		return;
+	if (!warp__uring_sq_room(&t->r, 1))
+		return; /* the next tx_burst to it tries again */
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&t->r.ring);
-	if (!sqe)
-		return;
 	c->tx_inflight = c->tx_tail - c->tx_head;
 	io_uring_prep_send(sqe, c->fd, c->tx + c->tx_head, c->tx_inflight, MSG_NOSIGNAL);
 	io_uring_sqe_set_data64(sqe, ud(i, c->gen, OP_SEND));
@@ -193,7 +200,8 @@ static void conn_down(struct uring_tcp *t, uint32_t i, bool lost)
 	struct conn *c = &t->c[i];
 	if (c->fd >= 0) {
 		shutdown(c->fd, SHUT_RDWR); /* the peer sees the end even while ops hold the file */
-		struct io_uring_sqe *sqe = io_uring_get_sqe(&t->r.ring);
+		struct io_uring_sqe *sqe =
+			warp__uring_sq_room(&t->r, 1) ? io_uring_get_sqe(&t->r.ring) : NULL;
 		if (sqe) { /* cancel in-flight ops, then close, in the ring's order */
 			io_uring_prep_cancel_fd(sqe, c->fd, IORING_ASYNC_CANCEL_ALL);
 			io_uring_sqe_set_data64(sqe, ud(i, c->gen, OP_CLOSE));
@@ -238,8 +246,11 @@ static void start_connect(struct uring_tcp *t, uint32_t i, uint64_t now)
 	struct sockaddr_storage ss;
 	socklen_t sl = warp__sockaddr_unpack(&c->addr, &ss);
 	c->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	struct io_uring_sqe *a = c->fd >= 0 ? io_uring_get_sqe(&t->r.ring) : NULL;
-	struct io_uring_sqe *b = a ? io_uring_get_sqe(&t->r.ring) : NULL;
+	/* both or neither: a taken SQE left unprepared would be submitted
+	 * with whatever it held before */
+	bool room = c->fd >= 0 && warp__uring_sq_room(&t->r, 2);
+	struct io_uring_sqe *a = room ? io_uring_get_sqe(&t->r.ring) : NULL;
+	struct io_uring_sqe *b = room ? io_uring_get_sqe(&t->r.ring) : NULL;
 	if (!b) {
 		if (c->fd >= 0)
 			close(c->fd);
@@ -497,7 +508,8 @@ static void on_cqe(struct uring_tcp *t, struct io_uring_cqe *cqe)
 		c->state = C_UP;
 		nodelay(c->fd);
 		warp__cnt_add(t->cnt->drv_connects, 1);
-		arm_recv(t, (uint32_t)k);
+		if (!arm_recv(t, (uint32_t)k))
+			rearm_later(t, (uint32_t)k);
 		return;
 	}
 	if (op == OP_TIMEOUT || op == OP_CLOSE || i >= t->nconns)
@@ -522,7 +534,8 @@ static void on_cqe(struct uring_tcp *t, struct io_uring_cqe *cqe)
 		c->failed_attempts = 0;
 		put_hello(t, c);
 		warp__cnt_add(t->cnt->drv_connects, 1);
-		arm_recv(t, i); /* notices the peer closing */
+		if (!arm_recv(t, i)) /* notices the peer closing */
+			rearm_later(t, i);
 		arm_send(t, i);
 		return;
 	case OP_RECV:

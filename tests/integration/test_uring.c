@@ -21,6 +21,7 @@
 #include "../helpers.h"
 #include "driver.h"
 #include "engine/pool.h"
+#include "uring/ring.h"
 
 #include "two_processes.h"
 
@@ -71,6 +72,39 @@ static void port_in_use(const char *drv)
 	cr_assert(strstr(warp_errdetail(), "port in use"), "%s", warp_errdetail());
 	cr_assert(strstr(warp_errdetail(), addr), "names the address: %s", warp_errdetail());
 	warp_engine_destroy(a);
+}
+
+/* The TCP driver takes SQEs one at a time, and a linked pair to connect.
+ * When the SQ lacks room, what is queued is submitted first; a pair is
+ * never cut. It used to take the first SQE of a pair and leave it
+ * unprepared when the second was missing (the next submit sent whatever it
+ * held before), and a receive that found no SQE was never armed again. */
+Test(uring_ring, a_full_sq_is_submitted_to_make_room)
+{
+	struct warp__uring r;
+	cr_assert_eq(warp__uring_init(&r, WARP_TRANSPORT_URING_PLAIN, 4, 8), 0, "%s",
+		     warp_errdetail());
+	for (int i = 0; i < 3; i++) {
+		struct io_uring_sqe *q = io_uring_get_sqe(&r.ring);
+		cr_assert_not_null(q);
+		io_uring_prep_nop(q);
+		io_uring_sqe_set_data64(q, (uint64_t)i);
+	}
+	cr_assert_eq(io_uring_sq_space_left(&r.ring), 1);
+	cr_assert(warp__uring_sq_room(&r, 1));
+	cr_assert_eq(io_uring_sq_space_left(&r.ring), 1, "room already: nothing submitted");
+	cr_assert(warp__uring_sq_room(&r, 2));
+	cr_assert_eq(io_uring_sq_space_left(&r.ring), 4, "the queued ones went in first");
+	struct io_uring_cqe *cqe;
+	for (uint64_t i = 0; i < 3; i++) {
+		cr_assert_eq(io_uring_wait_cqe(&r.ring, &cqe), 0);
+		cr_assert_eq(cqe->user_data, i, "queued SQE %llu completed in order",
+			     (unsigned long long)i);
+		io_uring_cqe_seen(&r.ring, cqe);
+	}
+	cr_assert_not(warp__uring_sq_room(&r, 5), "more than the SQ holds");
+	cr_assert_eq(io_uring_sq_space_left(&r.ring), 4, "and nothing taken");
+	warp__uring_exit(&r);
 }
 
 Test(uring_udp, port_in_use_is_a_clear_error) { port_in_use("uring-udp"); }
