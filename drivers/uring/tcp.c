@@ -72,6 +72,7 @@ struct conn {
 	uint64_t next_attempt_ns;
 	uint64_t backoff_ns;
 	uint32_t failed_attempts; /* consecutive */
+	bool heard; /* outbound: the peer sent bytes since the connect */
 	struct __kernel_timespec ts;
 	bool ready; /* in the parse list */
 	bool rearm; /* in the re-arm list */
@@ -90,6 +91,7 @@ struct uring_tcp {
 	uint64_t nonce;    /* in our hellos */
 	uint16_t lport;    /* our listen port, network order */
 	uint64_t accepts;
+	uint64_t now; /* the clock of the current burst */
 	bool accept_armed;
 	struct conn *c;
 	uint32_t nconns; /* an outbound and an inbound one per peer, plus slack */
@@ -193,6 +195,14 @@ static void nodelay(int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
+static uint64_t jitter(struct uring_tcp *t, uint64_t v)
+{
+	t->rng ^= t->rng << 13;
+	t->rng ^= t->rng >> 7;
+	t->rng ^= t->rng << 17;
+	return v / 2 + t->rng % (v / 2 + 1);
+}
+
 /* Close a connection; its in-flight operations complete with errors that
  * the generation check ignores. */
 static void conn_down(struct uring_tcp *t, uint32_t i, bool lost)
@@ -226,19 +236,22 @@ static void conn_down(struct uring_tcp *t, uint32_t i, bool lost)
 			warp__cnt_add(t->cnt->drv_tx_errors, 1);
 			c->tx_head = c->tx_tail = 0;
 		}
+		if (lost && c->state == C_UP && !c->heard) {
+			/* up, then lost before the peer sent a byte: it refused
+			 * us (our hello, no free slot) or is no warp node. A
+			 * failed attempt: the back-off grows and
+			 * retry_max_attempts applies, else this reconnects at
+			 * once, for ever */
+			c->failed_attempts++;
+			c->backoff_ns = WARP__MIN(c->backoff_ns * 2, t->backoff_max_ns);
+		}
 		c->state = C_BACKOFF;
+		c->next_attempt_ns = t->now + jitter(t, c->backoff_ns);
 	} else {
 		c->state = C_FREE; /* conn_alloc resets the rest when it is reused */
 	}
 }
 
-static uint64_t jitter(struct uring_tcp *t, uint64_t v)
-{
-	t->rng ^= t->rng << 13;
-	t->rng ^= t->rng >> 7;
-	t->rng ^= t->rng << 17;
-	return v / 2 + t->rng % (v / 2 + 1);
-}
 
 static void start_connect(struct uring_tcp *t, uint32_t i, uint64_t now)
 {
@@ -530,8 +543,7 @@ static void on_cqe(struct uring_tcp *t, struct io_uring_cqe *cqe)
 			return;
 		}
 		c->state = C_UP;
-		c->backoff_ns = t->backoff_min_ns;
-		c->failed_attempts = 0;
+		c->heard = false; /* the back-off is reset once the peer answers */
 		put_hello(t, c);
 		warp__cnt_add(t->cnt->drv_connects, 1);
 		if (!arm_recv(t, i)) /* notices the peer closing */
@@ -547,6 +559,11 @@ static void on_cqe(struct uring_tcp *t, struct io_uring_cqe *cqe)
 			return;
 		}
 		c->rx_len += (uint32_t)cqe->res;
+		if (c->outbound && !c->heard) { /* the peer took us: the attempts succeeded */
+			c->heard = true;
+			c->backoff_ns = t->backoff_min_ns;
+			c->failed_attempts = 0;
+		}
 		mark_ready(t, i);
 		return;
 	case OP_SEND:
@@ -630,6 +647,7 @@ static bool parse(struct uring_tcp *t, uint32_t i, struct warp_pkt **pkts, uint1
 static uint16_t tcp_rx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uint64_t now)
 {
 	struct uring_tcp *t = ctx;
+	t->now = now;
 	if (warp__uring_enable(&t->r) || !t->accept_armed)
 		arm_accept(t);
 	rearm_now(t); /* nothing was sent last poll */
@@ -692,6 +710,7 @@ static int pick_conn(struct uring_tcp *t, const warp__addr_t *a)
 static uint16_t tcp_tx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uint64_t now)
 {
 	struct uring_tcp *t = ctx;
+	t->now = now;
 	if (warp__uring_enable(&t->r))
 		arm_accept(t);
 	uint16_t i;

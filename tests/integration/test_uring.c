@@ -264,6 +264,74 @@ Test(uring_tcp, peer_not_listening_is_counted_and_named)
 	warp_engine_destroy(e);
 }
 
+/* Engine "a" on uring-tcp (back-off 1-4 ms, `max_attempts`, and
+ * `connect_timeout_ns` unless 0) with peer b at 127.0.0.1:port and its
+ * stream 1 in *s. */
+static warp_engine_t *tcp_engine_to(int port, uint32_t max_attempts, uint64_t connect_timeout_ns,
+				    warp_stream_t **s)
+{
+	warp_config_t cfg;
+	warp_config_init(&cfg);
+	if (connect_timeout_ns)
+		cfg.connect_timeout_ns = connect_timeout_ns;
+	cfg.retry_initial_backoff_ns = 1000000;
+	cfg.retry_max_backoff_ns = 4000000;
+	cfg.retry_max_attempts = max_attempts;
+	strcpy(cfg.node_id, "a");
+	warp_config_add_transport(&cfg, "uring-tcp", "127.0.0.1:0", NULL);
+	warp_engine_t *e;
+	cr_assert_eq(warp_engine_create(&cfg, &e), 0, "%s", warp_errdetail());
+	char id[64];
+	snprintf(id, sizeof(id), "b@127.0.0.1:%d", port);
+	warp_peer_t *p;
+	cr_assert_eq(warp_peer_add(e, id, &p), 0);
+	cr_assert_eq(warp_stream_open(e, p, 1, 16, s), 0);
+	return e;
+}
+
+/* A peer that accepts and closes at once (it refuses our hello, or has no
+ * free slot, or is no warp node): each such connection is a failed attempt,
+ * so the back-off grows and retry_max_attempts gives up. A connect that
+ * succeeded used to reset both: the driver reconnected at once, for ever. */
+Test(uring_tcp, a_peer_that_closes_at_once_is_a_failed_attempt, .timeout = 60)
+{
+	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+	cr_assert_eq(bind(lfd, (struct sockaddr *)&sa, sl), 0);
+	cr_assert_eq(listen(lfd, 16), 0);
+	getsockname(lfd, (struct sockaddr *)&sa, &sl);
+	warp_stream_t *s;
+	warp_engine_t *e = tcp_engine_to(ntohs(sa.sin_port), 3, 0, &s);
+	char err[160] = "";
+	unsigned accepted = 0;
+	uint64_t t0 = warp_engine_now(e);
+	/* until it gives up (a deadline only against hanging), then a while
+	 * longer to see that no attempt follows */
+	for (int i = 0; i < 20000 || !strstr(err, "gave up"); i++) {
+		if (warp_engine_now(e) - t0 > 10000000000ull)
+			break;
+		if (i % 1000 == 0)
+			th_send(e, s, 100, NULL);
+		warp_engine_poll(e);
+		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd >= 0) {
+			accepted++;
+			close(fd);
+		}
+		if (strstr(err, "gave up") == NULL)
+			warp_engine_transport_error(e, 0, err, sizeof(err));
+	}
+	cr_assert_str_eq(err, "connect: gave up after 3 attempts");
+	cr_assert_eq(accepted, 3, "connections: %u, one per allowed attempt", accepted);
+	warp_stats_t st;
+	warp_engine_stats(e, &st);
+	cr_assert_eq(st.drv_connects, 3);
+	cr_assert_eq(st.drv_disconnects, 3);
+	warp_engine_destroy(e);
+	close(lfd);
+}
+
 static uint64_t manual_now(void *arg)
 {
 	return *(const uint64_t *)arg;
@@ -342,21 +410,8 @@ Test(uring_tcp, a_connect_that_gets_no_answer_ends_at_connect_timeout, .timeout 
 	int filler = socket(AF_INET, SOCK_STREAM, 0);
 	cr_assert_eq(connect(filler, (struct sockaddr *)&sa, sl), 0, "%s", strerror(errno));
 
-	warp_config_t cfg;
-	warp_config_init(&cfg);
-	cfg.connect_timeout_ns = 100000000;
-	cfg.retry_initial_backoff_ns = 1000000;
-	cfg.retry_max_backoff_ns = 4000000;
-	strcpy(cfg.node_id, "a");
-	warp_config_add_transport(&cfg, "uring-tcp", "127.0.0.1:0", NULL);
-	warp_engine_t *e;
-	cr_assert_eq(warp_engine_create(&cfg, &e), 0, "%s", warp_errdetail());
-	char id[64];
-	snprintf(id, sizeof(id), "b@127.0.0.1:%d", ntohs(sa.sin_port));
-	warp_peer_t *p;
-	cr_assert_eq(warp_peer_add(e, id, &p), 0);
 	warp_stream_t *s;
-	cr_assert_eq(warp_stream_open(e, p, 1, 16, &s), 0);
+	warp_engine_t *e = tcp_engine_to(ntohs(sa.sin_port), 0, 100000000, &s);
 	cr_assert_eq(th_send(e, s, 100, NULL), 0);
 	warp_stats_t st = { 0 };
 	uint64_t t0 = warp_engine_now(e);
