@@ -248,6 +248,8 @@ static void conn_down(struct uring_tcp *t, uint32_t i, bool lost)
 		c->state = C_BACKOFF;
 		c->next_attempt_ns = t->now + jitter(t, c->backoff_ns);
 	} else {
+		if (c->tx_head != c->tx_tail)
+			warp__cnt_add(t->cnt->drv_tx_errors, 1); /* what was queued is lost */
 		c->state = C_FREE; /* conn_alloc resets the rest when it is reused */
 	}
 }
@@ -677,6 +679,30 @@ static uint16_t tcp_rx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uint
 	return k;
 }
 
+/* Packets queued on our outbound connection while it was not up, once the
+ * peer's own connection is the one to send on: they go out on it, ahead of
+ * what follows (else they would wait, uncounted, for a connect that is no
+ * longer tried). Whole packets only: a connection that was never up has sent
+ * none of them. */
+static void move_queued(struct uring_tcp *t, struct conn *from, struct conn *to)
+{
+	uint32_t len = from->tx_tail - from->tx_head;
+	if (!len)
+		return;
+	if (to->tx_tail + len > TXCAP && !to->tx_inflight && to->tx_head) {
+		memmove(to->tx, to->tx + to->tx_head, to->tx_tail - to->tx_head);
+		to->tx_tail -= to->tx_head;
+		to->tx_head = 0;
+	}
+	if (to->tx_tail + len <= TXCAP) {
+		memcpy(to->tx + to->tx_tail, from->tx + from->tx_head, len);
+		to->tx_tail += len;
+	} else {
+		warp__cnt_add(t->cnt->drv_tx_errors, 1); /* no room: dropped, counted */
+	}
+	from->tx_head = from->tx_tail = 0;
+}
+
 /* The connection to send to a: one the peer opened to us (it said a is its
  * listen address) or our own outbound one; with both up, the one opened by
  * the side with the smaller nonce, which the peer picks too. Without either,
@@ -693,8 +719,11 @@ static int pick_conn(struct uring_tcp *t, const warp__addr_t *a)
 		else if (c->hello_seen && (in < 0 || c->accepted > t->c[in].accepted))
 			in = (int)i; /* the newest: an older one may be a dead peer's */
 	}
-	if (in >= 0 && (out < 0 || t->c[out].state != C_UP || t->c[in].peer_nonce < t->nonce))
+	if (in >= 0 && (out < 0 || t->c[out].state != C_UP || t->c[in].peer_nonce < t->nonce)) {
+		if (out >= 0 && t->c[out].state != C_UP)
+			move_queued(t, &t->c[out], &t->c[in]);
 		return in;
+	}
 	if (out >= 0)
 		return out;
 	int i = conn_alloc(t);
