@@ -205,6 +205,9 @@ int warp_engine_shutdown(warp_engine_t *e, uint64_t timeout_ns, uint64_t *undeli
 	if (e->started)
 		return warp__err(WARP_ESTATE, "shutdown: stop the engine thread first");
 	e->shutting_down = true;
+	/* the timeout counts from now, not from the last poll (an engine
+	 * stopped, or not polled, a while ago) */
+	warp__engine_tick(e);
 	uint64_t start = warp_engine_now(e);
 	while (e->unsettled && warp_engine_now(e) - start < timeout_ns) {
 		int rc = warp_engine_poll(e);

@@ -449,6 +449,28 @@ Test(shutdown, times_out_and_reports_what_was_not_delivered)
 	two_down(&t);
 }
 
+/* The timeout counts from the call, not from the engine's last poll: an
+ * engine not polled for 2 s used to give up after one poll of a 1 s
+ * shutdown, with its messages reported undelivered. */
+Test(shutdown, the_timeout_counts_from_the_call)
+{
+	warp_config_t c;
+	warp_config_init(&c);
+	struct two t;
+	two_up(&t, &c);
+	t.a->cfg.clock = shutdown_clock;
+	for (int i = 0; i < 20; i++)
+		cr_assert_eq(th_send(t.a, t.s, 100, NULL), 0);
+	th_now += 2000000000ull; /* the application did other things for 2 s */
+	peer_to_poll = t.b;
+	uint64_t left = 99;
+	cr_assert_eq(warp_engine_shutdown(t.a, 1000000000ull, &left), 0, "%s", warp_errdetail());
+	peer_to_poll = NULL;
+	cr_assert_eq(left, 0);
+	cr_assert_eq(t.rx.n, 20);
+	two_down(&t);
+}
+
 /* A peer that is killed and started again: its silence opens the circuit,
  * its new incarnation is recognised, the circuit closes again and messages
  * flow in both directions. */
