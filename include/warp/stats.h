@@ -30,7 +30,7 @@ extern "C" {
 	X(msgs_fragmented, "messages longer than one full frame (sent as several)")                    \
 	X(msgs_dropped_closed, "queued messages dropped because their peer closed")   \
 	X(msgs_undeliverable, "messages received with no callback nor channel")       \
-	X(msgs_dropped_reset, "received messages held for order, dropped when their stream was reset (peer reopened or restarted)") \
+	X(msgs_dropped_reset, "received messages held for order or being reassembled, dropped when their stream was reset (peer reopened or restarted)") \
 	X(reassembly_timeouts, "partial messages given up after reassembly_timeout")  \
 	X(send_backpressure, "engine-thread sends refused with WARP_EAGAIN, and channel records that had to wait for memory")                        \
 	X(send_too_big, "engine-thread sends refused with WARP_ETOOBIG")                            \

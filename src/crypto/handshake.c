@@ -476,6 +476,7 @@ static int session_up(warp_engine_t *e, struct warp_peer *p, const uint8_t *secr
 		for (uint32_t i = 0; i < e->cfg.max_streams; i++)
 			if (p->rxs[i].used)
 				warp__rx_stream_reset(e, p, &p->rxs[i]);
+		warp__reasm_drop_partial(e, p, -1); /* at-most-once streams' too */
 	}
 	/* a new session after another (a restart, or a reopen on either
 	 * side that reset its receive order): tell the peer where our

@@ -557,6 +557,10 @@ void warp__channel_free(struct warp_channel *c);
 /* proto/reliable.c */
 void warp__peer_rto_timer(struct warp_timer *t, uint64_t now);
 void warp__rx_stream_reset(warp_engine_t *e, struct warp_peer *p, struct warp_rxstream *r);
+/* rx.c: the messages of p (of one stream, or all with -1) still being
+ * reassembled, dropped and counted (msgs_dropped_reset): their sender's
+ * process or session is gone, and a new one reuses their ids. */
+void warp__reasm_drop_partial(warp_engine_t *e, struct warp_peer *p, int stream_id);
 struct warp_rxstream *warp__rx_stream(warp_engine_t *e, struct warp_peer *p, uint16_t id,
 				      uint8_t guarantee);
 void warp__on_ack(warp_engine_t *e, struct warp_peer *p, const struct warp_frame *f);

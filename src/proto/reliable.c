@@ -459,6 +459,7 @@ void warp__rx_stream_reset(warp_engine_t *e, struct warp_peer *p, struct warp_rx
 		/* acknowledged to the sender and never delivered: counted */
 		warp__stat(e, msgs_dropped_reset, 1);
 	}
+	warp__reasm_drop_partial(e, p, r->id);
 	r->used = false;
 }
 

@@ -324,6 +324,19 @@ static void reasm_unhash(warp_engine_t *e, struct warp_reasm *r)
 	r->hnext = -1;
 }
 
+void warp__reasm_drop_partial(warp_engine_t *e, struct warp_peer *p, int stream_id)
+{
+	for (uint32_t i = 0; i < e->cfg.max_reassembly; i++) {
+		struct warp_reasm *r = &e->reasm[i];
+		if (!r->used || r->held || r->spilled || r->peer_idx != p->idx ||
+		    (stream_id >= 0 && r->stream_id != (uint16_t)stream_id))
+			continue;
+		reasm_unhash(e, r);
+		warp__reasm_release(e, r);
+		warp__stat(e, msgs_dropped_reset, 1);
+	}
+}
+
 /* A partial message of an ordered stream that the stream has not moved past,
  * from a peer not closed: its acknowledged fragments are never resent, so
  * dropping it would stall the stream for good; its missing ones are resent

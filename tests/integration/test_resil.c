@@ -471,6 +471,85 @@ Test(shutdown, the_timeout_counts_from_the_call)
 	two_down(&t);
 }
 
+/* A message the old process had partly sent when it died: its new
+ * incarnation numbers its messages from 0 again, and its message of the
+ * same id and length used to be merged into the old one (fragments inside
+ * the old ones' ranges dropped as duplicates), so a delivered a message of
+ * old and new bytes. The restart now drops what was being reassembled. */
+static bool drop_third_fragment(void *arg, const char *from, const char *to, const uint8_t *pkt,
+				uint32_t len)
+{
+	int *dropped = arg;
+	(void)to;
+	struct warp_pkt_hdr h;
+	if (strcmp(from, "b:1") != 0 || warp__pkt_validate(pkt, len, 9000, UINT32_MAX, &h, NULL))
+		return true;
+	size_t off = WARP_WIRE_HDR_LEN;
+	struct warp_frame f;
+	while (warp__frame_next(pkt, len - WARP_WIRE_CRC_LEN, &off, &f))
+		if (f.type == WARP_FRAME_STREAM && f.u.stream.offset >= 2000) {
+			++*dropped;
+			return false;
+		}
+	return true;
+}
+
+struct bytes_check {
+	size_t n, bad;
+	uint8_t want;
+};
+static void check_bytes(void *user, const warp_msg_t *m)
+{
+	struct bytes_check *c = user;
+	c->n++;
+	for (uint32_t i = 0; i < m->len; i++)
+		if (((const uint8_t *)m->data)[i] != c->want) {
+			c->bad++;
+			break;
+		}
+}
+
+Test(restart, a_message_the_old_process_left_half_sent_is_not_merged_into_a_new_one)
+{
+	warp_config_t c;
+	warp_config_init(&c);
+	struct two t;
+	two_up(&t, &c);
+	warp_peer_t *ba;
+	cr_assert_eq(warp_peer_find(t.b, "a", &ba), 0);
+	warp_stream_t *bs;
+	cr_assert_eq(warp_stream_open(t.b, ba, 1, 16, &bs), 0);
+	struct bytes_check at_a = { .want = 0xBB };
+	warp_engine_set_recv(t.a, check_bytes, &at_a);
+	static uint8_t msg[3000];
+	int dropped = 0;
+	warp_loop_set_filter(t.env.net, drop_third_fragment, &dropped);
+	memset(msg, 0xAA, sizeof(msg));
+	cr_assert_eq(warp_send(t.b, bs, msg, sizeof(msg), NULL), 0);
+	run_ms(&t, 1);
+	cr_assert_eq(dropped, 1, "the old message's last fragment is lost");
+	cr_assert_eq(at_a.n, 0);
+	warp_loop_set_filter(t.env.net, NULL, NULL);
+	/* b dies before it resends, and starts again */
+	warp_engine_destroy(t.b);
+	t.b = th_make(&t.env, "b", &c);
+	warp_engine_set_recv(t.b, th_recv, &t.rx);
+	warp_peer_t *ba2 = th_link(t.b, t.a);
+	cr_assert_eq(warp_stream_open(t.b, ba2, 1, 16, &bs), 0);
+	memset(msg, 0xBB, sizeof(msg));
+	uint64_t id = 99;
+	cr_assert_eq(warp_send(t.b, bs, msg, sizeof(msg), &id), 0);
+	cr_assert_eq(id, 0, "the new process numbers from 0 again");
+	run_ms(&t, 10);
+	warp_stats_t st;
+	warp_engine_stats(t.a, &st);
+	cr_assert_eq(st.peer_restarts, 1);
+	cr_assert_eq(at_a.n, 1, "the new message is delivered");
+	cr_assert_eq(at_a.bad, 0, "with the new process's bytes only");
+	cr_assert_eq(st.msgs_dropped_reset, 1, "the old partial message is dropped, counted");
+	two_down(&t);
+}
+
 /* A peer that is killed and started again: its silence opens the circuit,
  * its new incarnation is recognised, the circuit closes again and messages
  * flow in both directions. */
