@@ -417,8 +417,14 @@ struct warp_rxstream *warp__rx_stream(warp_engine_t *e, struct warp_peer *p, uin
 	struct warp_rxstream *freeslot = NULL;
 	for (uint32_t i = 0; i < e->cfg.max_streams; i++) {
 		struct warp_rxstream *r = &p->rxs[i];
-		if (r->used && r->id == id)
+		if (r->used && r->id == id) {
+			/* a STREAM_LOW that came first made it at-least-once:
+			 * the data says exactly-once, which keeps its
+			 * deduplication across a reopen */
+			if (guarantee == WARP__EO)
+				r->guarantee = WARP__EO;
 			return r;
+		}
 		if (!r->used && !freeslot)
 			freeslot = r;
 	}

@@ -1060,6 +1060,50 @@ Test(flow, a_packet_number_far_ahead_is_dropped_and_the_connection_goes_on)
 	pair_down(&t);
 }
 
+/* An exactly-once stream whose first event at the receiver is a STREAM_LOW
+ * (its first message timed out): the slot the mark made was at-least-once,
+ * and stayed so when exactly-once data followed, so a reopen wiped its
+ * deduplication and a resent message could be delivered again. */
+static struct warp_rxstream *rx_slot(struct warp_peer *p, uint16_t id, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (p->rxs[i].used && p->rxs[i].id == id)
+			return &p->rxs[i];
+	return NULL;
+}
+
+Test(exactly_once, a_stream_first_seen_in_a_stream_low_stays_exactly_once)
+{
+	warp_config_t cfg;
+	warp_config_init(&cfg);
+	cfg.ack_timeout_ns = 10000000; /* 10 ms */
+	struct pair t;
+	pair_up_as(&t, &cfg, 15, WARP_EXACTLY_ONCE);
+	struct frame_drop d = { .from = "a:1", .match = is_s1_m0 }; /* message 0: always */
+	warp_loop_set_filter(t.env.net, drop_frames, &d);
+	warp_engine_t *es[2] = { t.a, t.b };
+	cr_assert_eq(th_send(t.a, t.s, 10, NULL), 0);
+	for (int k = 0; k < 2000 && t.done.n < 1; k++)
+		th_run(es, 2, 1, 100000);
+	cr_assert_eq(t.done.n, 1);
+	cr_assert_eq(t.done.rx[0].status, WARP_ETIMEDOUT);
+	th_run(es, 2, 20, 100000); /* its STREAM_LOW reaches b */
+	uint32_t ns = t.b->cfg.max_streams;
+	struct warp_rxstream *rs = rx_slot(t.ba, 1, ns);
+	cr_assert_not_null(rs, "the mark made b's slot");
+	cr_assert_eq(rs->guarantee, WARP__ALO, "as at-least-once: it carries no guarantee");
+	cr_assert_eq(th_send(t.a, t.s, 10, NULL), 0);
+	th_run(es, 2, 50, 100000);
+	cr_assert_eq(t.rx.n, 1);
+	cr_assert_eq(t.rx.rx[0].msg_id, 1);
+	cr_assert_eq(rs->guarantee, WARP__EO, "the data made it exactly-once");
+	cr_assert_eq(warp_peer_reopen(t.b, t.ba), 0);
+	rs = rx_slot(t.ba, 1, ns);
+	cr_assert_not_null(rs, "a reopen keeps an exactly-once stream's state");
+	cr_assert_eq(rs->next, 2);
+	pair_down(&t);
+}
+
 /* Messages held for order when their stream is reset (the receiver reopens
  * the peer) were acknowledged and are never delivered: they are counted. */
 Test(at_least_once, held_messages_dropped_by_a_reopen_are_counted)
