@@ -580,6 +580,16 @@ static void on_stream_frame(warp_engine_t *e, struct warp_peer *p, const struct 
 			warp__stat(e, dup_msgs, 1);
 			return;
 		}
+		if (warp__unlikely(mid >= rs->credit_sent)) {
+			/* beyond what we granted: an honest sender waits for the
+			 * credit, so this one would take reassembly slots and
+			 * memory every peer shares, and hold them. Refused, not
+			 * acknowledged: resent once the credit covers it (after
+			 * our reopen, a STREAM_LOW moves the stream there). */
+			warp__drop(e, WARP_DROP_NO_CREDIT);
+			e->rx_refuse = true;
+			return;
+		}
 	}
 	if (f->u.stream.offset == 0 && f->u.stream.len == mlen) { /* whole message */
 		complete_msg(e, p, rs, sid, mid, transport, f->u.stream.data, mlen, NULL);

@@ -114,7 +114,8 @@ enum warp_frame_type {
 	X(PLAINTEXT, plaintext, "plaintext packet from a peer with an encrypted session")       \
 	X(HS_STALE, hs_stale, "handshake frame of an attempt no longer current")               \
 	X(HS_BUSY, hs_busy, "handshake refused: all handshake slots busy")                   \
-	X(PKT_NUM_JUMP, pkt_num_jump, "packet number more than 2^24 above the largest received")
+	X(PKT_NUM_JUMP, pkt_num_jump, "packet number more than 2^24 above the largest received") \
+	X(NO_CREDIT, no_credit, "message id at or above the stream credit granted")
 
 /* How far above the largest packet number received a new one may be. */
 #define WARP_PKT_NUM_JUMP_MAX (1ull << 24)

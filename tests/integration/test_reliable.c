@@ -1104,6 +1104,40 @@ Test(exactly_once, a_stream_first_seen_in_a_stream_low_stays_exactly_once)
 	pair_down(&t);
 }
 
+/* A sender that ignores the stream credit (buggy or hostile): the receiver
+ * used to hold every message it sent ahead of a lost one, in reassembly
+ * entries and memory all peers share. Ids at or above the credit granted
+ * are refused now (no_credit, not acknowledged), so what it holds stays
+ * within the window. */
+Test(flow, a_sender_ignoring_the_credit_is_refused_beyond_it)
+{
+	warp_config_t cfg;
+	warp_config_init(&cfg);
+	cfg.stream_window_msgs = 16; /* below max_reassembly, so the window is the bound */
+	struct pair t;
+	pair_up(&t, &cfg, 16);
+	t.s->credit_max = UINT64_MAX; /* the misbehaviour */
+	struct frame_drop d = { .from = "a:1", .match = is_s1_m0 }; /* message 0: always */
+	warp_loop_set_filter(t.env.net, drop_frames, &d);
+	warp_engine_t *es[2] = { t.a, t.b };
+	uint32_t window = t.b->cfg.stream_window_msgs;
+	for (uint32_t i = 0; i < 2 * window; i++) {
+		cr_assert_eq(th_send(t.a, t.s, 10, NULL), 0);
+		th_run(es, 2, 1, 10000);
+	}
+	th_run(es, 2, 50, 10000);
+	unsigned held = 0;
+	for (uint32_t i = 0; i < t.b->cfg.max_reassembly; i++)
+		held += t.b->reasm[i].used;
+	warp_stats_t sb;
+	warp_engine_stats(t.b, &sb);
+	cr_assert_gt(sb.drop[WARP_DROP_NO_CREDIT], 0, "ids beyond the credit were refused");
+	cr_assert_str_eq(warp_drop_reason_name(WARP_DROP_NO_CREDIT), "no_credit");
+	cr_assert_lt(held, window, "b holds %u, within the window of %u", held, window);
+	cr_assert_eq(t.rx.n, 0, "all wait for message 0");
+	pair_down(&t);
+}
+
 /* Messages held for order when their stream is reset (the receiver reopens
  * the peer) were acknowledged and are never delivered: they are counted. */
 Test(at_least_once, held_messages_dropped_by_a_reopen_are_counted)
