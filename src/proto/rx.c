@@ -604,6 +604,17 @@ static void on_stream_frame(warp_engine_t *e, struct warp_peer *p, const struct 
 		i = r->hnext;
 	}
 	struct warp_reasm *r;
+	if (i < 0 && rs && mid > rs->next) {
+		/* a resent fragment of a message complete and held for order
+		 * (no longer in the hash): a duplicate, not a new message */
+		int32_t k = rs->held;
+		while (k >= 0 && e->reasm[k].msg_id < mid)
+			k = e->reasm[k].onext;
+		if (k >= 0 && e->reasm[k].msg_id == mid) {
+			warp__stat(e, dup_msgs, 1);
+			return;
+		}
+	}
 	if (i < 0) {
 		if (!reasm_room(e, rs && mid == rs->next)) {
 			warp__drop(e, WARP_DROP_REASSEMBLY_FULL);

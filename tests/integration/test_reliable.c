@@ -1138,6 +1138,54 @@ Test(flow, a_sender_ignoring_the_credit_is_refused_beyond_it)
 	pair_down(&t);
 }
 
+/* A resent fragment of a message already complete and held for order (its
+ * ACK was lost): held messages are not in the reassembly hash, so it used
+ * to open a new reassembly entry, taking a slot real messages need. Now it
+ * is a duplicate. */
+struct held_resend {
+	struct frame_drop m0; /* a's message 0, always */
+	bool mute_b;          /* and everything b sends, while set */
+};
+static bool m0_and_b(void *arg, const char *from, const char *to, const uint8_t *pkt, uint32_t len)
+{
+	struct held_resend *h = arg;
+	if (h->mute_b && strcmp(from, "b:1") == 0)
+		return false;
+	return drop_frames(&h->m0, from, to, pkt, len);
+}
+
+Test(at_least_once, a_resent_fragment_of_a_held_message_is_a_duplicate)
+{
+	warp_config_t cfg;
+	warp_config_init(&cfg);
+	cfg.max_reassembly = 2; /* one for the held message, one kept for the head */
+	struct pair t;
+	pair_up(&t, &cfg, 17);
+	struct held_resend h = { .m0 = { .from = "a:1", .match = is_s1_m0 }, .mute_b = true };
+	warp_loop_set_filter(t.env.net, m0_and_b, &h);
+	warp_engine_t *es[2] = { t.a, t.b };
+	cr_assert_eq(th_send(t.a, t.s, 10, NULL), 0);
+	th_run(es, 2, 1, 100000);
+	cr_assert_eq(th_send(t.a, t.s, 3000, NULL), 0); /* three fragments */
+	th_run(es, 2, 3000, 100000); /* 300 ms: b's ACKs lost, a resends message 1 */
+	warp_stats_t sa, sb;
+	warp_engine_stats(t.a, &sa);
+	warp_engine_stats(t.b, &sb);
+	cr_assert_gt(sa.retransmits, 0);
+	cr_assert_gt(sb.dup_msgs, 0, "the resent fragments are duplicates (retransmits %llu, dup "
+		     "fragments %llu, rx %llu)", (unsigned long long)sa.retransmits,
+		     (unsigned long long)sb.drop[WARP_DROP_DUP_FRAGMENT],
+		     (unsigned long long)sb.rx_frames);
+	unsigned used = 0;
+	for (uint32_t i = 0; i < t.b->cfg.max_reassembly; i++)
+		used += t.b->reasm[i].used;
+	cr_assert_eq(used, 1, "only held message 1 takes an entry, not %u", used);
+	cr_assert_eq(sb.drop[WARP_DROP_REASSEMBLY_FULL], 0,
+		     "no resent fragment looked for a new entry (and was refused)");
+	cr_assert_eq(t.rx.n, 0);
+	pair_down(&t);
+}
+
 /* Messages held for order when their stream is reset (the receiver reopens
  * the peer) were acknowledged and are never delivered: they are counted. */
 Test(at_least_once, held_messages_dropped_by_a_reopen_are_counted)
