@@ -224,6 +224,11 @@ int warp_peer_reopen(warp_engine_t *e, warp_peer_t *p)
 		return WARP_EINVAL;
 	p->closed = false;
 	p->close_pending = false;
+	/* what the close's unacknowledged packets did to the timers */
+	p->rto_backoff = 0;
+	p->rto_streak = 0;
+	if (p->active_tp != 0 && !warp__timer_armed(&p->probe_timer))
+		warp__wheel_arm(&e->wheel, &p->probe_timer, e->now + e->cfg.failback_probe_ns);
 	/* The remote may have restarted: forget its packet numbers, and the
 	 * order of its at-least-once streams. Exactly-once streams keep their
 	 * deduplication state: a resent message is still recognised. */
@@ -250,10 +255,12 @@ void warp__peer_probe_timer(struct warp_timer *t, uint64_t now)
 {
 	struct warp_peer *p = warp__container_of(t, struct warp_peer, probe_timer);
 	warp_engine_t *e = p->engine;
-	if (p->active_tp == 0 || p->closed)
+	if (p->active_tp == 0)
 		return;
-	p->probe_pending = true;
-	warp__tx_activate_peer(e, p);
+	if (!p->closed) { /* closed: no probe, but the timer lives on for a reopen */
+		p->probe_pending = true;
+		warp__tx_activate_peer(e, p);
+	}
 	warp__wheel_arm(&e->wheel, t, now + e->cfg.failback_probe_ns);
 }
 
@@ -261,7 +268,18 @@ void warp__peer_failover(warp_engine_t *e, struct warp_peer *p)
 {
 	if (p->n_tp < 2 || p->fallback != WARP_FALLBACK_FAILOVER)
 		return;
-	p->active_tp = (p->active_tp + 1) % p->n_tp;
+	/* the next transport whose link is not known to be down; none: stay */
+	uint32_t next = p->active_tp;
+	for (uint32_t k = 1; k < p->n_tp; k++) {
+		uint32_t c = (p->active_tp + k) % p->n_tp;
+		if (!e->tp[p->tp[c].transport].link_down) {
+			next = c;
+			break;
+		}
+	}
+	if (next == p->active_tp)
+		return;
+	p->active_tp = next;
 	p->rto_backoff = 0;
 	warp__stat(e, failovers, 1);
 	if (p->active_tp != 0)

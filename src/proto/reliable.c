@@ -389,8 +389,10 @@ void warp__peer_rto_timer(struct warp_timer *t, uint64_t now)
 		if ((p->rto_ns << (p->rto_backoff + 1)) <= e->cfg.rto_max_ns)
 			p->rto_backoff++;
 		p->rto_streak++;
-		/* nothing acknowledged for several timeouts: the path is gone */
-		if (p->rto_streak >= e->cfg.failover_after_rtos) {
+		/* nothing acknowledged for several timeouts: the path is gone
+		 * (not for a closed peer: it drops every packet, ACKs too, so
+		 * its CLOSE is never acknowledged) */
+		if (p->rto_streak >= e->cfg.failover_after_rtos && !p->closed) {
 			p->rto_streak = 0;
 			warp__peer_failover(e, p);
 		}

@@ -1155,6 +1155,15 @@ Test(uring_udp, single_issuer_binds_the_engine_to_its_first_polling_thread)
 	warp_engine_destroy(e);
 }
 
+/* Root and iptables, or the test is skipped, saying why. */
+static bool have_iptables(void)
+{
+	if (geteuid() == 0 && th_sh("iptables -L OUTPUT -n >/dev/null 2>&1") == 0)
+		return true;
+	cr_skip_test("needs root and iptables (tools/deps installs it)");
+	return false;
+}
+
 /* ---- loss injected by iptables on the loopback ports ------------------------ */
 
 static char ipt_rules[2][160];
@@ -1185,10 +1194,8 @@ static int port_of(warp_engine_t *e)
 
 Test(uring_udp, exactly_once_holds_under_iptables_loss, .fini = iptables_cleanup, .timeout = 120)
 {
-	if (geteuid() != 0 || th_sh("iptables -L OUTPUT -n >/dev/null 2>&1") != 0) {
-		cr_skip_test("needs root and iptables (tools/deps installs it)");
+	if (!have_iptables())
 		return;
-	}
 	warp_config_t cfg;
 	warp_config_init(&cfg);
 	cfg.default_guarantee = WARP_EXACTLY_ONCE;
@@ -1646,17 +1653,13 @@ static bool iptables_block(int slot, int port)
 	return th_sh("iptables -A %s 2>/dev/null", ipt_rules[slot]) == 0;
 }
 
-/* Each engine has uring-udp then uring-tcp; UDP is blocked by iptables
- * mid-run: the peers fail over to TCP, and back once UDP works again,
- * delivering every message exactly once. */
-Test(uring_udp, failover_to_tcp_when_udp_is_blocked_and_back, .fini = iptables_cleanup,
-     .timeout = 120)
+/* Engines n0 and n1, each with uring-udp then uring-tcp on loopback
+ * (exactly-once by default, failback probes every 20 ms), peers of each
+ * other over both in that order; with rx, n1 logs what it receives and
+ * *s is n0's stream 1 to n1. */
+static void udp_tcp_pair(warp_engine_t *e[2], warp_peer_t *p[2], struct th_log *rx,
+			 warp_stream_t **s)
 {
-	if (geteuid() != 0 || th_sh("iptables -L OUTPUT -n >/dev/null 2>&1") != 0) {
-		cr_skip_test("needs root and iptables (tools/deps installs it)");
-		return;
-	}
-	warp_engine_t *e[2];
 	char udp[2][160], tcp[2][160];
 	for (int i = 0; i < 2; i++) {
 		warp_config_t cfg;
@@ -1670,7 +1673,6 @@ Test(uring_udp, failover_to_tcp_when_udp_is_blocked_and_back, .fini = iptables_c
 		warp_engine_local_addr(e[i], 0, udp[i], sizeof(udp[i]));
 		warp_engine_local_addr(e[i], 1, tcp[i], sizeof(tcp[i]));
 	}
-	warp_peer_t *p[2];
 	for (int i = 0; i < 2; i++) {
 		warp_peer_config_t pc;
 		memset(&pc, 0, sizeof(pc));
@@ -1682,11 +1684,26 @@ Test(uring_udp, failover_to_tcp_when_udp_is_blocked_and_back, .fini = iptables_c
 		pc.n_transports = 2;
 		cr_assert_eq(warp_peer_add_config(e[i], &pc, &p[i]), 0, "%s", warp_errdetail());
 	}
+	if (rx) {
+		th_log_init(rx);
+		warp_engine_set_recv(e[1], th_recv, rx);
+		cr_assert_eq(warp_stream_open(e[0], p[0], 1, 16, s), 0);
+	}
+}
+
+/* Each engine has uring-udp then uring-tcp; UDP is blocked by iptables
+ * mid-run: the peers fail over to TCP, and back once UDP works again,
+ * delivering every message exactly once. */
+Test(uring_udp, failover_to_tcp_when_udp_is_blocked_and_back, .fini = iptables_cleanup,
+     .timeout = 120)
+{
+	if (!have_iptables())
+		return;
+	warp_engine_t *e[2];
+	warp_peer_t *p[2];
 	struct th_log rx;
-	th_log_init(&rx);
-	warp_engine_set_recv(e[1], th_recv, &rx);
 	warp_stream_t *s;
-	cr_assert_eq(warp_stream_open(e[0], p[0], 1, 16, &s), 0);
+	udp_tcp_pair(e, p, &rx, &s);
 	size_t sent = 0;
 	for (int phase = 0; phase < 3; phase++) {
 		if (phase == 1) {
@@ -1727,6 +1744,82 @@ Test(uring_udp, failover_to_tcp_when_udp_is_blocked_and_back, .fini = iptables_c
 	warp_engine_destroy(e[0]);
 	warp_engine_destroy(e[1]);
 	free(rx.rx);
+}
+
+/* A peer failed over to TCP, then closed and reopened: it fails back to
+ * UDP once UDP answers again. Its failback probe used to stop for good while
+ * it was closed, so a reopened peer stayed on TCP. */
+Test(uring_udp, a_peer_reopened_after_failing_over_fails_back, .fini = iptables_cleanup,
+     .timeout = 120)
+{
+	if (!have_iptables())
+		return;
+	warp_engine_t *e[2];
+	warp_peer_t *p[2];
+	struct th_log rx;
+	warp_stream_t *s;
+	udp_tcp_pair(e, p, &rx, &s);
+	cr_assert(iptables_block(0, port_of(e[0])));
+	cr_assert(iptables_block(1, port_of(e[1])));
+	size_t sent = 0;
+	uint64_t t0 = warp_engine_now(e[0]);
+	while (warp_peer_transport(p[0]) != 1 && warp_engine_now(e[0]) - t0 < 10000000000ull) {
+		if (sent < 200) { /* as in the failover test above */
+			cr_assert_eq(th_send(e[0], s, 100, NULL), 0);
+			sent++;
+		}
+		size_t never = 0;
+		th_pump(e, 2, &never, 1, 20);
+	}
+	cr_assert_eq(warp_peer_transport(p[0]), 1, "failed over to TCP");
+	t0 = warp_engine_now(e[0]);
+	while (rx.n < sent && warp_engine_now(e[0]) - t0 < 10000000000ull)
+		th_pump(e, 2, &rx.n, sent, 1000);
+	cr_assert_eq(rx.n, sent, "delivered %zu of %zu over TCP", rx.n, sent);
+	cr_assert_eq(warp_peer_close(e[0], p[0], 1, "test"), 0);
+	iptables_cleanup();
+	/* closed for 100 ms: several probe periods */
+	t0 = warp_engine_now(e[0]);
+	while (warp_engine_now(e[0]) - t0 < 100000000ull) {
+		size_t never = 0;
+		th_pump(e, 2, &never, 1, 100);
+	}
+	cr_assert_eq(warp_peer_transport(p[0]), 1, "closed: no probes, still on TCP");
+	cr_assert_eq(warp_peer_reopen(e[0], p[0]), 0);
+	cr_assert_eq(warp_peer_reopen(e[1], p[1]), 0); /* the CLOSE closed it there too */
+	t0 = warp_engine_now(e[0]);
+	while (warp_peer_transport(p[0]) != 0 && warp_engine_now(e[0]) - t0 < 5000000000ull) {
+		size_t never = 0;
+		th_pump(e, 2, &never, 1, 100);
+	}
+	cr_assert_eq(warp_peer_transport(p[0]), 0, "failed back to UDP after the reopen");
+	warp_stats_t st;
+	warp_engine_stats(e[0], &st);
+	cr_assert_geq(st.failbacks, 1);
+	warp_engine_destroy(e[0]);
+	warp_engine_destroy(e[1]);
+	free(rx.rx);
+}
+
+/* Failing over skips a transport whose link is known to be down; with no
+ * other, the peer stays. It used to take the next one in order, down or
+ * not. */
+Test(uring_udp, failover_skips_a_transport_whose_link_is_down)
+{
+	warp_engine_t *e[2];
+	warp_peer_t *p[2];
+	udp_tcp_pair(e, p, NULL, NULL);
+	e[0]->tp[1].link_down = true; /* as link_changed sets it for a port that went down */
+	warp__peer_failover(e[0], p[0]);
+	cr_assert_eq(warp_peer_transport(p[0]), 0, "the only other one is down: it stays");
+	e[0]->tp[1].link_down = false;
+	warp__peer_failover(e[0], p[0]);
+	cr_assert_eq(warp_peer_transport(p[0]), 1);
+	e[0]->tp[0].link_down = true;
+	warp__peer_failover(e[0], p[0]);
+	cr_assert_eq(warp_peer_transport(p[0]), 1, "nor back onto a link that is down");
+	warp_engine_destroy(e[0]);
+	warp_engine_destroy(e[1]);
 }
 
 /* ---- a killed and restarted peer, two processes over uring-udp --------------- */
