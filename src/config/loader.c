@@ -529,6 +529,8 @@ static void begin_section(struct ld *st, char *s)
 static char *clean_line(char *s)
 {
 	s = (char *)skip_blank(s);
+	if (!*s)
+		return s; /* blank: the loop below would start past the end */
 	if (*s == ';' || *s == '#') {
 		*s = '\0';
 		return s;

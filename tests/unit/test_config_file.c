@@ -603,6 +603,23 @@ Test(config_file, comments_blanks_indentation_crlf_and_bom)
 	cr_assert_eq(f->transport_line[0], 7);
 }
 
+/* A blank first line (and a blank line longer than any before it): the
+ * comment scan used to start one byte past the line's end, reading what
+ * getline's buffer held there (ASan: heap-buffer-overflow). */
+Test(config_file, a_blank_first_line_and_long_blank_lines)
+{
+	expect_loaded("\n"
+		      "[engine]\n"
+		      "node_id = a\n"
+		      "                                                                    "
+		      "                                                                    \n"
+		      "[transport]\n"
+		      "driver = loop\n"
+		      "listen = a:1\n");
+	cr_assert_str_eq(f->cfg.node_id, "a");
+	cr_assert_eq(f->transport_line[0], 5);
+}
+
 Test(config_file, long_peer_ids_are_not_truncated)
 {
 	char id[WARP_NODE_MAX];
