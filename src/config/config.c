@@ -335,6 +335,28 @@ int warp_config_validate(const warp_config_t *c)
 				 (unsigned long long)c->rx_arena_bytes,
 				 (unsigned long long)c->max_payload_bytes);
 	RANGE("tx_arena_bytes", c->tx_arena_bytes, 4096, 1ull << 36);
+	{
+		/* the arena is rounded up to a power of two; a message of
+		 * max_payload_bytes also needs its fragment map, else it never
+		 * finds room (its send says WARP_EAGAIN for ever, and a channel
+		 * stalls on it) */
+		uint64_t arena = 4096, need = warp__tx_block_bytes(
+						c->max_payload_bytes, warp__stream_payload_max(c->mtu));
+		while (arena < c->tx_arena_bytes)
+			arena <<= 1;
+		uint64_t give = 4096;
+		while (give < need)
+			give <<= 1;
+		if (need > arena)
+			return warp__err(WARP_ECONFIG,
+					 "tx_arena_bytes: %llu (a %llu-byte arena) cannot hold one "
+					 "max_payload_bytes (%llu) message, which takes %llu bytes "
+					 "with its fragment map: give at least %llu",
+					 (unsigned long long)c->tx_arena_bytes,
+					 (unsigned long long)arena,
+					 (unsigned long long)c->max_payload_bytes,
+					 (unsigned long long)need, (unsigned long long)give);
+	}
 	RANGE("rx_arena_bytes", c->rx_arena_bytes, 4096, 1ull << 36);
 	if (c->channel_ring_bytes &&
 	    (!is_pow2(c->channel_ring_bytes) ||

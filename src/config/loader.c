@@ -1219,6 +1219,13 @@ static uint32_t validate_line(const struct ld *st, const char *token, const char
 		{ "tx_arena_bytes", { "tx_arena_bytes", "max_payload_bytes", NULL } },
 		{ "rx_arena_bytes", { "rx_arena_bytes", "max_payload_bytes", NULL } },
 		{ "channel_ring_bytes", { "channel_ring_bytes", "max_payload_bytes", NULL } },
+		/* a limit one key's default breaks because another key moved */
+		{ "rx_window_bytes", { "rx_window_bytes", "max_payload_bytes", NULL } },
+		{ "rto_initial_ns", { "rto_initial", "rto_min", "rto_max" } },
+		{ "rto_max_ns", { "rto_max", "rto_min", NULL } },
+		{ "breaker_success_threshold",
+		  { "breaker_success_threshold", "breaker_half_open_max_calls", NULL } },
+		{ "retry_max_backoff_ns", { "retry_max_backoff", "retry_initial_backoff", NULL } },
 		{ "idle", { "idle_max_sleep", "idle_min_sleep", "idle" } },
 		/* "required with tls.cert_file": unset, so the line that needs it */
 		{ "tls.key_file", { "tls_key_file", "tls_cert_file", NULL } },

@@ -56,8 +56,7 @@ warp__cold int warp_engine_create(const warp_config_t *cfg, warp_engine_t **out)
 	e->conn_id = warp__conn_id(cfg->node_id);
 	e->now = engine_clock(e);
 	atomic_store_explicit(&e->now_pub, e->now, memory_order_relaxed);
-	e->stream_payload_max = cfg->mtu - WARP_WIRE_TAG_RESERVE - WARP_WIRE_HDR_LEN -
-				WARP_FRAME_STREAM_HDR;
+	e->stream_payload_max = warp__stream_payload_max(cfg->mtu);
 	e->tx_cap = cfg->tx_burst;
 	e->cc = warp__cc_find(cfg->congestion);
 
@@ -69,20 +68,6 @@ warp__cold int warp_engine_create(const warp_config_t *cfg, warp_engine_t **out)
 	if (warp__buddy_init(&e->txa, cfg->tx_arena_bytes) ||
 	    warp__buddy_init(&e->rxa, cfg->rx_arena_bytes))
 		goto fail_mem;
-	uint64_t need = warp__tx_block_bytes(cfg->max_payload_bytes, e->stream_payload_max);
-	if (need > e->txa.size) {
-		/* else a message of max_payload_bytes never finds room: its send
-		 * says WARP_EAGAIN for ever, and a channel stalls on it */
-		rc = warp__err(WARP_ECONFIG,
-			       "tx_arena_bytes: %llu (a %llu-byte arena) cannot hold one "
-			       "max_payload_bytes (%llu) message, which takes %llu bytes with its "
-			       "fragment map: give at least %llu",
-			       (unsigned long long)cfg->tx_arena_bytes,
-			       (unsigned long long)e->txa.size,
-			       (unsigned long long)cfg->max_payload_bytes, (unsigned long long)need,
-			       (unsigned long long)pow2_at_least(need));
-		goto fail;
-	}
 	e->txmsgs = warp__calloc(cfg->max_tx_msgs, sizeof(*e->txmsgs));
 	if (!e->txmsgs || warp__idxpool_init(&e->txmsg_free, cfg->max_tx_msgs))
 		goto fail_mem;

@@ -114,17 +114,6 @@ static inline uint64_t warp__msg_deadline(const struct warp_stream *s, const str
 
 /* The stream's low-water mark: its oldest unsettled message, or the next id
  * after the last one queued. */
-/* A message of len bytes on the sender: its fragments, and the TX arena
- * block it takes (the payload, 8-aligned, then one bit per fragment). */
-static inline uint32_t warp__tx_nfrags(uint64_t len, uint32_t payload_max)
-{
-	return len ? (uint32_t)((len + payload_max - 1) / payload_max) : 1;
-}
-static inline uint64_t warp__tx_block_bytes(uint64_t len, uint32_t payload_max)
-{
-	return ((len + 7) & ~(uint64_t)7) + (((uint64_t)warp__tx_nfrags(len, payload_max) + 63) / 64) * 8;
-}
-
 static inline uint64_t warp__stream_low(const struct warp_stream *s)
 {
 	return s->uhead ? s->uhead->msg_id : s->last_id + 1;

@@ -313,4 +313,21 @@ int warp__frame_next(const uint8_t *p, size_t len, size_t *off, struct warp_fram
 
 const char *warp__drop_reason_str(int reason);
 
+/* The payload one STREAM frame carries in a packet of `mtu` bytes. */
+static inline uint32_t warp__stream_payload_max(uint32_t mtu)
+{
+	return mtu - WARP_WIRE_TAG_RESERVE - WARP_WIRE_HDR_LEN - WARP_FRAME_STREAM_HDR;
+}
+
+/* A message of len bytes on the sender: its fragments, and the TX arena
+ * block it takes (the payload, 8-aligned, then one bit per fragment). */
+static inline uint32_t warp__tx_nfrags(uint64_t len, uint32_t payload_max)
+{
+	return len ? (uint32_t)((len + payload_max - 1) / payload_max) : 1;
+}
+static inline uint64_t warp__tx_block_bytes(uint64_t len, uint32_t payload_max)
+{
+	return ((len + 7) & ~(uint64_t)7) + (((uint64_t)warp__tx_nfrags(len, payload_max) + 63) / 64) * 8;
+}
+
 #endif

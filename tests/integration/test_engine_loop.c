@@ -204,7 +204,7 @@ Test(errors, bad_arguments_and_unknown_things)
 	warp_config_add_transport(&big, "loop", "y:1", p.net);
 	big.max_payload_bytes = 1u << 20;
 	big.tx_arena_bytes = 1u << 20;
-	cr_assert_eq(warp_config_validate(&big), 0);
+	cr_assert_eq(warp_config_validate(&big), WARP_ECONFIG);
 	cr_assert_eq(warp_engine_create(&big, &e2), WARP_ECONFIG);
 	cr_assert(strstr(warp_errdetail(), "tx_arena_bytes: 1048576") &&
 		  strstr(warp_errdetail(), "give at least 2097152"), "%s", warp_errdetail());

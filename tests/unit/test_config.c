@@ -181,8 +181,12 @@ Test(config, tx_arena_smaller_than_max_payload_is_rejected)
 	minimal_config(&c);
 	c.tx_arena_bytes = c.max_payload_bytes - 1;
 	expect_rejected(&c, "tx_arena_bytes", "tx_arena one byte short of max_payload");
+	/* as large as the message leaves no room for its fragment map: such a
+	 * message would never find a block (it was accepted) */
 	c.tx_arena_bytes = c.max_payload_bytes;
-	expect_accepted(&c, "tx_arena == max_payload");
+	expect_rejected(&c, "give at least", "tx_arena == max_payload");
+	c.tx_arena_bytes = 2 * c.max_payload_bytes;
+	expect_accepted(&c, "tx_arena == 2 max_payload");
 }
 
 Test(config, timer_slots_not_a_power_of_two_is_rejected)

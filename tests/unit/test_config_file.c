@@ -810,6 +810,25 @@ Test(config_file, validation_errors_point_at_the_line_of_the_key)
 	expect_error("[engine]\nnode_id = a\nmax_payload_bytes = 1M\ntx_arena_bytes = 512K\n"
 		     "[transport]\ndriver = loop\n",
 		     4, "tx_arena_bytes");
+	/* a TX arena as large as the largest message has no room for its
+	 * fragment map: the line that made it so (create used to refuse it,
+	 * with no line) */
+	expect_error("[engine]\nnode_id = a\nmax_payload_bytes = 32M\nrx_window_bytes = 32M\n"
+		     "[transport]\ndriver = loop\n",
+		     3, "give at least 67108864");
+	/* limits that a key's default breaks once another key moved: the line
+	 * of the key that moved (they had no line) */
+	expect_error("[engine]\nnode_id = a\nmax_payload_bytes = 20M\n[transport]\ndriver = loop\n",
+		     3, "rx_window_bytes");
+	expect_error("[engine]\nnode_id = a\nrto_min = 50ms\n[transport]\ndriver = loop\n", 3,
+		     "rto_initial");
+	expect_error("[engine]\nnode_id = a\nrto_max = 10ms\n[transport]\ndriver = loop\n", 3,
+		     "rto_initial");
+	expect_error("[engine]\nnode_id = a\nbreaker_half_open_max_calls = 1\n"
+		     "[transport]\ndriver = loop\n",
+		     3, "breaker_success_threshold");
+	expect_error("[engine]\nnode_id = a\nretry_initial_backoff = 20s\n[transport]\ndriver = loop\n",
+		     3, "retry_max_backoff");
 	expect_error("[engine]\nnode_id = a\nidle_min_sleep = 1ms\nidle_max_sleep = 1us\n"
 		     "[transport]\ndriver = loop\n",
 		     4, "idle_max_sleep");
