@@ -99,6 +99,8 @@ struct gport {
 	struct rte_ether_addr mac; /* what its engines send from (port_mac) */
 	uint64_t tx_offloads;
 	struct rte_mempool *mp[MAX_QUEUES];
+	uint32_t data_room; /* of its mbufs: what the mtu of its set-up allows */
+	uint32_t mtu;       /* the mtu of the engine that set it up */
 };
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -422,6 +424,8 @@ static warp__cold int port_setup(struct gport *gp, const warp_dpdk_config_t *c,
 				 uint32_t mbufs)
 {
 	uint16_t pid = gp->port_id;
+	gp->data_room = data_room;
+	gp->mtu = a->mtu;
 	struct rte_eth_dev_info di;
 	int rc = rte_eth_dev_info_get(pid, &di);
 	if (rc)
@@ -543,19 +547,25 @@ static warp__cold void port_release(struct gport *gp)
 }
 
 /* A kept port opened again: start it as it was, or set it up afresh for
- * another queue count. g_lock held. */
+ * another queue count or a larger mtu. The old pools are freed only after
+ * the set-up released the queues that may still hold their mbufs (a PMD
+ * such as net_tap keeps RX buffers posted across a stop). g_lock held. */
 static warp__cold int port_reuse(struct gport *gp, const warp_dpdk_config_t *c,
 				 const struct warp_driver_open_args *a, uint32_t data_room,
 				 uint32_t mbufs, uint16_t queues)
 {
-	if (gp->queues != queues) {
+	if (gp->queues != queues || data_room > gp->data_room) {
+		struct rte_mempool *old[MAX_QUEUES];
 		for (unsigned i = 0; i < MAX_QUEUES; i++) {
-			rte_mempool_free(gp->mp[i]);
+			old[i] = gp->mp[i];
 			gp->mp[i] = NULL;
 		}
 		gp->queues = queues;
 		gp->configured = false;
-		return port_setup(gp, c, a, data_room, mbufs);
+		int rc = port_setup(gp, c, a, data_room, mbufs);
+		for (unsigned i = 0; i < MAX_QUEUES; i++)
+			rte_mempool_free(old[i]);
+		return rc;
 	}
 	return port_start(gp, a);
 }
@@ -1271,6 +1281,14 @@ static warp__cold int dpdk_open(const struct warp_driver_open_args *a, void **ct
 			       "dpdk: port '%s' was set up with %u queues by another engine, this "
 			       "one says %u",
 			       gp->name, gp->queues, queues);
+		goto fail;
+	} else if (data_room > gp->data_room) {
+		/* its mbufs would be too small for our packets (and its MTU
+		 * for our peers' frames) */
+		rc = warp__err(WARP_ECONFIG,
+			       "dpdk: port '%s' was set up for mtu %u by another engine, this one "
+			       "says %u (engines sharing a port take the same mtu)",
+			       gp->name, gp->mtu, a->mtu);
 		goto fail;
 	}
 	if (gp->taken & (1ull << c->queue)) {

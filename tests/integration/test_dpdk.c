@@ -2343,6 +2343,44 @@ Test(dpdk_setup, an_engine_can_be_made_again_on_the_same_port)
 	unlink(memif_sock);
 }
 
+/* Engines sharing a port take the same mtu: the port's mbufs are sized for
+ * the mtu of the engine that set it up, and a second engine with a larger
+ * one used to be let in, its larger packets then written past the end of
+ * those mbufs. */
+static int engine_on_queue(warp_dpdk_config_t *c, unsigned queue, uint32_t mtu,
+			   warp_engine_t **e)
+{
+	c->queue = queue;
+	warp_config_t cfg;
+	warp_config_init(&cfg);
+	snprintf(cfg.node_id, sizeof(cfg.node_id), "q%u", queue);
+	cfg.mtu = mtu;
+	cfg.tx_arena_bytes = cfg.rx_arena_bytes = 16u << 20;
+	cfg.max_payload_bytes = 1u << 20;
+	cr_assert_eq(warp_config_add_transport(&cfg, "dpdk", "10.98.0.1:7000", (void *)c), 0);
+	*e = NULL;
+	return warp_engine_create(&cfg, e);
+}
+
+Test(dpdk_setup, engines_sharing_a_port_take_its_mtu)
+{
+	need_hugepages();
+	warp_dpdk_config_t c;
+	memif_alone(&c, "");
+	c.queues = 2;
+	warp_engine_t *a, *b;
+	cr_assert_eq(engine_on_queue(&c, 0, 1472, &a), 0, "%s", warp_errdetail());
+	cr_assert_eq(engine_on_queue(&c, 1, 4000, &b), WARP_ECONFIG);
+	cr_assert(strstr(warp_errdetail(), "set up for mtu 1472 by another engine, this one says "
+					   "4000"),
+		  "%s", warp_errdetail());
+	cr_assert_null(b);
+	cr_assert_eq(engine_on_queue(&c, 1, 1000, &b), 0, "a smaller one fits: %s", warp_errdetail());
+	warp_engine_destroy(b);
+	warp_engine_destroy(a);
+	unlink(memif_sock);
+}
+
 Test(dpdk_setup, two_dpdk_transports_in_one_engine_are_refused)
 {
 	need_hugepages();
