@@ -264,6 +264,7 @@ struct warp_peer {
 	uint64_t inflight_bytes;     /* payload bytes in packets not yet acknowledged or lost */
 	uint64_t queued_bytes;       /* payload bytes not framed yet */
 	uint32_t peer_window;        /* the peer's last CREDIT */
+	uint64_t credit_pn;          /* the packet it came in: an older one's is stale */
 	struct warp_cc cc;
 	uint64_t srtt_ns, rttvar_ns, rto_ns;
 	unsigned rto_backoff;
@@ -439,6 +440,7 @@ struct warp_engine {
 	uint16_t rx_cur_stream;
 	uint64_t rx_cur_msg;
 	bool rx_refuse;     /* a reliable frame of this packet could not be stored */
+	uint64_t rx_pn;     /* the number of the packet whose frames are being acted on */
 	bool rx_dropped;    /* the last delivery found no room (ring and spill full) */
 	bool shutting_down;
 	uint64_t unsettled; /* messages queued or in flight, all peers */
@@ -516,6 +518,7 @@ static inline void warp__rx_window_reset(struct warp_peer *p)
 	memset(p->rx_window, 0, sizeof(p->rx_window));
 	memset(p->rx_refused, 0, sizeof(p->rx_refused));
 	p->rx_refused_any = false;
+	p->credit_pn = 0;
 }
 
 void warp__stream_activate(struct warp_peer *p, struct warp_stream *s);

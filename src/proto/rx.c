@@ -786,6 +786,9 @@ static inline void rx_frame(warp_engine_t *e, struct warp_peer *p, const struct 
 		on_stream_credit(e, p, f);
 		break;
 	case WARP_FRAME_CREDIT:
+		if (e->rx_pn < p->credit_pn)
+			break; /* a reordered older packet: its window is stale */
+		p->credit_pn = e->rx_pn;
 		p->peer_window = f->u.credit.window;
 		warp__tx_activate_peer(e, p);
 		break;
@@ -898,7 +901,9 @@ void warp__rx_packet(warp_engine_t *e, struct warp_pkt *pkt)
 	/* an application that polls from its receive callback runs this for
 	 * another packet meanwhile: keep the enclosing packet's refusal */
 	bool outer_refuse = e->rx_refuse;
+	uint64_t outer_pn = e->rx_pn;
 	e->rx_refuse = false;
+	e->rx_pn = h.pkt_num;
 	/* the frames validation kept, then (a packet of many frames) the rest */
 	for (uint32_t i = 0; i < fr.n; i++)
 		rx_frame(e, p, &fr.f[i], pkt->transport, again, &eliciting, &saw_hb_reply);
@@ -918,6 +923,7 @@ void warp__rx_packet(warp_engine_t *e, struct warp_pkt *pkt)
 		warp__peer_failback(e, p); /* the first transport answers again */
 	bool refuse = e->rx_refuse;
 	e->rx_refuse = outer_refuse;
+	e->rx_pn = outer_pn;
 	if (warp__unlikely(refuse)) {
 		/* part of it could not be kept: do not acknowledge it, so the
 		 * sender resends (what was delivered is deduplicated; a copy

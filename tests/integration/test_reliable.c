@@ -1186,6 +1186,37 @@ Test(at_least_once, a_resent_fragment_of_a_held_message_is_a_duplicate)
 	pair_down(&t);
 }
 
+/* A CREDIT carried by a packet older than the one the last CREDIT came in
+ * (the network reordered them) is stale: the newer window stands. The last
+ * one to arrive used to win. */
+static void inject_credit(struct pair *t, uint64_t pn, uint32_t window)
+{
+	struct warp_pkt *pkt = warp__pkt_get(&t->b->pkts);
+	cr_assert_not_null(pkt);
+	size_t off = warp__hdr_encode(pkt->data, 1400, WARP_PKT_FRAMES, warp__conn_id("a"), pn);
+	off += warp__frame_credit_encode(pkt->data + off, 1400 - off, window);
+	pkt->len = (uint32_t)warp__pkt_seal(pkt->data, off);
+	pkt->transport = 0;
+	warp__rx_packet(t->b, pkt);
+	warp__pkt_put(&t->b->pkts, pkt);
+}
+
+Test(flow, a_credit_from_a_reordered_older_packet_is_stale)
+{
+	warp_config_t cfg;
+	warp_config_init(&cfg);
+	struct pair t;
+	pair_up(&t, &cfg, 18);
+	uint64_t top = t.ba->rx_largest;
+	inject_credit(&t, top + 2, 100000);
+	cr_assert_eq(t.ba->peer_window, 100000);
+	inject_credit(&t, top + 1, 5000); /* sent before, arrived after */
+	cr_assert_eq(t.ba->peer_window, 100000, "the older packet's window is not taken");
+	inject_credit(&t, top + 3, 7000);
+	cr_assert_eq(t.ba->peer_window, 7000, "a newer one is");
+	pair_down(&t);
+}
+
 /* Messages held for order when their stream is reset (the receiver reopens
  * the peer) were acknowledged and are never delivered: they are counted. */
 Test(at_least_once, held_messages_dropped_by_a_reopen_are_counted)
