@@ -249,6 +249,7 @@ struct warp_peer {
 	bool hb_reply_pending;
 	uint32_t hb_reply_seq;
 	uint64_t hb_reply_ts;
+	uint32_t hb_reply_tp; /* the transport the request came in on: the reply goes there */
 
 	/* reliability: sent packets, their fragment references, resends */
 	struct warp_sent *sent;      /* ring by packet number */

@@ -761,9 +761,12 @@ static void rx_window_mark(struct warp_peer *p, uint64_t pn)
 	p->rx_window[(pn / 64) % WARP_RX_WINDOW_WORDS] |= 1ull << (pn & 63);
 }
 
+/* rx_frame's heartbeat findings for its packet */
+enum { HB_SAW_REPLY = 1, HB_SAW_REQUEST = 2 };
+
 /* Act on one frame of a validated packet from p. */
 static inline void rx_frame(warp_engine_t *e, struct warp_peer *p, const struct warp_frame *f,
-			    uint8_t transport, bool again, bool *eliciting, bool *saw_hb_reply)
+			    uint8_t transport, bool again, bool *eliciting, uint8_t *saw_hb)
 {
 	if (f->type != WARP_FRAME_ACK && f->type != WARP_FRAME_CREDIT)
 		*eliciting = true;
@@ -795,9 +798,10 @@ static inline void rx_frame(warp_engine_t *e, struct warp_peer *p, const struct 
 	case WARP_FRAME_HEARTBEAT:
 		warp__stat(e, heartbeats_rx, 1);
 		if (f->u.heartbeat.flags & WARP_HEARTBEAT_REPLY)
-			*saw_hb_reply = true;
+			*saw_hb |= HB_SAW_REPLY;
 		if (!(f->u.heartbeat.flags & WARP_HEARTBEAT_REPLY)) {
 			p->hb_reply_pending = true;
+			*saw_hb |= HB_SAW_REQUEST;
 			p->hb_reply_seq = f->u.heartbeat.seq;
 			p->hb_reply_ts = f->u.heartbeat.timestamp_ns;
 			warp__tx_activate_peer(e, p);
@@ -897,7 +901,8 @@ void warp__rx_packet(warp_engine_t *e, struct warp_pkt *pkt)
 		p->ack_largest_rx_ns = e->now;
 
 	size_t off = fr.rest_off;
-	bool eliciting = false, saw_hb_reply = false;
+	bool eliciting = false;
+	uint8_t saw_hb = 0;
 	/* an application that polls from its receive callback runs this for
 	 * another packet meanwhile: keep the enclosing packet's refusal */
 	bool outer_refuse = e->rx_refuse;
@@ -906,10 +911,10 @@ void warp__rx_packet(warp_engine_t *e, struct warp_pkt *pkt)
 	e->rx_pn = h.pkt_num;
 	/* the frames validation kept, then (a packet of many frames) the rest */
 	for (uint32_t i = 0; i < fr.n; i++)
-		rx_frame(e, p, &fr.f[i], pkt->transport, again, &eliciting, &saw_hb_reply);
+		rx_frame(e, p, &fr.f[i], pkt->transport, again, &eliciting, &saw_hb);
 	struct warp_frame f;
 	while (warp__frame_next(pkt->data, body, &off, &f))
-		rx_frame(e, p, &f, pkt->transport, again, &eliciting, &saw_hb_reply);
+		rx_frame(e, p, &f, pkt->transport, again, &eliciting, &saw_hb);
 	/* which of the peer's transports it came over */
 	uint32_t via = p->active_tp;
 	for (uint32_t i = 0; i < p->n_tp; i++)
@@ -919,7 +924,9 @@ void warp__rx_packet(warp_engine_t *e, struct warp_pkt *pkt)
 		}
 	if (eliciting)
 		p->ack_tp = via; /* answer the way the data came */
-	if (warp__unlikely(saw_hb_reply && via == 0 && p->active_tp != 0))
+	if (saw_hb & HB_SAW_REQUEST)
+		p->hb_reply_tp = via; /* a failback probe is answered the way it came */
+	if (warp__unlikely((saw_hb & HB_SAW_REPLY) && via == 0 && p->active_tp != 0))
 		warp__peer_failback(e, p); /* the first transport answers again */
 	bool refuse = e->rx_refuse;
 	e->rx_refuse = outer_refuse;

@@ -525,10 +525,14 @@ unsigned warp__tx_build(warp_engine_t *e)
 				continue;
 			}
 		}
-		/* acks and replies go back over the transport the peer used */
-		if ((p->ack_pending || p->hb_reply_pending) && p->ack_tp != p->active_tp &&
-		    p->ack_tp < p->n_tp) {
-			r = queue_packet(e, p, p->ack_tp, BUILD_REPLY);
+		/* acks and replies go back over the transport the peer used: a
+		 * heartbeat reply over the one its request came in on (a failback
+		 * probe's reply must come back over the first transport, even
+		 * when data came over another in the same poll) */
+		uint32_t rtp = p->hb_reply_pending ? p->hb_reply_tp : p->ack_tp;
+		if ((p->ack_pending || p->hb_reply_pending) && rtp != p->active_tp &&
+		    rtp < p->n_tp) {
+			r = queue_packet(e, p, rtp, BUILD_REPLY);
 			if (r < 0)
 				break;
 			built += (unsigned)r;

@@ -1801,6 +1801,62 @@ Test(uring_udp, a_peer_reopened_after_failing_over_fails_back, .fini = iptables_
 	free(rx.rx);
 }
 
+/* A failback probe that arrives over the first transport in the same poll
+ * as data over the second is answered over the first: its reply used to
+ * follow the data's transport, so the prober saw no reply over its first
+ * transport and did not fail back. */
+static void inject(warp_engine_t *e, uint8_t transport, uint64_t pn, uint8_t hb_flags)
+{
+	struct warp_pkt *pkt = warp__pkt_get(&e->pkts);
+	cr_assert_not_null(pkt);
+	size_t off = warp__hdr_encode(pkt->data, 1400, WARP_PKT_FRAMES, warp__conn_id("n0"), pn);
+	off += warp__frame_heartbeat_encode(pkt->data + off, 1400 - off, hb_flags, 7, 0);
+	pkt->len = (uint32_t)warp__pkt_seal(pkt->data, off);
+	pkt->transport = transport;
+	warp__rx_packet(e, pkt);
+	warp__pkt_put(&e->pkts, pkt);
+}
+
+static bool carries_hb_reply(const struct warp_pkt *pkt)
+{
+	struct warp_pkt_hdr h;
+	if (warp__pkt_validate(pkt->data, pkt->len, 9000, UINT32_MAX, &h, NULL))
+		return false;
+	size_t off = WARP_WIRE_HDR_LEN;
+	struct warp_frame f;
+	while (warp__frame_next(pkt->data, pkt->len - WARP_WIRE_CRC_LEN, &off, &f))
+		if (f.type == WARP_FRAME_HEARTBEAT && (f.u.heartbeat.flags & WARP_HEARTBEAT_REPLY))
+			return true;
+	return false;
+}
+
+Test(uring_udp, a_probe_is_answered_over_the_transport_it_came_in_on)
+{
+	warp_engine_t *e[2];
+	warp_peer_t *p[2];
+	udp_tcp_pair(e, p, NULL, NULL);
+	th_up2(e[0], p[0], e[1], p[1]);
+	struct warp_peer *n0 = p[1];
+	n0->active_tp = 1; /* n1 is failed over to TCP too */
+	warp__tx_flush(e[1]); /* nothing queued before */
+	uint64_t top = n0->rx_largest;
+	inject(e[1], 0, top + 1, 0);                    /* the probe, over UDP */
+	inject(e[1], 1, top + 2, WARP_HEARTBEAT_REPLY); /* then data, over TCP */
+	cr_assert_eq(n0->ack_tp, 1, "acknowledgements follow the data");
+	cr_assert_eq(e[1]->tp[0].ntxq + e[1]->tp[1].ntxq, 0);
+	warp__tx_build(e[1]);
+	bool over_udp = false, over_tcp = false;
+	for (uint32_t k = 0; k < e[1]->tp[0].ntxq; k++)
+		over_udp |= carries_hb_reply(e[1]->tp[0].txq[k]);
+	for (uint32_t k = 0; k < e[1]->tp[1].ntxq; k++)
+		over_tcp |= carries_hb_reply(e[1]->tp[1].txq[k]);
+	cr_assert(over_udp, "the reply goes over UDP, where the probe came in");
+	cr_assert_not(over_tcp);
+	warp__tx_flush(e[1]);
+	warp_engine_destroy(e[0]);
+	warp_engine_destroy(e[1]);
+}
+
 /* Failing over skips a transport whose link is known to be down; with no
  * other, the peer stays. It used to take the next one in order, down or
  * not. */
