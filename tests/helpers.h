@@ -256,6 +256,23 @@ static inline warp_engine_t *th_make(struct th_env *env, const char *name, warp_
 	return e;
 }
 
+/* Hand engine e, as received over its transport number `transport`, a
+ * plaintext FRAMES packet from node `from` numbered pn, carrying the frames
+ * encoded in frames[0..n): a forged, reordered or late packet. */
+static inline void th_inject(warp_engine_t *e, const char *from, uint8_t transport, uint64_t pn,
+			     const uint8_t *frames, size_t n)
+{
+	struct warp_pkt *pkt = warp__pkt_get(&e->pkts);
+	cr_assert_not_null(pkt);
+	size_t off = warp__hdr_encode(pkt->data, 1400, WARP_PKT_FRAMES, warp__conn_id(from), pn);
+	cr_assert_leq(off + n, 1400);
+	memcpy(pkt->data + off, frames, n);
+	pkt->len = (uint32_t)warp__pkt_seal(pkt->data, off + n);
+	pkt->transport = transport;
+	warp__rx_packet(e, pkt);
+	warp__pkt_put(&e->pkts, pkt);
+}
+
 /* Add engine `to` as a peer of `from`. */
 static inline warp_peer_t *th_link(warp_engine_t *from, warp_engine_t *to)
 {

@@ -539,9 +539,8 @@ static void on_cqe(struct uring_tcp *t, struct io_uring_cqe *cqe)
 			set_error(t, "connect", &c->addr, err);
 			warp__cnt_add(t->cnt->drv_connect_failures, 1);
 			c->failed_attempts++;
-			conn_down(t, i, false);
-			c->next_attempt_ns = 0; /* set by the caller with the clock */
 			c->backoff_ns = WARP__MIN(c->backoff_ns * 2, t->backoff_max_ns);
+			conn_down(t, i, false); /* the next attempt after that back-off */
 			return;
 		}
 		c->state = C_UP;
@@ -663,11 +662,6 @@ static uint16_t tcp_rx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uint
 	}
 	if (seen)
 		io_uring_cq_advance(&t->r.ring, seen);
-	/* back-off deadlines of failed connects start now */
-	for (uint32_t i = 0; seen && i < t->nconns; i++)
-		if (t->c[i].state == C_BACKOFF && t->c[i].next_attempt_ns == 0)
-			t->c[i].next_attempt_ns = now + jitter(t, t->c[i].backoff_ns);
-
 	uint16_t k = 0;
 	uint32_t w = 0;
 	for (uint32_t r = 0; r < t->nready; r++) {
@@ -677,6 +671,17 @@ static uint16_t tcp_rx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uint
 	}
 	t->nready = w;
 	return k;
+}
+
+/* Make room for need more bytes below cap in c's send buffer by moving
+ * what is queued to its start (not while a SEND of it is in flight). */
+static void tx_compact(struct conn *c, uint32_t need, uint32_t cap)
+{
+	if (c->tx_tail + need > cap && !c->tx_inflight && c->tx_head) {
+		memmove(c->tx, c->tx + c->tx_head, c->tx_tail - c->tx_head);
+		c->tx_tail -= c->tx_head;
+		c->tx_head = 0;
+	}
 }
 
 /* Packets queued on our outbound connection while it was not up, once the
@@ -689,11 +694,7 @@ static void move_queued(struct uring_tcp *t, struct conn *from, struct conn *to)
 	uint32_t len = from->tx_tail - from->tx_head;
 	if (!len)
 		return;
-	if (to->tx_tail + len > TXCAP && !to->tx_inflight && to->tx_head) {
-		memmove(to->tx, to->tx + to->tx_head, to->tx_tail - to->tx_head);
-		to->tx_tail -= to->tx_head;
-		to->tx_head = 0;
-	}
+	tx_compact(to, len, TXCAP);
 	if (to->tx_tail + len <= TXCAP) {
 		memcpy(to->tx + to->tx_tail, from->tx + from->tx_head, len);
 		to->tx_tail += len;
@@ -769,11 +770,7 @@ static uint16_t tcp_tx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uint
 		uint32_t need = 2 + pkt->len;
 		/* a connection not up yet keeps room for its hello */
 		uint32_t cap = c->state == C_UP ? TXCAP : TXCAP - TCP_HELLO_LEN;
-		if (c->tx_tail + need > cap && !c->tx_inflight && c->tx_head) {
-			memmove(c->tx, c->tx + c->tx_head, c->tx_tail - c->tx_head);
-			c->tx_tail -= c->tx_head;
-			c->tx_head = 0;
-		}
+		tx_compact(c, need, cap);
 		if (c->tx_tail + need > cap) {
 			if (c->state == C_UP)
 				break; /* backpressure: the engine retries the rest */

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "engine/pool.h"
 #include "proto/cc.h"
 #include "proto/wire.h"
 #include "warp/config.h"
@@ -340,13 +341,9 @@ int warp_config_validate(const warp_config_t *c)
 		 * max_payload_bytes also needs its fragment map, else it never
 		 * finds room (its send says WARP_EAGAIN for ever, and a channel
 		 * stalls on it) */
-		uint64_t arena = 4096, need = warp__tx_block_bytes(
-						c->max_payload_bytes, warp__stream_payload_max(c->mtu));
-		while (arena < c->tx_arena_bytes)
-			arena <<= 1;
-		uint64_t give = 4096;
-		while (give < need)
-			give <<= 1;
+		uint64_t arena = warp__buddy_arena_size(c->tx_arena_bytes);
+		uint64_t need = warp__tx_block_bytes(c->max_payload_bytes,
+						     warp__stream_payload_max(c->mtu));
 		if (need > arena)
 			return warp__err(WARP_ECONFIG,
 					 "tx_arena_bytes: %llu (a %llu-byte arena) cannot hold one "
@@ -355,7 +352,8 @@ int warp_config_validate(const warp_config_t *c)
 					 (unsigned long long)c->tx_arena_bytes,
 					 (unsigned long long)arena,
 					 (unsigned long long)c->max_payload_bytes,
-					 (unsigned long long)need, (unsigned long long)give);
+					 (unsigned long long)need,
+					 (unsigned long long)warp__buddy_arena_size(need));
 	}
 	RANGE("rx_arena_bytes", c->rx_arena_bytes, 4096, 1ull << 36);
 	if (c->channel_ring_bytes &&

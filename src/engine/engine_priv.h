@@ -525,6 +525,8 @@ static inline void warp__rx_window_reset(struct warp_peer *p)
 void warp__stream_activate(struct warp_peer *p, struct warp_stream *s);
 void warp__stream_deactivate(struct warp_peer *p, struct warp_stream *s);
 void warp__txmsg_free(warp_engine_t *e, struct warp_txmsg *m);
+/* Its data freed and its fragment references stale; the slot stays taken. */
+void warp__txmsg_drop_data(warp_engine_t *e, struct warp_txmsg *m);
 int warp__tx_enqueue(warp_engine_t *e, warp_stream_t *s, uint64_t msg_id, const void *buf,
 		     size_t len, int32_t chan);
 void warp__tx_activate_peer(warp_engine_t *e, struct warp_peer *p);

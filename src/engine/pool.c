@@ -95,9 +95,7 @@ int warp__buddy_init(struct warp__buddy *b, uint64_t size)
 	memset(b, 0, sizeof(*b));
 	if (size > ((uint64_t)1 << 40))
 		return WARP_EINVAL;
-	uint64_t s = 4096;
-	while (s < size)
-		s <<= 1;
+	uint64_t s = warp__buddy_arena_size(size);
 	unsigned max_order = 0;
 	while (((uint64_t)1 << (max_order + WARP_BUDDY_MIN_SHIFT)) < s)
 		max_order++;

@@ -123,7 +123,17 @@ struct warp__buddy {
 	uint32_t nquick[WARP_BUDDY_QUICK_ORDERS];
 };
 
-/* size is rounded up to a power of two, at least 4096. */
+/* The arena warp__buddy_init makes for size bytes: a power of two, at least
+ * 4096. A block of n bytes fits in it when n <= that. */
+static inline uint64_t warp__buddy_arena_size(uint64_t size)
+{
+	uint64_t s = 4096;
+	while (s < size)
+		s <<= 1;
+	return s;
+}
+
+/* size is rounded up as warp__buddy_arena_size says. */
 int warp__buddy_init(struct warp__buddy *b, uint64_t size);
 void warp__buddy_fini(struct warp__buddy *b);
 /* A block of at least n bytes (n >= 0), or NULL when none is free. */

@@ -230,9 +230,7 @@ bool warp__deliver_completion(warp_engine_t *e, struct warp_peer *p, uint16_t st
 void warp__completion_park(warp_engine_t *e, struct warp_txmsg *m, int status, uint16_t reason)
 {
 	struct warp_channel *c = e->channels[m->chan];
-	warp__buddy_free(&e->txa, m->data);
-	m->data = NULL;
-	m->gen++; /* fragment references to it are stale from now on */
+	warp__txmsg_drop_data(e, m);
 	m->cstatus = status;
 	m->creason = reason;
 	m->cnext = -1;
@@ -466,6 +464,16 @@ void warp__nacks_acked(warp_engine_t *e, struct warp_peer *p, uint64_t max_pn)
 	p->n_nacks = n;
 }
 
+/* The link in rs's held list (in id order) where message mid is, or would
+ * go: it points at mid's entry when mid is held. */
+static int32_t *held_link(warp_engine_t *e, struct warp_rxstream *rs, uint64_t mid)
+{
+	int32_t *pp = &rs->held;
+	while (*pp >= 0 && e->reasm[*pp].msg_id < mid)
+		pp = &e->reasm[*pp].onext;
+	return pp;
+}
+
 /* Deliver the held messages of an ordered stream that are now in order
  * (and drop held ones below `next`, which are duplicates). */
 static void drain_held(warp_engine_t *e, struct warp_peer *p, struct warp_rxstream *rs)
@@ -540,9 +548,7 @@ static void complete_msg(warp_engine_t *e, struct warp_peer *p, struct warp_rxst
 	}
 	warp__wheel_cancel(&e->wheel, &held->timer);
 	held->ack_mark = p->acks_built;
-	int32_t *pp = &rs->held;
-	while (*pp >= 0 && e->reasm[*pp].msg_id < mid)
-		pp = &e->reasm[*pp].onext;
+	int32_t *pp = held_link(e, rs, mid);
 	if (*pp >= 0 && e->reasm[*pp].msg_id == mid) {
 		warp__stat(e, dup_msgs, 1);
 		warp__reasm_release(e, held);
@@ -607,9 +613,7 @@ static void on_stream_frame(warp_engine_t *e, struct warp_peer *p, const struct 
 	if (i < 0 && rs && mid > rs->next) {
 		/* a resent fragment of a message complete and held for order
 		 * (no longer in the hash): a duplicate, not a new message */
-		int32_t k = rs->held;
-		while (k >= 0 && e->reasm[k].msg_id < mid)
-			k = e->reasm[k].onext;
+		int32_t k = *held_link(e, rs, mid);
 		if (k >= 0 && e->reasm[k].msg_id == mid) {
 			warp__stat(e, dup_msgs, 1);
 			return;

@@ -114,11 +114,16 @@ static inline uint32_t frag_len(const warp_engine_t *e, const struct warp_txmsg 
 	return left < e->stream_payload_max ? left : e->stream_payload_max;
 }
 
-void warp__txmsg_free(warp_engine_t *e, struct warp_txmsg *m)
+void warp__txmsg_drop_data(warp_engine_t *e, struct warp_txmsg *m)
 {
 	warp__buddy_free(&e->txa, m->data);
 	m->data = NULL;
 	m->gen++; /* fragment references to it are stale from now on */
+}
+
+void warp__txmsg_free(warp_engine_t *e, struct warp_txmsg *m)
+{
+	warp__txmsg_drop_data(e, m);
 	warp__idx_put(&e->txmsg_free, (uint32_t)(m - e->txmsgs));
 }
 

@@ -1035,16 +1035,9 @@ Test(flow, a_packet_number_far_ahead_is_dropped_and_the_connection_goes_on)
 	cr_assert_eq(t.ba->encrypted, false);
 	uint64_t jumps[2] = { 1ull << 62, t.ba->rx_largest + WARP_PKT_NUM_JUMP_MAX + 1 };
 	for (int i = 0; i < 2; i++) {
-		struct warp_pkt *pkt = warp__pkt_get(&t.b->pkts);
-		cr_assert_not_null(pkt);
-		size_t off = warp__hdr_encode(pkt->data, 1400, WARP_PKT_FRAMES, warp__conn_id("a"),
-					      jumps[i]);
-		off += warp__frame_heartbeat_encode(pkt->data + off, 1400 - off,
-						    WARP_HEARTBEAT_REPLY, 1, 0);
-		pkt->len = (uint32_t)warp__pkt_seal(pkt->data, off);
-		pkt->transport = 0;
-		warp__rx_packet(t.b, pkt);
-		warp__pkt_put(&t.b->pkts, pkt);
+		uint8_t fr[64];
+		size_t n = warp__frame_heartbeat_encode(fr, sizeof(fr), WARP_HEARTBEAT_REPLY, 1, 0);
+		th_inject(t.b, "a", 0, jumps[i], fr, n);
 	}
 	warp_stats_t sb;
 	warp_engine_stats(t.b, &sb);
@@ -1191,14 +1184,8 @@ Test(at_least_once, a_resent_fragment_of_a_held_message_is_a_duplicate)
  * one to arrive used to win. */
 static void inject_credit(struct pair *t, uint64_t pn, uint32_t window)
 {
-	struct warp_pkt *pkt = warp__pkt_get(&t->b->pkts);
-	cr_assert_not_null(pkt);
-	size_t off = warp__hdr_encode(pkt->data, 1400, WARP_PKT_FRAMES, warp__conn_id("a"), pn);
-	off += warp__frame_credit_encode(pkt->data + off, 1400 - off, window);
-	pkt->len = (uint32_t)warp__pkt_seal(pkt->data, off);
-	pkt->transport = 0;
-	warp__rx_packet(t->b, pkt);
-	warp__pkt_put(&t->b->pkts, pkt);
+	uint8_t fr[64];
+	th_inject(t->b, "a", 0, pn, fr, warp__frame_credit_encode(fr, sizeof(fr), window));
 }
 
 Test(flow, a_credit_from_a_reordered_older_packet_is_stale)

@@ -1807,14 +1807,9 @@ Test(uring_udp, a_peer_reopened_after_failing_over_fails_back, .fini = iptables_
  * transport and did not fail back. */
 static void inject(warp_engine_t *e, uint8_t transport, uint64_t pn, uint8_t hb_flags)
 {
-	struct warp_pkt *pkt = warp__pkt_get(&e->pkts);
-	cr_assert_not_null(pkt);
-	size_t off = warp__hdr_encode(pkt->data, 1400, WARP_PKT_FRAMES, warp__conn_id("n0"), pn);
-	off += warp__frame_heartbeat_encode(pkt->data + off, 1400 - off, hb_flags, 7, 0);
-	pkt->len = (uint32_t)warp__pkt_seal(pkt->data, off);
-	pkt->transport = transport;
-	warp__rx_packet(e, pkt);
-	warp__pkt_put(&e->pkts, pkt);
+	uint8_t fr[64];
+	th_inject(e, "n0", transport, pn, fr,
+		  warp__frame_heartbeat_encode(fr, sizeof(fr), hb_flags, 7, 0));
 }
 
 static bool carries_hb_reply(const struct warp_pkt *pkt)
