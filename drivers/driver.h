@@ -11,7 +11,11 @@
  * puts them back into the pool when it is done with them; the rest stay
  * with the engine, which retries them on the next poll. A driver may
  * reorder pkts[] before returning (uring-udp gathers one peer's packets
- * for a segmented send) as long as each peer's packets keep their order.
+ * for a segmented send) as long as each peer's packets keep their order:
+ * a driver whose room is per destination (uring-tcp, loop) takes packets
+ * for the others and leaves the refused destination's in pkts[k..n), and
+ * the engine builds nothing more for that peer on the transport until
+ * they are taken.
  */
 #ifndef WARP_DRIVER_H
 #define WARP_DRIVER_H

@@ -39,6 +39,7 @@ struct loop_ep {
 	/* Packets queued or held back for this endpoint: lets rx_burst skip
 	 * the lock when there is nothing (written under the lock). */
 	_Atomic uint32_t pending;
+	uint64_t refused_in; /* the tx_burst that found it full */
 };
 
 struct loop_link {
@@ -61,6 +62,7 @@ struct warp_loop_net {
 	warp_loop_filter_fn filter;
 	void *filter_arg;
 	warp_loop_stats_t st;
+	uint64_t bursts; /* tx_burst calls on the net */
 };
 
 struct loop_port {
@@ -396,32 +398,39 @@ static int loop_parse_addr(void *ctx, const char *s, warp__addr_t *out)
 	return 0;
 }
 
+/* A full receive queue pushes back like a full NIC TX ring, but for its
+ * destination only: that packet and the sender's later ones to the same
+ * endpoint (they keep their order) stay with the engine, in pkts[k..n),
+ * and the engine retries them next poll; packets to others still go. */
 static uint16_t loop_tx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uint64_t now)
 {
 	struct loop_port *p = ctx;
 	warp_loop_net_t *net = p->net;
-	uint16_t i;
+	uint16_t nref = 0; /* refused so far, kept in pkts[0..nref) */
 	pthread_mutex_lock(&net->lock);
-	for (i = 0; i < n; i++) {
+	uint64_t burst = ++net->bursts;
+	for (uint16_t i = 0; i < n; i++) {
 		struct warp_pkt *pkt = pkts[i];
 		uint16_t dst = (uint16_t)(pkt->addr.b[0] << 8 | pkt->addr.b[1]);
 		if (pkt->addr.len != 2 || dst >= net->n_ep) {
 			net->st.no_endpoint++;
+			warp__pkt_put(p->pool, pkt);
 			continue;
 		}
-		/* A full receive queue pushes back like a full NIC TX ring: the
-		 * engine keeps the rest and retries next poll. (Room for two: a
-		 * duplicated packet needs a second slot.) */
-		if (net->ep[dst].bound && net->ep[dst].nfree < 2) {
+		struct loop_ep *d = &net->ep[dst];
+		/* room for two: a duplicated packet needs a second slot */
+		if (d->refused_in == burst || (d->bound && d->nfree < 2)) {
+			d->refused_in = burst;
 			net->st.backpressure++;
-			break;
+			pkts[nref++] = pkt;
+			continue;
 		}
 		link_send(net, p->ep, dst, pkt->data, pkt->len, now);
+		warp__pkt_put(p->pool, pkt);
 	}
 	pthread_mutex_unlock(&net->lock);
-	for (uint16_t k = 0; k < i; k++)
-		warp__pkt_put(p->pool, pkts[k]);
-	return i;
+	memmove(pkts + (n - nref), pkts, nref * sizeof(*pkts));
+	return (uint16_t)(n - nref);
 }
 
 static uint16_t loop_rx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uint64_t now)

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <arpa/inet.h>
+#include <limits.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,4 +92,13 @@ const char *warp__sockaddr_str(const struct sockaddr *sa, char *buf, size_t cap)
 		snprintf(buf, cap, "(family %d)", sa->sa_family);
 	}
 	return buf;
+}
+
+void warp__sock_bufs(int fd, uint32_t size)
+{
+	int bytes = size > INT_MAX ? INT_MAX : (int)size;
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof(bytes)))
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bytes, sizeof(bytes)))
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes));
 }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Socket address helpers shared by the io_uring drivers (slow path). */
+/* Socket address and option helpers shared by the io_uring drivers (slow
+ * path). */
 #ifndef WARP_URING_SOCKADDR_H
 #define WARP_URING_SOCKADDR_H
 
@@ -15,5 +16,9 @@ void warp__sockaddr_pack(const struct sockaddr *sa, socklen_t len, warp__addr_t 
 socklen_t warp__sockaddr_unpack(const warp__addr_t *a, struct sockaddr_storage *ss);
 /* "1.2.3.4:5" / "[::1]:5" into buf; returns buf. */
 const char *warp__sockaddr_str(const struct sockaddr *sa, char *buf, size_t cap);
+/* SO_RCVBUF and SO_SNDBUF of fd to `bytes`: the FORCE variants first (they
+ * pass rmem_max/wmem_max when we may, CAP_NET_ADMIN), the plain ones
+ * (capped by the kernel) otherwise; above INT_MAX is INT_MAX. */
+void warp__sock_bufs(int fd, uint32_t bytes);
 
 #endif

@@ -76,6 +76,7 @@ struct conn {
 	struct __kernel_timespec ts;
 	bool ready; /* in the parse list */
 	bool rearm; /* in the re-arm list */
+	uint32_t refused_in; /* the tx_burst that found its buffer full */
 };
 
 struct uring_tcp {
@@ -87,11 +88,13 @@ struct uring_tcp {
 	uint32_t mtu;
 	uint64_t connect_timeout_ns, backoff_min_ns, backoff_max_ns;
 	uint32_t max_attempts;
+	uint32_t sock_buf; /* SO_RCVBUF/SO_SNDBUF of every socket, 0 = the kernel's autotuning */
 	uint64_t rng;
 	uint64_t nonce;    /* in our hellos */
 	uint16_t lport;    /* our listen port, network order */
 	uint64_t accepts;
 	uint64_t now; /* the clock of the current burst */
+	uint32_t burst; /* tx_burst calls, numbered from 1 */
 	bool accept_armed;
 	struct conn *c;
 	uint32_t nconns; /* an outbound and an inbound one per peer, plus slack */
@@ -261,6 +264,8 @@ static void start_connect(struct uring_tcp *t, uint32_t i, uint64_t now)
 	struct sockaddr_storage ss;
 	socklen_t sl = warp__sockaddr_unpack(&c->addr, &ss);
 	c->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (c->fd >= 0 && t->sock_buf) /* before connect: it sets the window scale */
+		warp__sock_bufs(c->fd, t->sock_buf);
 	/* both or neither: a taken SQE left unprepared would be submitted
 	 * with whatever it held before */
 	bool room = c->fd >= 0 && warp__uring_sq_room(&t->r, 2);
@@ -318,6 +323,7 @@ static int tcp_open(const struct warp_driver_open_args *a, void **ctx)
 	t->backoff_min_ns = a->retry_initial_backoff_ns ? a->retry_initial_backoff_ns : 10000000ull;
 	t->backoff_max_ns = a->retry_max_backoff_ns ? a->retry_max_backoff_ns : 1000000000ull;
 	t->max_attempts = a->retry_max_attempts;
+	t->sock_buf = a->sock_buf_bytes;
 	t->rng = 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)t;
 	t->nconns = 2 * a->max_peers + 8;
 	t->c = warp__calloc(t->nconns, sizeof(*t->c));
@@ -351,6 +357,8 @@ static int tcp_open(const struct warp_driver_open_args *a, void **ctx)
 	}
 	int one = 1;
 	setsockopt(t->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (t->sock_buf) /* accepted sockets inherit it (and its window scale) */
+		warp__sock_bufs(t->lfd, t->sock_buf);
 	if ((a->flags & WARP_TRANSPORT_REUSEPORT) &&
 	    setsockopt(t->lfd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one))) {
 		rc = warp__err(WARP_EDRIVER, "reuseport: setsockopt(SO_REUSEPORT): %s",
@@ -737,15 +745,19 @@ static int pick_conn(struct uring_tcp *t, const warp__addr_t *a)
 	return i;
 }
 
+/* A full buffer refuses the packet and every later one for that
+ * connection in the burst (a peer's packets keep their order); packets for
+ * other connections still go. The refused ones end up in pkts[k..n). */
 static uint16_t tcp_tx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uint64_t now)
 {
 	struct uring_tcp *t = ctx;
 	t->now = now;
 	if (warp__uring_enable(&t->r))
 		arm_accept(t);
-	uint16_t i;
+	uint32_t burst = ++t->burst ? t->burst : ++t->burst;
+	uint16_t nref = 0; /* refused so far, kept in pkts[0..nref) */
 	int last = -1;
-	for (i = 0; i < n; i++) {
+	for (uint16_t i = 0; i < n; i++) {
 		struct warp_pkt *pkt = pkts[i];
 		int ci = last >= 0 && warp__addr_eq(&t->c[last].addr, &pkt->addr)
 				 ? last
@@ -757,6 +769,10 @@ static uint16_t tcp_tx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uint
 		}
 		last = ci;
 		struct conn *c = &t->c[ci];
+		if (c->refused_in == burst) {
+			pkts[nref++] = pkt;
+			continue;
+		}
 		if (c->state == C_BACKOFF && t->max_attempts && c->failed_attempts >= t->max_attempts) {
 			/* the retry policy gave up on this address */
 			snprintf(t->last_error, sizeof(t->last_error),
@@ -772,8 +788,12 @@ static uint16_t tcp_tx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uint
 		uint32_t cap = c->state == C_UP ? TXCAP : TXCAP - TCP_HELLO_LEN;
 		tx_compact(c, need, cap);
 		if (c->tx_tail + need > cap) {
-			if (c->state == C_UP)
-				break; /* backpressure: the engine retries the rest */
+			if (c->state == C_UP) {
+				/* backpressure: the engine retries it */
+				c->refused_in = burst;
+				pkts[nref++] = pkt;
+				continue;
+			}
 			warp__cnt_add(t->cnt->drv_tx_errors, 1); /* peer unreachable, buffer full */
 			warp__pkt_put(t->pool, pkt);
 			continue;
@@ -788,7 +808,8 @@ static uint16_t tcp_tx_burst(void *ctx, struct warp_pkt **pkts, uint16_t n, uint
 	rearm_now(t);
 	if (t->r.need_submit)
 		warp__uring_submit(&t->r);
-	return i;
+	memmove(pkts + (n - nref), pkts, nref * sizeof(*pkts));
+	return (uint16_t)(n - nref);
 }
 
 /* Before sleeping: accepts armed, and the receives that completed in the

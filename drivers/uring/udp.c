@@ -150,12 +150,7 @@ static int udp_open(const struct warp_driver_open_args *a, void **ctx)
 	if ((a->flags & WARP_TRANSPORT_REUSEPORT) &&
 	    setsockopt(u->fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)))
 		return fail(u, WARP_EDRIVER, "reuseport: setsockopt(SO_REUSEPORT)", errno);
-	int buf = (int)(a->sock_buf_bytes ? a->sock_buf_bytes : WARP_DEFAULT_SOCK_BUF_BYTES);
-	/* FORCE variants pass rmem_max/wmem_max when we may (CAP_NET_ADMIN) */
-	if (setsockopt(u->fd, SOL_SOCKET, SO_RCVBUFFORCE, &buf, sizeof(buf)))
-		setsockopt(u->fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
-	if (setsockopt(u->fd, SOL_SOCKET, SO_SNDBUFFORCE, &buf, sizeof(buf)))
-		setsockopt(u->fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
+	warp__sock_bufs(u->fd, a->sock_buf_bytes ? a->sock_buf_bytes : WARP_DEFAULT_SOCK_BUF_BYTES);
 	/* a kernel without UDP GSO (before 4.18) refuses the option */
 	int no_seg = 0;
 	u->gso_ok = !(a->flags & WARP_TRANSPORT_NO_UDP_GSO) &&

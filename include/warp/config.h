@@ -132,7 +132,7 @@ typedef struct warp_transport_config {
 	char listen[WARP_ADDR_STR_MAX];    /* driver-specific local address, e.g. "127.0.0.1:7000" */
 	void *driver_arg;                  /* driver-specific (loop: the warp_loop_net_t *; required) */
 	uint32_t flags;                    /* WARP_TRANSPORT_* */
-	uint32_t sock_buf_bytes;           /* socket drivers: SO_RCVBUF/SO_SNDBUF, 0 = WARP_DEFAULT_SOCK_BUF_BYTES */
+	uint32_t sock_buf_bytes;           /* socket drivers: SO_RCVBUF/SO_SNDBUF; 0 = WARP_DEFAULT_SOCK_BUF_BYTES (uring-udp), the kernel's autotuning (uring-tcp) */
 } warp_transport_config_t;
 
 #define WARP_TRANSPORT_REUSEPORT 0x1u /* socket drivers: SO_REUSEPORT, so several engines share a port */

@@ -42,7 +42,7 @@ typedef struct warp_loop_fault {
 typedef struct warp_loop_stats {
 	uint64_t sent, delivered, lost, duplicated, reordered, corrupted, partitioned,
 		queue_full, no_endpoint, filtered, oversize;
-	uint64_t backpressure; /* sends refused because the receiver's queue was full */
+	uint64_t backpressure; /* packets refused because the receiver's queue was full */
 } warp_loop_stats_t;
 
 /** Per-packet filter for tests: return false to drop the packet (counted as
@@ -54,8 +54,8 @@ typedef bool (*warp_loop_filter_fn)(void *arg, const char *from, const char *to,
  * Create a net.
  * @param seed seeds every link's random generator.
  * @param queue_depth packets each endpoint can hold (0 = 8192); when full,
- *        tx_burst takes no more (the sender retries, counted as
- *        backpressure), like a full NIC ring.
+ *        tx_burst takes no more for it (the sender retries, counted as
+ *        backpressure) and still takes packets for the others.
  * @return 0, WARP_ENOMEM, WARP_EINVAL.
  */
 int warp_loop_net_create(uint64_t seed, uint32_t queue_depth, warp_loop_net_t **out);

@@ -306,6 +306,7 @@ struct warp_peer {
 	uint64_t prio_bits[4];
 	struct warp_stream *prio_head[256];
 	bool tx_active;
+	uint8_t drv_blocked; /* bit i: a driver refused a packet for tp[i] */
 	struct warp_peer *tx_next, *tx_prev;
 };
 
@@ -383,6 +384,11 @@ struct warp_transport {
 	bool link_down;             /* as last seen by the engine */
 	struct warp_pkt **txq; /* built, not yet taken by the driver */
 	uint32_t ntxq;
+	/* txq[0..nrefused) are what the driver refused in the last flush;
+	 * their peers build nothing more for this transport until they are
+	 * taken (warp_peer.drv_blocked), so one peer that cannot take more
+	 * does not hold up the others */
+	uint32_t nrefused;
 	struct warp_driver_counters cnt;
 };
 

@@ -41,6 +41,8 @@ struct warp_pkt {
 	 * ext_free, which points data back at the pool's buffer. */
 	void *ext;
 	uint8_t transport; /* engine transport index (set by the engine) */
+	uint8_t peer_tp;   /* tx: index in its peer's transports */
+	uint32_t peer;     /* tx: the engine's index of the peer it is for */
 	uint64_t rx_ns;
 	warp__addr_t addr; /* rx: source; tx: destination */
 };

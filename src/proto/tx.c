@@ -491,6 +491,8 @@ static int queue_packet(warp_engine_t *e, struct warp_peer *p, uint32_t tpi, enu
 	struct warp_transport *t = &e->tp[ptp->transport];
 	if (t->ntxq >= e->tx_cap)
 		return -1; /* driver behind: keep the rest queued */
+	if (warp__unlikely(p->drv_blocked & (1u << tpi)))
+		return 0; /* its last packet still waits for the driver */
 	struct warp_pkt *pkt = warp__pkt_get(&e->pkts);
 	if (!pkt)
 		return -1;
@@ -505,6 +507,8 @@ static int queue_packet(warp_engine_t *e, struct warp_peer *p, uint32_t tpi, enu
 	pkt->len = len;
 	pkt->addr = ptp->addr;
 	pkt->transport = ptp->transport;
+	pkt->peer = (uint32_t)(p - e->peers);
+	pkt->peer_tp = (uint8_t)tpi;
 	t->txq[t->ntxq++] = pkt;
 	e->tx_queued = true;
 	return 1;
@@ -580,14 +584,25 @@ unsigned warp__tx_flush(warp_engine_t *e)
 		uint64_t bytes = 0;
 		for (uint32_t k = 0; k < t->ntxq; k++)
 			bytes += t->txq[k]->len;
+		/* the peers of what was refused last time are let go; those
+		 * refused again are held back again below */
+		for (uint32_t k = 0; k < t->nrefused; k++) {
+			struct warp_peer *p = &e->peers[t->txq[k]->peer];
+			p->drv_blocked &= (uint8_t)~(1u << t->txq[k]->peer_tp);
+			warp__tx_activate_peer(e, p);
+		}
 		uint16_t n = t->tx_burst(t->ctx, t->txq, (uint16_t)t->ntxq, e->now);
 		if (n < t->ntxq) {
-			for (uint32_t k = n; k < t->ntxq; k++)
+			for (uint32_t k = n; k < t->ntxq; k++) {
 				bytes -= t->txq[k]->len;
+				e->peers[t->txq[k]->peer].drv_blocked |=
+					(uint8_t)(1u << t->txq[k]->peer_tp);
+			}
 			memmove(t->txq, t->txq + n, (t->ntxq - n) * sizeof(*t->txq));
 			warp__stat(e, tx_driver_full, t->ntxq - n);
 		}
 		t->ntxq -= n;
+		t->nrefused = t->ntxq;
 		if (t->ntxq)
 			e->tx_queued = true; /* the driver was full: again next poll */
 		warp__stat(e, tx_packets, n);

@@ -1462,3 +1462,76 @@ Test(at_most_once, a_copy_of_a_refused_packet_does_not_deliver_its_messages_agai
 	cr_assert_eq(n2, 120, "stream 2 delivered %zu of 120", n2);
 	pair_down(&t);
 }
+
+/* A peer that takes nothing (b is not polled: its loop queue fills and the
+ * driver refuses a's packets for it) must not hold up a's traffic to c: the
+ * driver takes c's packets past b's, and a builds nothing more for b until
+ * b's wait. Nothing a accepted for b is lost: once b polls, it has all. */
+Test(flow, a_peer_that_takes_nothing_does_not_hold_up_the_others)
+{
+	warp_loop_net_t *net;
+	cr_assert_eq(warp_loop_net_create(5, 32, &net), 0);
+	warp_config_t cfg;
+	warp_config_init(&cfg);
+	cfg.tx_burst = 8; /* a's packets for b would fill it at once */
+	warp_engine_t *a = th_engine(net, "a", &cfg);
+	warp_engine_t *b = th_engine(net, "b", NULL);
+	warp_engine_t *c = th_engine(net, "c", NULL);
+	warp_peer_t *ab = th_peer(a, "b");
+	warp_peer_t *ac = th_peer(a, "c");
+	warp_peer_t *ba = th_peer(b, "a");
+	warp_peer_t *ca = th_peer(c, "a");
+	warp_engine_t *es[3] = { a, b, c };
+	warp_peer_t *ps[4] = { ab, ac, ba, ca };
+	th_up(es, 3, ps, 4);
+	struct th_log rxb, rxc, done;
+	th_log_init(&rxb);
+	th_log_init(&rxc);
+	th_log_init(&done);
+	warp_engine_set_recv(b, th_recv, &rxb);
+	warp_engine_set_recv(c, th_recv, &rxc);
+	warp_engine_set_completion(a, th_recv, &done);
+	warp_stream_t *sb, *sc;
+	cr_assert_eq(warp_stream_open(a, ab, 1, 16, &sb), 0);
+	cr_assert_eq(warp_stream_open(a, ac, 1, 16, &sc), 0);
+
+	/* b stops polling; a keeps sending to both */
+	warp_engine_t *live[2] = { a, c };
+	const size_t n = 200;
+	size_t to_b = 0, to_c = 0;
+	for (unsigned r = 0; r < 200000 && (to_c < n || rxc.n < n); r++) {
+		if (to_b < n && th_send(a, sb, 1000, NULL) == 0)
+			to_b++;
+		if (to_c < n && th_send(a, sc, 1000, NULL) == 0)
+			to_c++;
+		th_run(live, 2, 1, 1000);
+	}
+	th_run(live, 2, 2000, 1000); /* c's last acknowledgements */
+	warp_loop_stats_t ls;
+	warp_loop_stats(net, &ls);
+	cr_assert_gt(ls.backpressure, 0, "b's queue filled and the driver refused packets for it");
+	cr_assert_gt(to_b, 32, "a took more for b than b's queue holds");
+	cr_assert_eq(rxc.n, n, "c received %zu of %zu while b took nothing", rxc.n, n);
+	cr_assert_eq(rxc.bad, 0);
+	size_t c_done = 0;
+	for (size_t i = 0; i < done.n; i++)
+		if (strcmp(done.rx[i].src, "c") == 0) {
+			cr_assert_eq(done.rx[i].status, 0);
+			c_done++;
+		}
+	cr_assert_eq(c_done, n, "every message to c completed");
+
+	/* b polls again: it gets everything a accepted for it */
+	th_pump(es, 3, &rxb.n, to_b, 2000000);
+	cr_assert_eq(rxb.n, to_b, "b received %zu of the %zu a accepted", rxb.n, to_b);
+	cr_assert_eq(rxb.bad, 0);
+	for (size_t i = 0; i < rxb.n; i++)
+		cr_assert_eq(rxb.rx[i].msg_id, i, "in order");
+	warp_engine_destroy(a);
+	warp_engine_destroy(b);
+	warp_engine_destroy(c);
+	warp_loop_net_destroy(net);
+	free(rxb.rx);
+	free(rxc.rx);
+	free(done.rx);
+}

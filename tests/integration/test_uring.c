@@ -585,6 +585,7 @@ Test(uring_tcp, a_hello_of_another_version_is_closed_and_named)
 struct tcp_end {
 	uint64_t sent, received;
 	int nodelay; /* TCP_NODELAY */
+	int rcvbuf;  /* SO_RCVBUF */
 };
 
 static size_t tcp_ends(struct tcp_end *out, size_t cap)
@@ -608,6 +609,9 @@ static size_t tcp_ends(struct tcp_end *out, size_t cap)
 		l = sizeof(out[n].nodelay);
 		if (getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &out[n].nodelay, &l))
 			out[n].nodelay = -1;
+		l = sizeof(out[n].rcvbuf);
+		if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &out[n].rcvbuf, &l))
+			out[n].rcvbuf = -1;
 		n++;
 	}
 	return n;
@@ -721,6 +725,87 @@ Test(uring_tcp, engines_that_connect_at_once_settle_on_one_connection)
 	size_t n = one_connection_both_ways(&p);
 	cr_assert_eq(n, 4, "two connections were opened (%zu established TCP ends)", n);
 	tcp_pair_down(&p);
+}
+
+/* A uring-tcp engine with small socket buffers (so that a peer that stops
+ * reading fills its connection soon). */
+static warp_engine_t *tcp_small_bufs(const char *name)
+{
+	warp_config_t cfg;
+	warp_config_init(&cfg);
+	snprintf(cfg.node_id, sizeof(cfg.node_id), "%s", name);
+	cfg.max_payload_bytes = 1u << 20;
+	cfg.tx_arena_bytes = cfg.rx_arena_bytes = 16u << 20;
+	cr_assert_eq(warp_config_add_transport(&cfg, "uring-tcp", "127.0.0.1:0", NULL), 0);
+	cfg.transports[0].sock_buf_bytes = 64u << 10;
+	/* no congestion window: a's data for b fills the connection at once
+	 * (an AIMD window grown over a fast link does the same, later) */
+	strcpy(cfg.congestion, "none");
+	warp_engine_t *e = NULL;
+	cr_assert_eq(warp_engine_create(&cfg, &e), 0, "%s", warp_errdetail());
+	return e;
+}
+
+/* b stops reading: its connection from a fills (kernel buffers, then a's
+ * own), and the driver refuses a's packets for b. a's traffic to c over the
+ * same transport goes on; once b reads again, it gets what a accepted. */
+Test(uring_tcp, a_peer_that_stops_reading_does_not_hold_up_the_others, .timeout = 60)
+{
+	warp_engine_t *a = tcp_small_bufs("a"), *b = tcp_small_bufs("b"), *c = tcp_small_bufs("c");
+	warp_peer_t *ab = th_link(a, b), *ac = th_link(a, c);
+	warp_peer_t *ps[4] = { ab, ac, th_link(b, a), th_link(c, a) };
+	warp_engine_t *es[3] = { a, b, c };
+	th_up(es, 3, ps, 4);
+	struct tcp_end ends[16];
+	size_t nends = tcp_ends(ends, 16);
+	cr_assert_geq(nends, 4, "a-b and a-c connected");
+	for (size_t i = 0; i < nends; i++) /* the kernel doubles what it is given */
+		cr_assert_eq(ends[i].rcvbuf, 128 << 10, "TCP end %zu: SO_RCVBUF %d, sock_buf_bytes "
+							"64K", i, ends[i].rcvbuf);
+	struct th_log lb, lc;
+	th_log_init(&lb);
+	th_log_init(&lc);
+	warp_engine_set_recv(b, th_recv, &lb);
+	warp_engine_set_recv(c, th_recv, &lc);
+	warp_stream_t *sb, *sc;
+	cr_assert_eq(warp_stream_open(a, ab, 1, 16, &sb), 0);
+	cr_assert_eq(warp_stream_open(a, ac, 1, 16, &sc), 0);
+
+	/* b is not polled from here on: first fill its connection */
+	warp_engine_t *live[2] = { a, c };
+	size_t to_b = 0, to_c = 0;
+	warp_stats_t st;
+	uint64_t end = th_mono_ns() + 10000000000ull;
+	do {
+		if (to_b < 100 && th_send(a, sb, 64u << 10, NULL) == 0)
+			to_b++;
+		th_run(live, 2, 1, 0);
+		warp_engine_stats(a, &st);
+	} while (st.tx_driver_full < 100 && th_mono_ns() < end);
+	cr_assert_geq(st.tx_driver_full, 100, "b's connection never filled (%zu messages sent to b)",
+		      to_b);
+	/* then a sends to c, while its packets for b are still refused */
+	const size_t n = 500;
+	while (lc.n < n && th_mono_ns() < end) {
+		if (to_c < n && th_send(a, sc, 1000, NULL) == 0)
+			to_c++;
+		th_run(live, 2, 1, 0);
+	}
+	warp_stats_t st2;
+	warp_engine_stats(a, &st2);
+	cr_assert_gt(st2.tx_driver_full, st.tx_driver_full, "b's packets were still refused");
+	cr_assert_eq(lc.n, n, "c received %zu of %zu while b read nothing", lc.n, n);
+	cr_assert_eq(lc.bad, 0);
+	cr_assert_eq(lb.n, 0);
+
+	/* b reads again and gets everything a accepted for it */
+	cr_assert(th_pump(es, 3, &lb.n, to_b, 20000000), "b got %zu of %zu", lb.n, to_b);
+	cr_assert_eq(lb.bad, 0);
+	warp_engine_destroy(a);
+	warp_engine_destroy(b);
+	warp_engine_destroy(c);
+	free(lb.rx);
+	free(lc.rx);
 }
 
 Test(uring_tcp, reconnects_after_the_peer_restarts)
