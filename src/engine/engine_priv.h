@@ -557,6 +557,11 @@ unsigned warp__channels_drain(warp_engine_t *e);
 void warp__channel_free(struct warp_channel *c);
 /* proto/reliable.c */
 void warp__peer_rto_timer(struct warp_timer *t, uint64_t now);
+/* p moved to another path (failover): what is in flight on the old one is
+ * lost now, resent on the new one at once (it used to wait for its own
+ * timeout, which then counted towards the next failover), and congestion
+ * control starts afresh. */
+void warp__peer_new_path(warp_engine_t *e, struct warp_peer *p);
 void warp__rx_stream_reset(warp_engine_t *e, struct warp_peer *p, struct warp_rxstream *r);
 /* rx.c: the messages of p (of one stream, or all with -1) still being
  * reassembled, dropped and counted (msgs_dropped_reset): their sender's

@@ -280,7 +280,7 @@ void warp__peer_failover(warp_engine_t *e, struct warp_peer *p)
 	if (next == p->active_tp)
 		return;
 	p->active_tp = next;
-	p->rto_backoff = 0;
+	warp__peer_new_path(e, p);
 	warp__stat(e, failovers, 1);
 	if (p->active_tp != 0)
 		warp__wheel_arm(&e->wheel, &p->probe_timer, e->now + e->cfg.failback_probe_ns);

@@ -371,6 +371,20 @@ void warp__on_ack(warp_engine_t *e, struct warp_peer *p, const struct warp_frame
 	warp__tx_activate_peer(e, p); /* the window may have opened */
 }
 
+void warp__peer_new_path(warp_engine_t *e, struct warp_peer *p)
+{
+	for (uint64_t n = p->sent_tail; n < p->next_pkt_num; n++) {
+		struct warp_sent *st = &p->sent[n & p->sent_mask];
+		if (st->pkt_num == n && st->state == SENT_INFLIGHT)
+			pkt_lost(e, p, st);
+	}
+	e->cc->init(&p->cc, e->cfg.mtu); /* after the losses: they were the old path's */
+	p->rto_backoff = 0;
+	p->rto_streak = 0;
+	warp__retire(p);
+	rearm_rto(e, p);
+}
+
 void warp__peer_rto_timer(struct warp_timer *t, uint64_t now)
 {
 	struct warp_peer *p = warp__container_of(t, struct warp_peer, rto_timer);
@@ -392,10 +406,8 @@ void warp__peer_rto_timer(struct warp_timer *t, uint64_t now)
 		/* nothing acknowledged for several timeouts: the path is gone
 		 * (not for a closed peer: it drops every packet, ACKs too, so
 		 * its CLOSE is never acknowledged) */
-		if (p->rto_streak >= e->cfg.failover_after_rtos && !p->closed) {
-			p->rto_streak = 0;
+		if (p->rto_streak >= e->cfg.failover_after_rtos && !p->closed)
 			warp__peer_failover(e, p);
-		}
 	}
 	/* messages past their ack_timeout */
 	for (uint32_t i = 0; i < p->n_streams; i++) {

@@ -1958,6 +1958,42 @@ Test(uring_udp, failover_skips_a_transport_whose_link_is_down)
 	warp_engine_destroy(e[1]);
 }
 
+/* What is in flight on the transport a peer fails over from goes out on the
+ * new one at once, with a fresh congestion window. It used to wait for its
+ * own timeout (and that timeout counted towards the next failover: with
+ * failover_after_rtos = 1 the peer moved on again, back to the broken path). */
+Test(uring_udp, a_failover_resends_what_was_in_flight_at_once)
+{
+	warp_engine_t *e[2];
+	warp_peer_t *p[2];
+	struct th_log rx;
+	warp_stream_t *s;
+	udp_tcp_pair(e, p, &rx, &s);
+	th_up2(e[0], p[0], e[1], p[1]);
+	for (int i = 0; i < 5; i++)
+		cr_assert_eq(th_send(e[0], s, 1000, NULL), 0);
+	warp_engine_poll(e[0]); /* out over UDP; n1 does not poll, so no ACK */
+	struct warp_peer *n1 = p[0];
+	cr_assert_gt(n1->inflight_bytes, 0);
+	n1->cc.cwnd = 4ull * e[0]->cfg.mtu; /* as after losses on the old path */
+	warp__peer_failover(e[0], n1);
+	cr_assert_eq(warp_peer_transport(p[0]), 1);
+	cr_assert_eq(n1->inflight_bytes, 0, "nothing waits for a timeout on the old path");
+	cr_assert_eq(n1->rto_streak, 0);
+	cr_assert_eq(n1->cc.cwnd, 32ull * e[0]->cfg.mtu, "congestion control starts afresh");
+	warp__tx_build(e[0]);
+	cr_assert_gt(e[0]->tp[1].ntxq, 0, "the resends go out over TCP now");
+	cr_assert_eq(e[0]->tp[0].ntxq, 0);
+	cr_assert(th_pump(e, 2, &rx.n, 5, 2000000));
+	th_run(e, 2, 1000, 0);
+	cr_assert_eq(rx.n, 5, "exactly once: %zu deliveries", rx.n);
+	for (size_t i = 0; i < rx.n; i++)
+		cr_assert_eq(rx.rx[i].msg_id, i);
+	warp_engine_destroy(e[0]);
+	warp_engine_destroy(e[1]);
+	free(rx.rx);
+}
+
 /* ---- a killed and restarted peer, two processes over uring-udp --------------- */
 
 struct restart_shm {
